@@ -1,0 +1,59 @@
+"""The dataset registry: `get_dataset(name, split)` for every dataset cfae knows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from cfae.data.base import ImageDataset
+from cfae.data.mnist import FASHION, MNIST, load_mnist_like
+from cfae.data.paths import data_root
+from cfae.data.pendulum import load_pendulum
+from cfae.data.shapes import DSPRITES_FILE, load_official_dsprites, shapes_dataset
+from cfae.registry import Registry
+
+Loader = Callable[[str, Path | None], ImageDataset]
+DATASETS: Registry[Loader] = Registry("dataset")
+SHAPES_SPLIT_SIZES = {"train": 60000, "test": 10000}
+SHAPES_SPLIT_SEEDS = {"train": 0, "test": 1}
+
+
+@DATASETS.register("mnist", "MNIST digits, 28x28 grey (IDX, npz or PNG folders)")
+def _mnist(split: str, root: Path | None) -> ImageDataset:
+    return load_mnist_like(MNIST, split, root)
+
+
+@DATASETS.register("fashion", "Fashion-MNIST, 28x28 grey (IDX, npz or PNG folders)")
+def _fashion(split: str, root: Path | None) -> ImageDataset:
+    return load_mnist_like(FASHION, split, root)
+
+
+@DATASETS.register("shapes", "generated dSprites-like shapes, 64x64 binary, with 5 factors")
+def _shapes(split: str, root: Path | None) -> ImageDataset:
+    _check_split(split)
+    return shapes_dataset(SHAPES_SPLIT_SIZES[split], SHAPES_SPLIT_SEEDS[split])
+
+
+@DATASETS.register("dsprites", "official dSprites npz from the data root (random 60k/10k splits)")
+def _dsprites(split: str, root: Path | None) -> ImageDataset:
+    _check_split(split)
+    path = data_root(root) / DSPRITES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; use the generated 'shapes' dataset or place {DSPRITES_FILE} there")
+    return load_official_dsprites(path, SHAPES_SPLIT_SIZES[split], SHAPES_SPLIT_SEEDS[split])
+
+
+@DATASETS.register("pendulum", "CausalVAE's Pendulum, 96x96 RGB, 4 causal concepts (generated, cached)")
+def _pendulum(split: str, root: Path | None) -> ImageDataset:
+    return load_pendulum(split)
+
+
+def _check_split(split: str) -> None:
+    if split not in SHAPES_SPLIT_SIZES:
+        raise ValueError(f"unknown split {split!r}; valid choices: test, train")
+
+
+def get_dataset(name: str, split: str = "train", root: str | Path | None = None, limit: int | None = None) -> ImageDataset:
+    """Load a registered dataset split; `limit` keeps the first N examples."""
+    loader = DATASETS.get(name)
+    return loader(split, Path(root) if root else None).head(limit)

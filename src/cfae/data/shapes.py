@@ -1,0 +1,102 @@
+"""dSprites-like shapes: square, ellipse, heart rendered on demand from their factors.
+
+Factor layout follows dSprites (reference B): shape 3, scale 6 in [0.5, 1], orientation 40 in
+[0, 2 pi], posX 32 and posY 32 in [0, 1]; 64 x 64 binary images. The official npz is read too.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cfae.data.base import ImageDataset
+
+FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+SHAPE_NAMES = ("square", "ellipse", "heart")
+SIZE = 64
+DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+
+
+def factor_values(factors: Tensor) -> dict[str, Tensor]:
+    """Map integer factor classes (N, 5) to their dSprites values."""
+    f = factors.long()
+    return {
+        "shape": f[:, 0],
+        "scale": 0.5 + 0.5 * f[:, 1].float() / (FACTOR_SIZES[1] - 1),
+        "orientation": 2 * math.pi * f[:, 2].float() / (FACTOR_SIZES[2] - 1),
+        "pos_x": f[:, 3].float() / (FACTOR_SIZES[3] - 1),
+        "pos_y": f[:, 4].float() / (FACTOR_SIZES[4] - 1),
+    }
+
+
+def _inside(shape: Tensor, u: Tensor, v: Tensor) -> Tensor:
+    """Implicit shape tests in the shape's own frame (unit size, y up)."""
+    square = torch.maximum(u.abs(), v.abs()) <= 0.8
+    ellipse = u.square() + (v / 0.5).square() <= 1.0
+    hx, hy = 1.15 * u, 1.15 * v + 0.15
+    heart = (hx.square() + hy.square() - 1).pow(3) - hx.square() * hy.pow(3) <= 0
+    return torch.where(shape == 0, square, torch.where(shape == 1, ellipse, heart))
+
+
+def render_shapes(factors: Tensor, chunk: int = 4096) -> Tensor:
+    """Render integer factors (N, 5) to binary uint8 images (N, 1, 64, 64), deterministically."""
+    factors = torch.as_tensor(factors).long()
+    if factors.ndim != 2 or factors.shape[1] != len(FACTOR_SIZES):
+        raise ValueError(f"factors must be (N, {len(FACTOR_SIZES)}), got {tuple(factors.shape)}")
+    high = torch.tensor(FACTOR_SIZES)
+    if (factors < 0).any() or (factors >= high).any():
+        raise ValueError(f"factor classes out of range; sizes are {dict(zip(FACTOR_NAMES, FACTOR_SIZES))}")
+    grid = (torch.arange(SIZE, dtype=torch.float32) + 0.5) / SIZE
+    py, px = torch.meshgrid(grid, grid, indexing="ij")
+    out = []
+    for part in factors.split(chunk):
+        val = factor_values(part)
+        radius = (0.2 * val["scale"])[:, None, None]
+        cx = (0.22 + 0.56 * val["pos_x"])[:, None, None]
+        cy = (0.22 + 0.56 * val["pos_y"])[:, None, None]
+        dx, dy = (px - cx) / radius, -(py - cy) / radius
+        c, s = torch.cos(val["orientation"])[:, None, None], torch.sin(val["orientation"])[:, None, None]
+        u, v = c * dx + s * dy, -s * dx + c * dy
+        out.append(_inside(part[:, 0, None, None], u, v).to(torch.uint8).mul_(255).unsqueeze(1))
+    return torch.cat(out)
+
+
+def sample_factors(n: int, generator: torch.Generator | None = None) -> Tensor:
+    """n factor vectors drawn uniformly and independently (the disentanglement_lib convention)."""
+    cols = [torch.randint(size, (n,), generator=generator) for size in FACTOR_SIZES]
+    return torch.stack(cols, 1)
+
+
+def all_factors() -> Tensor:
+    """Every one of the 737,280 / 3 factor combinations, in dSprites index order."""
+    axes = [torch.arange(s) for s in FACTOR_SIZES]
+    return torch.cartesian_prod(*axes)
+
+
+def shapes_dataset(n: int, seed: int, name: str = "shapes") -> ImageDataset:
+    """n random renderings with their factors as labels; the same seed gives the same set."""
+    gen = torch.Generator().manual_seed(seed)
+    factors = sample_factors(n, gen)
+    labels = {k: factors[:, i] for i, k in enumerate(FACTOR_NAMES)}
+    labels["label"] = factors[:, 0]
+    return ImageDataset(name, render_shapes(factors), labels, list(SHAPE_NAMES))
+
+
+def load_official_dsprites(path: Path, n: int | None, seed: int) -> ImageDataset:
+    """The official dSprites npz (imgs, latents_classes), optionally a seeded random subset of n."""
+    with np.load(path, allow_pickle=False) as npz:
+        classes = npz["latents_classes"][:, 1:]
+        index = np.arange(len(classes))
+        if n is not None:
+            index = np.sort(np.random.default_rng(seed).choice(len(classes), n, replace=False))
+        imgs = npz["imgs"][index]
+    factors = torch.from_numpy(classes[index].astype(np.int64))
+    labels = {k: factors[:, i] for i, k in enumerate(FACTOR_NAMES)}
+    labels["label"] = factors[:, 0]
+    images = torch.from_numpy(imgs.astype(np.uint8) * 255).unsqueeze(1)
+    return ImageDataset("dsprites", images, labels, list(SHAPE_NAMES))

@@ -1,0 +1,7 @@
+"""Models: one contract (base.py), one registry; importing this package registers them all."""
+
+from cfae.models import ae, mmd_vae, vae  # noqa: F401  (registration side effects)
+from cfae.models.base import BaseModel, ModelConfig, ModelOutput, Posterior
+from cfae.models.registry import MODELS, build_model, register_model
+
+__all__ = ["MODELS", "BaseModel", "ModelConfig", "ModelOutput", "Posterior", "build_model", "register_model"]

@@ -1,0 +1,1 @@
+"""Reusable network blocks: MLP and conv encoders/decoders, likelihoods, divergences, schedules."""

@@ -1,0 +1,7 @@
+"""Training: one Trainer for every model, safetensors + JSON checkpoints."""
+
+from cfae.train.checkpoint import CheckpointError, load_model
+from cfae.train.config import TrainConfig
+from cfae.train.trainer import NonFiniteLossError, Trainer
+
+__all__ = ["CheckpointError", "NonFiniteLossError", "TrainConfig", "Trainer", "load_model"]
