@@ -73,7 +73,7 @@ def sample_factors(n: int, generator: torch.Generator | None = None) -> Tensor:
 
 
 def all_factors() -> Tensor:
-    """Every one of the 737,280 / 3 factor combinations, in dSprites index order."""
+    """Every one of the 737,280 factor combinations, in dSprites index order."""
     axes = [torch.arange(s) for s in FACTOR_SIZES]
     return torch.cartesian_prod(*axes)
 

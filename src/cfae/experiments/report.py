@@ -1,0 +1,43 @@
+"""Write the figures and metrics of trained runs into a report folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from cfae.data import ImageDataset
+from cfae.metrics import basic_metrics, encode_dataset
+from cfae.viz import figures
+
+
+def run_figures(model, name: str, test: ImageDataset, out: Path) -> dict[str, Path]:
+    """Latent scatter, manifold, prior samples, reconstructions and traversals for one model."""
+    encoded = encode_dataset(model, test)
+    x = test.batch(slice(0, 32))
+    return {
+        "latent scatter": figures.latent_scatter(encoded.mean, test.class_labels, out / f"{name}_latent.png",
+                                                 title=name, class_names=test.class_names),
+        "manifold": figures.latent_manifold(model, out / f"{name}_manifold.png"),
+        "prior samples": figures.prior_samples(model, out / f"{name}_samples.png"),
+        "reconstructions": figures.reconstructions(model, x, out / f"{name}_reconstructions.png"),
+        "traversals": figures.latent_traversals(model, x, out / f"{name}_traversals.png"),
+    }
+
+
+def metrics_table(results: dict[str, dict]) -> str:
+    """Markdown table of the scalar metrics of several models."""
+    keys = ["neg_elbo", "recon_nll_at_mean", "mse_per_pixel", "active_units", "aggregate_mmd", "ks_max", "knn_accuracy"]
+    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, res in results.items():
+        cells = [f"{res[k]:.4g}" if isinstance(res.get(k), float) else str(res.get(k, "-")) for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
+    with torch.no_grad():
+        result = basic_metrics(model, test, train)
+    path.write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,44 @@
+"""Latent-space statistics: KL per dimension, active units, aggregate posterior vs N(0, I), kNN accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import stats
+
+from cfae.metrics.encode import Encoded
+from cfae.nn.divergences import kl_normal, mmd
+
+
+def kl_per_dimension(encoded: Encoded) -> list[float]:
+    """Mean over examples of KL(q(z_d|x) || N(0, 1)) for each latent dimension d."""
+    if encoded.scale is None:
+        return []
+    return kl_normal(encoded.mean, encoded.scale).mean(0).tolist()
+
+
+def active_units(encoded: Encoded, threshold: float = 0.01) -> int:
+    """Burda et al. (2016): dimension d is active when Cov_x(E_q[z_d | x]) > threshold."""
+    return int((encoded.mean.var(0) > threshold).sum())
+
+
+def aggregate_posterior_vs_prior(encoded: Encoded, n: int = 2000, seed: int = 0, kernel: str = "gaussian") -> dict:
+    """MMD^2 between n aggregate-posterior draws and n N(0, I) draws, and per-dimension KS statistics."""
+    gen = torch.Generator().manual_seed(seed)
+    z = encoded.sample(gen)
+    idx = torch.randperm(len(z), generator=gen)[:n]
+    z = z[idx]
+    prior = torch.randn(z.shape, generator=gen)
+    ks = [float(stats.kstest(z[:, d].numpy(), "norm").statistic) for d in range(z.shape[1])]
+    return {"mmd": float(mmd(z, prior, kernel)), "ks_per_dim": ks, "ks_max": max(ks)}
+
+
+def knn_accuracy(train: Encoded, test: Encoded, label: str = "label", k: int = 5, max_train: int = 10000) -> float:
+    """Accuracy of a k-nearest-neighbour classifier on posterior means (train -> test)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if label not in train.labels:
+        raise KeyError(f"no label {label!r}; available: {', '.join(sorted(train.labels))}")
+    n = min(max_train, len(train.mean))
+    clf = KNeighborsClassifier(n_neighbors=k).fit(train.mean[:n].numpy(), train.labels[label][:n].numpy())
+    return float(np.mean(clf.predict(test.mean.numpy()) == test.labels[label].numpy()))

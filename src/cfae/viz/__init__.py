@@ -1,0 +1,1 @@
+"""Figures and image grids (PNG)."""

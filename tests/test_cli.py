@@ -1,0 +1,81 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cfae.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def trained_run(tmp_path, shared_data):
+    run = tmp_path / "run"
+    result = invoke("train", "vae", "--dataset", "mnist", "--data-root", shared_data, "--latent-dim", 2,
+                    "--epochs", 1, "--limit", 300, "--batch-size", 64, "--out", run, "--quiet", "-o", "beta=2")
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_every_command_has_help():
+    for command in ["train", "evaluate", "sample", "plot", "datasets", "models", "demo"]:
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_list_commands():
+    assert "mmd-vae" in invoke("models").output
+    out = invoke("datasets").output
+    assert all(name in out for name in ["mnist", "fashion", "shapes", "pendulum", "dsprites"])
+
+
+def test_train_evaluate_sample_plot_resume(trained_run, shared_data):
+    config = json.loads((trained_run / "run.json").read_text())
+    assert config["model_options"] == {"latent_dim": 2, "beta": 2}
+    result = invoke("evaluate", trained_run)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["neg_elbo"] > 0 and len(metrics["kl_per_dim"]) == 2 and 0 <= metrics["knn_accuracy"] <= 1
+    assert invoke("sample", trained_run, "--n", 16).exit_code == 0
+    assert (trained_run / "samples.png").stat().st_size > 0
+    result = invoke("plot", trained_run)
+    assert result.exit_code == 0, result.output
+    assert {"vae_latent.png", "vae_manifold.png", "loss_curves.png"} <= {p.name for p in (trained_run / "figures").iterdir()}
+    result = invoke("train", "vae", "--out", trained_run, "--epochs", 2, "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len((trained_run / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_yaml_config_and_flags_merge(tmp_path, shared_data):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("dataset: fashion\nlimit: 200\nmodel_options: {latent_dim: 3, network: conv, hidden: [4, 8]}\n"
+                   "train: {epochs: 1, batch_size: 50, lr: 0.002}\n")
+    run = tmp_path / "run"
+    result = invoke("train", "ae", "--config", cfg, "--latent-dim", 5, "--data-root", shared_data, "--out", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "run.json").read_text())
+    assert config["dataset"] == "fashion" and config["train"]["lr"] == 0.002
+    assert config["model_options"]["latent_dim"] == 5 and config["model_options"]["network"] == "conv"
+
+
+def test_clear_errors(tmp_path, shared_data):
+    result = invoke("train", "vea", "--dataset", "mnist", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "valid choices: ae, mmd-vae, vae" in result.output
+    result = invoke("train", "vae", "--dataset", "mnits", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "valid choices: dsprites, fashion, mnist" in result.output
+    result = invoke("train", "vae", "--dataset", "mnist", "--out", tmp_path / "r", "-o", "betta=3", "--data-root", shared_data)
+    assert result.exit_code == 1 and "betta" in result.output
+    result = invoke("evaluate", tmp_path / "missing")
+    assert result.exit_code == 1 and "run.json: missing" in result.output
+
+
+def test_demo_end_to_end(tmp_path, shared_data):
+    result = invoke("demo", "--out", tmp_path / "demo", "--epochs", 1, "--limit", 300, "--data-root", shared_data, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "| vae |" in report and "| mmd-vae |" in report
+    assert (tmp_path / "demo" / "loss_curves.png").is_file()

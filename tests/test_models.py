@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from cfae.models import MODELS, build_model
+from cfae.registry import UnknownNameError
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64), (3, 96, 96)])
+def test_forward_shapes_and_finite_loss(name, network, shape):
+    torch.manual_seed(0)
+    model = build_model(name, input_shape=shape, latent_dim=3, network=network, hidden=(16, 8) if network == "mlp" else (4, 8))
+    x = torch.rand(4, *shape)
+    out = model(x)
+    assert out.logits.shape == x.shape
+    assert out.z.shape == (4, 3)
+    assert model.decode(out.z).shape == x.shape
+    assert 0 <= model.decode(out.z).min() and model.decode(out.z).max() <= 1
+    assert set(out.terms) >= {"loss", "recon"}
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in out.terms.values())
+    out.loss.backward()
+    assert model.sample(5).shape == (5, *shape)
+
+
+def test_beta_scales_only_the_kl_term():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28)
+    vae = build_model("vae", latent_dim=4).eval()
+    beta = build_model("vae", latent_dim=4, beta=4.0).eval()
+    beta.load_state_dict(vae.state_dict())
+    a, b = vae(x).terms, beta(x).terms
+    assert torch.allclose(b["loss"], a["recon"] + 4 * a["kl"])
+    assert torch.allclose(a["loss"], a["recon"] + a["kl"])
+
+
+def test_capacity_annealing_targets_a_rising_capacity():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28)
+    model = build_model("vae", latent_dim=4, capacity_max=25.0, capacity_steps=100, capacity_gamma=10.0).eval()
+    terms_start = model(x).terms
+    model.step = 50
+    terms_mid = model(x).terms
+    assert torch.allclose(terms_start["loss"], terms_start["recon"] + 10 * (terms_start["kl"] - 0).abs())
+    assert torch.allclose(terms_mid["loss"], terms_mid["recon"] + 10 * (terms_mid["kl"] - 12.5).abs())
+
+
+def test_ae_is_deterministic_and_has_no_kl():
+    model = build_model("ae", latent_dim=2).train()
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(model(x).z, model(x).z)
+    assert "kl" not in model(x).terms and model.encode(x).scale is None
+
+
+def test_mmd_vae_term_and_kernel_option():
+    torch.manual_seed(0)
+    out = build_model("mmd-vae", latent_dim=2, kernel="imq")(torch.rand(16, 1, 28, 28))
+    assert out.terms["mmd"] >= -1e-6
+    with pytest.raises(ValueError, match="gaussian, imq"):
+        build_model("mmd-vae", kernel="laplace")
+
+
+def test_unknown_names_list_choices():
+    with pytest.raises(UnknownNameError, match="valid choices: ae, mmd-vae, vae"):
+        build_model("gan")
+    with pytest.raises(ValueError, match="conv, mlp"):
+        build_model("vae", network="resnet")
+    with pytest.raises(ValueError, match="bernoulli, gaussian"):
+        build_model("vae", likelihood="poisson")
+    with pytest.raises(ValueError, match="beta"):
+        build_model("vae", beta=-1)
