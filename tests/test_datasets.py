@@ -114,3 +114,31 @@ def test_pendulum_renders_scene_that_moves_with_the_angle():
     cols = np.arange(96)
     assert (red(left).sum(0) * cols).sum() / red(left).sum() < (red(right).sum(0) * cols).sum() / red(right).sum()
     assert np.array_equal(renderer.render(0.1, 1.0), PendulumRenderer().render(0.1, 1.0))
+
+
+def test_pendulum_dataset_generation_split_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CFAE_CACHE", str(tmp_path))
+    train, test = get_dataset("pendulum", "train"), get_dataset("pendulum", "test")
+    assert train.images.shape == (5482, 3, 96, 96) and test.images.shape == (1826, 3, 96, 96)
+    assert set(train.labels) == {"pendulum_angle", "light_angle", "shadow_length", "shadow_position"}
+    assert train.labels["pendulum_angle"].min() == -40 and train.labels["light_angle"].max() == 147
+    theta, phi = float(test.labels["pendulum_angle"][5]) * math.pi / 200, float(test.labels["light_angle"][5]) * math.pi / 200
+    assert test.labels["shadow_length"][5].item() == pytest.approx(shadow(theta, phi)[0], rel=1e-5)
+    assert np.array_equal(test.images[5].permute(1, 2, 0).numpy(), PendulumRenderer().render(theta, phi))
+    (tmp_path / "pendulum_v1.npz").write_bytes(b"broken")
+    with pytest.raises(Exception, match="pendulum_v1.npz: corrupt pendulum cache"):
+        get_dataset("pendulum", "train")
+
+
+def test_official_dsprites_npz_is_read(tmp_path):
+    from cfae.data.shapes import DSPRITES_FILE
+
+    classes = np.zeros((6, 6), np.int64)
+    classes[:, 1] = [0, 1, 2, 0, 1, 2]
+    imgs = np.zeros((6, 64, 64), np.uint8)
+    imgs[:, 10, 10] = 1
+    np.savez(tmp_path / DSPRITES_FILE, imgs=imgs, latents_classes=classes)
+    from cfae.data.shapes import load_official_dsprites
+
+    data = load_official_dsprites(tmp_path / DSPRITES_FILE, None, 0)
+    assert data.labels["shape"].tolist() == [0, 1, 2, 0, 1, 2] and data.images[0, 0, 10, 10] == 255

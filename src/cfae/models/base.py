@@ -138,8 +138,9 @@ class BaseModel(nn.Module):
         return self.decode(torch.randn(n, self.config.latent_dim, device=device))
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        """One Adam over all parameters; models with several optimisers override this."""
-        return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
+        """One Adam over all parameters (fused kernels on CUDA); multi-optimiser models override this."""
+        fused = next(self.parameters()).is_cuda
+        return {"main": torch.optim.Adam(self.parameters(), lr=lr, fused=fused or None)}
 
     def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         """One update; returns detached loss terms. Multi-phase models override this."""

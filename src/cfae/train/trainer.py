@@ -33,6 +33,8 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
+        if self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True
         self.model = model.to(self.device)
         self.train_data = train_data.to(self.device)
         self.eval_data = eval_data.to(self.device) if eval_data is not None else None
