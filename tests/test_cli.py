@@ -79,3 +79,10 @@ def test_demo_end_to_end(tmp_path, shared_data):
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "| vae |" in report and "| mmd-vae |" in report
     assert (tmp_path / "demo" / "loss_curves.png").is_file()
+
+
+def test_demo_falls_back_to_generated_shapes(tmp_path):
+    result = invoke("demo", "--out", tmp_path / "demo", "--epochs", 1, "--limit", 200, "--data-root", tmp_path / "empty", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "using the generated dSprites-like shapes instead" in result.output
+    assert "Dataset: shapes (first 200 examples)" in (tmp_path / "demo" / "report.md").read_text()
