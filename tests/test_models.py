@@ -56,6 +56,9 @@ def test_mmd_vae_term_and_kernel_option():
     torch.manual_seed(0)
     out = build_model("mmd-vae", latent_dim=2, kernel="imq")(torch.rand(16, 1, 28, 28))
     assert out.terms["mmd"] >= -1e-6
+    assert out.posterior.scale is None  # deterministic encoder by default, as in InfoVAE's code
+    stochastic = build_model("mmd-vae", latent_dim=2, stochastic_encoder=True)
+    assert stochastic.encode(torch.rand(3, 1, 28, 28)).scale.shape == (3, 2)
     with pytest.raises(ValueError, match="gaussian, imq"):
         build_model("mmd-vae", kernel="laplace")
 

@@ -1,7 +1,9 @@
 """MMD-VAE / InfoVAE (Zhao et al. 2019, reference G): loss = -log p(x|z) + lambda MMD(q(z), N(0, I)).
 
-The aggregate posterior is matched to the prior with a biased kernel MMD between the batch's
-samples z ~ q(z|x) and prior draws; there is no per-example KL term.
+The aggregate posterior is matched to the prior with a biased kernel MMD between the batch's codes
+and prior draws; there is no per-example KL term. As in Zhao's reference code the encoder is
+deterministic by default (a stochastic encoder with learnt variance can satisfy the MMD by
+collapsing every q(z|x) onto N(0, I)); `stochastic_encoder=True` gives the Gaussian-encoder form.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class MMDVAEConfig(ModelConfig):
     mmd_weight: float = Field(1000.0, ge=0, description="lambda; InfoVAE uses 1000 with a summed log-likelihood")
     kernel: str = "gaussian"
     prior_samples: int = Field(200, ge=2)
+    stochastic_encoder: bool = False
 
     def model_post_init(self, context) -> None:
         super().model_post_init(context)
@@ -30,10 +33,14 @@ class MMDVAEConfig(ModelConfig):
 class MMDVAE(BaseModel):
     Config = MMDVAEConfig
 
+    @property
+    def stochastic(self) -> bool:
+        return self.config.stochastic_encoder
+
     def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
         c: MMDVAEConfig = self.config
         recon = self.reconstruction_nll(out.logits, x).mean()
-        z = out.posterior.rsample() if not self.training else out.z
+        z = out.posterior.rsample()
         prior = torch.randn(c.prior_samples, z.shape[1], device=z.device)
         divergence = mmd(z.float(), prior, c.kernel)
         return {"loss": recon + c.mmd_weight * divergence, "recon": recon, "mmd": divergence}
