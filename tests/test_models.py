@@ -64,7 +64,7 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, mmd-vae, vae"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, counterfactual-ae, mmd-vae, vae"):
         build_model("gan")
     with pytest.raises(ValueError, match="conv, mlp"):
         build_model("vae", network="resnet")

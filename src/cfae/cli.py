@@ -186,6 +186,31 @@ def models():
 
 @app.command()
 @_friendly
+def reproduce(
+    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae"),
+    dataset: str = typer.Option("mnist", "--dataset", "-d"),
+    out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    epochs: str = typer.Option("20,50", help="comma-separated epoch counts to evaluate at"),
+    latent_dims: str = typer.Option("2", help="comma-separated latent sizes, e.g. 2,16"),
+    network: str = typer.Option("mlp", help="encoder/decoder family shared by all models"),
+    limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
+    data_root: Optional[str] = typer.Option(None),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+):
+    """Reproduce a seed experiment: train, measure and write report.md with figures."""
+    from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
+
+    experiments = {"counterfactual-ae": reproduce_cf}
+    if experiment not in experiments:
+        raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(sorted(experiments))}")
+    ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
+    experiments[experiment](dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims),
+                            network=network, data_root=data_root, limit=limit, progress=not quiet, say=typer.echo)
+
+
+@app.command()
+@_friendly
 def demo(
     out: Path = typer.Option(Path("reports/demo"), help="report folder"),
     epochs: int = typer.Option(20),

@@ -42,3 +42,20 @@ def knn_accuracy(train: Encoded, test: Encoded, label: str = "label", k: int = 5
     n = min(max_train, len(train.mean))
     clf = KNeighborsClassifier(n_neighbors=k).fit(train.mean[:n].numpy(), train.labels[label][:n].numpy())
     return float(np.mean(clf.predict(test.mean.numpy()) == test.labels[label].numpy()))
+
+
+def silhouette(encoded: Encoded, label: str = "label", n: int = 5000, seed: int = 0) -> float:
+    """Silhouette score of the posterior means grouped by class (sklearn, Euclidean), on n points."""
+    from sklearn.metrics import silhouette_score
+
+    idx = torch.randperm(len(encoded.mean), generator=torch.Generator().manual_seed(seed))[:n]
+    return float(silhouette_score(encoded.mean[idx].numpy(), encoded.labels[label][idx].numpy()))
+
+
+def dimension_correlation(encoded: Encoded) -> float:
+    """Largest absolute Pearson correlation between two latent dimensions of the posterior means."""
+    if encoded.mean.shape[1] < 2:
+        return 0.0
+    corr = torch.corrcoef(encoded.mean.T).abs()
+    corr.fill_diagonal_(0)
+    return float(corr.max())

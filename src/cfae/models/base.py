@@ -76,6 +76,12 @@ class LatentPart:
     dims: int
 
 
+def pixel_mse(logits: Tensor, x: Tensor) -> Tensor:
+    """Mean squared error per pixel of the image-space mean (detached): one reconstruction
+    measure comparable across likelihoods, logged for every model."""
+    return (image_mean(logits.detach().float()) - x).square().mean()
+
+
 class BaseModel(nn.Module):
     """An encoder/decoder pair with a likelihood; subclasses define `posterior` use and loss terms.
 
@@ -130,6 +136,7 @@ class BaseModel(nn.Module):
         z = posterior.rsample() if self.training else posterior.mean
         out = ModelOutput(self.decode_logits(z), z, posterior)
         out.terms = self.loss_terms(x, out)
+        out.terms["mse"] = pixel_mse(out.logits, x)
         return out
 
     def sample(self, n: int, device: torch.device | str | None = None) -> Tensor:

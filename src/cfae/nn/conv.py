@@ -34,7 +34,11 @@ class ConvEncoder(nn.Module):
         self.head = nn.Linear(c * hs[-1] * ws[-1], out_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x).flatten(1))
+        return self.head(self.hidden_features(x))
+
+    def hidden_features(self, x: Tensor) -> Tensor:
+        """The last conv stage's activations, flattened."""
+        return self.features(x).flatten(1)
 
 
 class ConvDecoder(nn.Module):

@@ -27,6 +27,10 @@ class MLPEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1))
 
+    def hidden_features(self, x: Tensor) -> Tensor:
+        """The last hidden layer's activations, (N, hidden[-1])."""
+        return self.net[:-1](x.flatten(1))
+
 
 class MLPDecoder(nn.Module):
     """latent -> hidden layers (reversed) -> image-shaped logits."""

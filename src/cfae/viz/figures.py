@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.stats import norm  # noqa: E402
 
+from cfae.metrics.holes import percentile_grid  # noqa: E402
 from cfae.viz.grid import save_image_grid  # noqa: E402
 
 
@@ -25,19 +25,35 @@ def _save(fig, path: str | Path) -> Path:
 
 def latent_scatter(z: torch.Tensor, labels: torch.Tensor | None, path, title: str = "", class_names=None) -> Path:
     """Scatter of the first two latent dimensions coloured by class (seed 000 Fig. 5)."""
-    z = z.detach().cpu().numpy()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    if z.shape[1] < 2:
-        z = np.concatenate([z, np.zeros_like(z)], 1)
+    return latent_scatters({title: z}, labels, path, class_names)
+
+
+def latent_scatters(codes: dict[str, torch.Tensor], labels: torch.Tensor | None, path, class_names=None) -> Path:
+    """One scatter panel per model, side by side, first two dimensions coloured by class."""
+    fig, axes = plt.subplots(1, len(codes), figsize=(5 * len(codes), 5), squeeze=False)
     colours = labels.cpu().numpy() if labels is not None else None
-    points = ax.scatter(z[:, 0], z[:, 1], c=colours, cmap="tab10", s=2, alpha=0.6)
-    if colours is not None:
-        handles, _ = points.legend_elements()
-        names = class_names or [str(i) for i in range(len(handles))]
-        ax.legend(handles, names[: len(handles)], fontsize=6, markerscale=0.7, loc="upper right")
-    ax.set_xlabel("z1")
-    ax.set_ylabel("z2")
-    ax.set_title(title)
+    for ax, (title, z) in zip(axes[0], codes.items()):
+        z = z.detach().cpu().numpy()
+        if z.shape[1] < 2:
+            z = np.concatenate([z, np.zeros_like(z)], 1)
+        points = ax.scatter(z[:, 0], z[:, 1], c=colours, cmap="tab10", s=2, alpha=0.6)
+        if colours is not None:
+            handles, _ = points.legend_elements()
+            names = class_names or [str(i) for i in range(len(handles))]
+            ax.legend(handles, names[: len(handles)], fontsize=6, markerscale=0.7, loc="upper right")
+        ax.set_xlabel("z1")
+        ax.set_ylabel("z2")
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def image_panels(images: dict[str, np.ndarray], path) -> Path:
+    """Image grids (uint8 arrays from viz.grid.image_grid) side by side with titles (seed 000 Fig. 6)."""
+    fig, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.3), squeeze=False)
+    for ax, (title, array) in zip(axes[0], images.items()):
+        ax.imshow(array, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title)
+        ax.axis("off")
     return _save(fig, path)
 
 
@@ -45,12 +61,7 @@ def latent_scatter(z: torch.Tensor, labels: torch.Tensor | None, path, title: st
 def latent_manifold(model, path, n: int = 20) -> Path:
     """Decode an n x n grid of Gaussian percentiles over z1, z2 (others 0) (seed 000 Fig. 8)."""
     device = next(model.parameters()).device
-    ticks = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, n)), dtype=torch.float32)
-    z = torch.zeros(n * n, model.config.latent_dim)
-    grid_y, grid_x = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")
-    z[:, 0] = grid_x.flatten()
-    if model.config.latent_dim > 1:
-        z[:, 1] = grid_y.flatten()
+    z = percentile_grid(model.config.latent_dim, n)
     return save_image_grid(path, model.eval().decode(z.to(device)), nrow=n, scale=1)
 
 
