@@ -3,8 +3,8 @@
 For each latent dimension k there are B shallow learners (one hidden layer, no pooling). Learner
 (k, b) sees a fixed random subset of floor(F * fraction) of the F input features and outputs
 p = sigmoid(.), read as a percentile; Phi^{-1}(p) = sqrt(2) erfinv(2p - 1) turns it into a z-score
-(eqs. 11-12). All K x B learners run as one masked matrix product plus one einsum.
-Learner index l = k * B + b throughout.
+(eqs. 11-12). All K x B learners run as one batched matrix product over gathered feature
+subsets (bmm), never a Python loop over modules. Learner index l = k * B + b throughout.
 """
 
 from __future__ import annotations
@@ -45,28 +45,25 @@ def bootstrap_counts(learners: int, n: int, device=None, generator: torch.Genera
 
 
 def feature_subsets(features: int, learners: int, fraction: float, seed: int) -> Tensor:
-    """(L, F) 0/1 masks, each selecting floor(F * fraction) distinct features (at least one)."""
+    """(L, floor(F * fraction)) indices: each learner's fixed random subset of distinct features."""
     chosen = max(1, math.floor(features * fraction))
     gen = torch.Generator().manual_seed(seed)
-    mask = torch.zeros(learners, features)
-    for l in range(learners):
-        mask[l, torch.randperm(features, generator=gen)[:chosen]] = 1.0
-    return mask
+    return torch.stack([torch.randperm(features, generator=gen)[:chosen].sort().values for _ in range(learners)])
 
 
 class ShRBEnsemble(nn.Module):
-    """K x B one-hidden-layer learners over masked input features; returns logits (N, K, B)."""
+    """K x B one-hidden-layer learners, each on its own feature subset; returns logits (N, K, B)."""
 
     def __init__(self, in_features: int, latent_dim: int, learners: int = 10, hidden: int = 16,
                  feature_fraction: float = 1 / 3, seed: int = 0):
         super().__init__()
-        self.latent_dim, self.learners, self.hidden = latent_dim, learners, hidden
+        self.in_features, self.latent_dim, self.learners, self.hidden = in_features, latent_dim, learners, hidden
         total = latent_dim * learners
-        self.register_buffer("feature_mask", feature_subsets(in_features, total, feature_fraction, seed))
-        fan_in = self.feature_mask[0].sum().item()
+        self.register_buffer("feature_index", feature_subsets(in_features, total, feature_fraction, seed))
+        fan_in = self.feature_index.shape[1]
         gen = torch.Generator().manual_seed(seed + 1)
         bound1, bound2 = 1 / math.sqrt(fan_in), 1 / math.sqrt(hidden)
-        self.w1 = nn.Parameter((torch.rand(total, in_features, hidden, generator=gen) * 2 - 1) * bound1)
+        self.w1 = nn.Parameter((torch.rand(total, fan_in, hidden, generator=gen) * 2 - 1) * bound1)
         self.b1 = nn.Parameter((torch.rand(total, hidden, generator=gen) * 2 - 1) * bound1)
         self.w2 = nn.Parameter((torch.rand(total, hidden, generator=gen) * 2 - 1) * bound2)
         self.b2 = nn.Parameter((torch.rand(total, generator=gen) * 2 - 1) * bound2)
@@ -75,13 +72,18 @@ class ShRBEnsemble(nn.Module):
     def total(self) -> int:
         return self.latent_dim * self.learners
 
+    @property
+    def feature_mask(self) -> Tensor:
+        """(L, F) 0/1 view of which features each learner sees."""
+        mask = torch.zeros(self.total, self.in_features, device=self.feature_index.device)
+        return mask.scatter_(1, self.feature_index, 1.0)
+
     def forward(self, x: Tensor) -> Tensor:
-        """x (N, F) -> logits (N, K, B); one GEMM for all first layers, one einsum for the second."""
-        n, f = x.shape
-        w1 = (self.w1 * self.feature_mask[:, :, None]).permute(1, 0, 2).reshape(f, self.total * self.hidden)
-        h = F.relu((x @ w1).view(n, self.total, self.hidden) + self.b1)
-        logits = torch.einsum("nlh,lh->nl", h, self.w2) + self.b2
-        return logits.view(n, self.latent_dim, self.learners)
+        """x (N, F) -> logits (N, K, B): gather each learner's features, then two batched products."""
+        inputs = x.T[self.feature_index].transpose(1, 2)  # (L, N, F_sub)
+        h = F.relu(torch.bmm(inputs, self.w1) + self.b1[:, None, :])  # (L, N, H)
+        logits = (h * self.w2[:, None, :]).sum(-1) + self.b2[:, None]  # (L, N)
+        return logits.T.reshape(x.shape[0], self.latent_dim, self.learners)
 
     def fit_loss(self, x: Tensor, target_p: Tensor, counts: Tensor | None = None) -> Tensor:
         """Sum over learners of each learner's mean BCE to its target percentiles (N, K) on its resample."""
