@@ -29,15 +29,15 @@ def run_figures(model, name: str, test: ImageDataset, out: Path) -> dict[str, Pa
 def metrics_table(results: dict[str, dict]) -> str:
     """Markdown table of the scalar metrics of several models."""
     keys = ["neg_elbo", "recon_nll_at_mean", "mse_per_pixel", "active_units", "aggregate_mmd", "ks_max", "knn_accuracy"]
-    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines = ["| model | likelihood | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     for name, res in results.items():
         cells = [f"{res[k]:.4g}" if isinstance(res.get(k), float) else str(res.get(k, "-")) for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {res.get('likelihood', '-')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
     with torch.no_grad():
-        result = basic_metrics(model, test, train)
+        result = {"likelihood": model.config.likelihood, **basic_metrics(model, test, train)}
     path.write_text(json.dumps(result, indent=2))
     return result
