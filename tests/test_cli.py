@@ -86,3 +86,20 @@ def test_demo_falls_back_to_generated_shapes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "using the generated dSprites-like shapes instead" in result.output
     assert "Dataset: shapes (first 200 examples)" in (tmp_path / "demo" / "report.md").read_text()
+
+
+def test_evaluate_disentanglement_on_shapes_run(tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", "vae", "--dataset", "shapes", "--epochs", 1, "--limit", 256, "--latent-dim", 4,
+                    "--out", run, "--quiet", "-o", "hidden=[32]")
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", run, "--metrics", "disentanglement", "--fast")
+    assert result.exit_code == 0, result.output
+    scores = json.loads((run / "disentanglement.json").read_text())
+    assert {"beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "sap", "modularity", "irs"} <= set(scores)
+    assert all(0 <= scores[k] <= 1 for k in ("beta_vae_eval", "mig", "sap", "modularity"))
+
+
+def test_evaluate_disentanglement_needs_ground_truth(trained_run):
+    result = invoke("evaluate", trained_run, "--metrics", "disentanglement")
+    assert result.exit_code == 1 and "no ground-truth factor space; valid choices: shapes" in result.output

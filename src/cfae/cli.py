@@ -111,22 +111,28 @@ def train(
 @_friendly
 def evaluate(
     run: Path = typer.Argument(..., help="run folder"),
-    metrics: str = typer.Option("basic", help="metric group: basic"),
+    metrics: str = typer.Option("basic", help="metric group: basic or disentanglement"),
     limit: Optional[int] = typer.Option(None, help="evaluate on the first N test examples"),
+    fast: bool = typer.Option(False, help="disentanglement: a fiftieth of the default samples (smoke test)"),
 ):
-    """Test-set metrics of a trained run; printed and written to RUN/metrics.json."""
+    """Test-set metrics of a trained run; printed and written to RUN/metrics.json (or disentanglement.json)."""
     import cfae
     from cfae.experiments.report import evaluate_and_save
     from cfae.train.run import read_run_config
 
-    groups = ("basic",)
+    groups = ("basic", "disentanglement")
     if metrics not in groups:
         raise ValueError(f"unknown metric group {metrics!r}; valid choices: {', '.join(groups)}")
     config = read_run_config(run)
     if limit is not None:
         config.limit = limit
     model = cfae.load(run)
-    result = evaluate_and_save(model, config.load_split("test"), config.load_split("train"), run / "metrics.json")
+    if metrics == "disentanglement":
+        from cfae.experiments.report import disentanglement_and_save
+
+        result = disentanglement_and_save(model, config.dataset, run / "disentanglement.json", fast=fast)
+    else:
+        result = evaluate_and_save(model, config.load_split("test"), config.load_split("train"), run / "metrics.json")
     typer.echo(json.dumps(result, indent=2))
 
 

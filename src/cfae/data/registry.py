@@ -64,3 +64,16 @@ def get_dataset(name: str, split: str = "train", root: str | Path | None = None,
     """Load a registered dataset split; `limit` keeps the first N examples."""
     loader = DATASETS.get(name)
     return loader(split, Path(root) if root else None).head(limit)
+
+
+GROUND_TRUTH = {"shapes": "cfae.data.groundtruth:ShapesSpace"}
+
+
+def ground_truth_space(name: str):
+    """The renderable factor space behind a dataset, for the disentanglement metrics."""
+    if name not in GROUND_TRUTH:
+        raise ValueError(f"dataset {name!r} has no ground-truth factor space; valid choices: {', '.join(sorted(GROUND_TRUTH))}")
+    from importlib import import_module
+
+    module, cls = GROUND_TRUTH[name].split(":")
+    return getattr(import_module(module), cls)()

@@ -41,3 +41,20 @@ def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, pat
         result = {"likelihood": model.config.likelihood, **basic_metrics(model, test, train)}
     path.write_text(json.dumps(result, indent=2))
     return result
+
+
+def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False) -> dict:
+    """The full disentanglement suite on the dataset's ground-truth space, with a progress bar."""
+    from rich.progress import Progress
+
+    from cfae.data.registry import ground_truth_space
+    from cfae.metrics.disentanglement import disentanglement_suite
+    from cfae.metrics.factor_stats import model_representation
+
+    space = ground_truth_space(dataset)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("disentanglement metrics", total=7)
+        result = disentanglement_suite(space, model_representation(model), fast=fast,
+                                       progress=lambda name: bar.update(task, advance=1, description=name))
+    path.write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,65 @@
+"""Predictor-based disentanglement metrics: DCI (Eastwood & Williams 2018) and SAP (Kumar et al. 2018),
+with disentanglement_lib's defaults (reference A)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.svm import LinearSVC
+
+from cfae.metrics.factor_stats import sample_codes
+
+
+def _entropy_terms(p: np.ndarray, base: int) -> np.ndarray:
+    """1 - H_base(p) per row of a row-normalised importance matrix."""
+    p = p / np.clip(p.sum(1, keepdims=True), 1e-11, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(1) / np.log(base)
+    return 1 - h
+
+
+def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
+    """(disentanglement, completeness) from R[code, factor] = |feature importance|."""
+    codes, factors = importance.shape
+    total = importance.sum()
+    if total == 0:
+        return 0.0, 0.0
+    rho = importance.sum(1) / total
+    disentanglement = float((rho * _entropy_terms(importance, factors)).sum()) if factors > 1 else 1.0
+    weight = importance.sum(0) / total
+    completeness = float((weight * _entropy_terms(importance.T, codes)).sum()) if codes > 1 else 1.0
+    return disentanglement, completeness
+
+
+def dci(space, represent, rng, num_train=10000, num_test=5000) -> dict:
+    """One gradient-boosting classifier per factor on all codes; R = |feature_importances_|."""
+    codes, factors = sample_codes(space, represent, num_train, rng)
+    test_codes, test_factors = sample_codes(space, represent, num_test, rng)
+    importance = np.zeros((codes.shape[1], factors.shape[1]))
+    train_acc, test_acc = [], []
+    for j in range(factors.shape[1]):
+        clf = GradientBoostingClassifier().fit(codes, factors[:, j])
+        importance[:, j] = np.abs(clf.feature_importances_)
+        train_acc.append(clf.score(codes, factors[:, j]))
+        test_acc.append(clf.score(test_codes, test_factors[:, j]))
+    d, c = dci_from_importance(importance)
+    return {"dci_disentanglement": d, "dci_completeness": c, "dci_informativeness_train": float(np.mean(train_acc)),
+            "dci_informativeness_test": float(np.mean(test_acc))}
+
+
+def sap(space, represent, rng, num_train=10000, num_test=5000, continuous_factors=False) -> dict:
+    """Mean over factors of the gap between the two codes that predict it best on their own."""
+    codes, factors = sample_codes(space, represent, num_train, rng)
+    test_codes, test_factors = sample_codes(space, represent, num_test, rng)
+    scores = np.zeros((codes.shape[1], factors.shape[1]))
+    for i in range(codes.shape[1]):
+        for j in range(factors.shape[1]):
+            if continuous_factors:
+                cov = np.cov(codes[:, i], factors[:, j], ddof=1)
+                var_z, var_y = cov[0, 0], cov[1, 1]
+                scores[i, j] = cov[0, 1] ** 2 / (var_z * var_y) if var_z > 1e-12 else 0.0
+            else:
+                clf = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i : i + 1], factors[:, j])
+                scores[i, j] = np.mean(clf.predict(test_codes[:, i : i + 1]) == test_factors[:, j])
+    top = np.sort(scores, axis=0)[::-1]
+    return {"sap": float((top[0] - top[1]).mean())}
