@@ -65,3 +65,18 @@ def test_encode_dataset_shapes():
     model = build_model("ae", latent_dim=3, hidden=(16,))
     enc = encode_dataset(model, tiny_dataset(10), batch_size=4)
     assert enc.mean.shape == (10, 3) and enc.scale is None and enc.labels["label"].shape == (10,)
+
+
+def test_total_correlation_zero_for_independent_and_positive_for_correlated_codes():
+    from cfae.metrics.latent import total_correlation
+
+    torch.manual_seed(0)
+    independent = torch.randn(2000, 2)
+    scale = torch.full((2000, 2), 0.2)
+    tc_ind = total_correlation(encoded(independent, scale), n=1500)
+    shared = torch.randn(2000, 1)
+    correlated = torch.cat([shared, shared + 0.1 * torch.randn(2000, 1)], 1)
+    tc_cor = total_correlation(encoded(correlated, scale), n=1500)
+    # q(z) is then about a bivariate normal: var 1.04 and 1.05, covariance 1; TC = -0.5 log(1 - rho^2)
+    rho2 = 1 / (1.04 * 1.05)
+    assert abs(tc_ind) < 0.05 and tc_cor == pytest.approx(-0.5 * math.log(1 - rho2), abs=0.15)

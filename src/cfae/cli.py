@@ -89,6 +89,8 @@ def train(
     settings.update({k: v for k, v in file_settings.items() if k not in ("model_options", "train")})
     settings.setdefault("model_options", {}).update(file_settings.get("model_options", {}))
     settings.setdefault("train", {}).update(file_settings.get("train", {}))
+    if resume and settings["model"] != model:
+        raise ValueError(f"{out} holds a {settings['model']!r} run; cannot resume it as {model!r}")
     settings["model"] = model
     for key, value in {"dataset": dataset, "limit": limit, "data_root": data_root}.items():
         if value is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy import stats
@@ -59,3 +61,27 @@ def dimension_correlation(encoded: Encoded) -> float:
     corr = torch.corrcoef(encoded.mean.T).abs()
     corr.fill_diagonal_(0)
     return float(corr.max())
+
+
+def total_correlation(encoded: Encoded, n: int = 2000, seed: int = 0, chunk: int = 256) -> float:
+    """TC = KL(q(z) || prod_d q(z_d)) of the aggregate posterior over n examples, in nats.
+
+    With one draw z_i ~ q(z|x_i) per example and q(z) = mean_j q(z|x_j) over the same n examples:
+    log q(z_i) = logsumexp_j log q(z_i|x_j) - log n, and likewise per dimension (Chen et al. 2018).
+    """
+    if encoded.scale is None:
+        raise ValueError("total correlation needs a stochastic encoder (posterior scales)")
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(encoded.mean), generator=gen)[:n]
+    mean, scale = encoded.mean[idx].double(), encoded.scale[idx].double()
+    z = mean + scale * torch.randn(mean.shape, generator=gen, dtype=torch.float64)
+    log_n = math.log(len(z))
+    tc = 0.0
+    for part in z.split(chunk):
+        # log N(z_i,d; mean_j,d, scale_j,d), shape (chunk, n, D)
+        log_density = (-0.5 * ((part[:, None, :] - mean[None]) / scale[None]).square()
+                       - scale[None].log() - 0.5 * math.log(2 * math.pi))
+        joint = torch.logsumexp(log_density.sum(2), dim=1) - log_n
+        marginals = (torch.logsumexp(log_density, dim=1) - log_n).sum(1)
+        tc += float((joint - marginals).sum())
+    return tc / len(z)
