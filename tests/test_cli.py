@@ -103,3 +103,18 @@ def test_evaluate_disentanglement_on_shapes_run(tmp_path):
 def test_evaluate_disentanglement_needs_ground_truth(trained_run):
     result = invoke("evaluate", trained_run, "--metrics", "disentanglement")
     assert result.exit_code == 1 and "no ground-truth factor space; valid choices: shapes" in result.output
+
+
+@pytest.mark.slow
+def test_reproduce_betavae_dsprites_smoke(tmp_path):
+    result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 1, "--limit", 256,
+                    "--fast", "--betas", "1,4", "--sweep-betas", "1,4", "--sweep-latent-dims", 4, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "betavae-dsprites" / "report.md").read_text()
+    assert "| ground truth | 1 | 100.00 | 100.00 +- 0.00 |" in report
+    assert (tmp_path / "betavae-dsprites" / "normalised_beta.png").is_file()
+
+
+def test_reproduce_unknown_experiment_lists_choices(tmp_path):
+    result = invoke("reproduce", "ladder", "--out", tmp_path)
+    assert result.exit_code == 1 and "valid choices: betavae-dsprites, counterfactual-ae" in result.output

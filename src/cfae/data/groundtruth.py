@@ -39,3 +39,19 @@ class ShapesSpace:
         from cfae.data.shapes import render_shapes
 
         return render_shapes(torch.from_numpy(np.asarray(factors))).float().div_(255.0)
+
+
+class FactorsAsObservations:
+    """A space whose observations are its factor classes scaled to [0, 1]: the 'ground truth'
+    representation of the Higgins table is the identity on these."""
+
+    def __init__(self, space):
+        self.space = space
+        self.factor_names, self.factor_sizes = space.factor_names, space.factor_sizes
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.space.sample_factors(n, rng)
+
+    def render(self, factors: np.ndarray) -> Tensor:
+        top = np.maximum(np.asarray(self.factor_sizes) - 1, 1)
+        return torch.from_numpy(np.asarray(factors, dtype=np.float32) / top.astype(np.float32))

@@ -109,3 +109,29 @@ def latent_traversals(model, x: torch.Tensor, path, steps: int = 9, span: float 
     for d in range(model.config.latent_dim):
         codes[d * steps : (d + 1) * steps, d] = values
     return save_image_grid(path, model.decode(codes), nrow=steps)
+
+
+def kl_bars(kl_per_dim: dict[str, list[float]], path) -> Path:
+    """Mean KL(q(z_d|x) || N(0, 1)) per latent dimension, one group of bars per model."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / max(1, len(kl_per_dim))
+    for k, (name, values) in enumerate(kl_per_dim.items()):
+        ax.bar(np.arange(len(values)) + k * width, values, width, label=name)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("KL (nats)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def metric_vs_normalised_beta(points: dict[int, list[tuple[float, float]]], path, metric: str = "Higgins metric") -> Path:
+    """Metric against normalised beta = beta M / N, one line per latent size M (seed 004's study)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for latent_dim, pairs in sorted(points.items()):
+        pairs = sorted(pairs)
+        ax.plot([p[0] for p in pairs], [p[1] for p in pairs], "o-", label=f"M = {latent_dim}")
+    ax.set_xscale("log")
+    ax.set_xlabel("normalised beta (beta M / N)")
+    ax.set_ylabel(metric)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
