@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cfae.data.shapes import FACTOR_NAMES, FACTOR_SIZES, render_shapes
+
 
 class GroundTruthSpace(Protocol):
     """What the disentanglement metrics need: factor sizes, sampling, and rendering on demand."""
@@ -27,17 +29,12 @@ class GroundTruthSpace(Protocol):
 class ShapesSpace:
     """The dSprites-like shapes generator as a ground-truth space (5 factors)."""
 
-    def __init__(self):
-        from cfae.data.shapes import FACTOR_NAMES, FACTOR_SIZES
-
-        self.factor_names, self.factor_sizes = FACTOR_NAMES, FACTOR_SIZES
+    factor_names, factor_sizes = FACTOR_NAMES, FACTOR_SIZES
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], 1)
 
     def render(self, factors: np.ndarray) -> Tensor:
-        from cfae.data.shapes import render_shapes
-
         return render_shapes(torch.from_numpy(np.asarray(factors))).float().div_(255.0)
 
 

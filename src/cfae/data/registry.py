@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from cfae.data.base import ImageDataset
+from cfae.data.groundtruth import ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
 from cfae.data.paths import data_root
 from cfae.data.pendulum import load_pendulum
@@ -66,14 +67,11 @@ def get_dataset(name: str, split: str = "train", root: str | Path | None = None,
     return loader(split, Path(root) if root else None).head(limit)
 
 
-GROUND_TRUTH = {"shapes": "cfae.data.groundtruth:ShapesSpace"}
+GROUND_TRUTH = {"shapes": ShapesSpace}
 
 
 def ground_truth_space(name: str):
     """The renderable factor space behind a dataset, for the disentanglement metrics."""
     if name not in GROUND_TRUTH:
         raise ValueError(f"dataset {name!r} has no ground-truth factor space; valid choices: {', '.join(sorted(GROUND_TRUTH))}")
-    from importlib import import_module
-
-    module, cls = GROUND_TRUTH[name].split(":")
-    return getattr(import_module(module), cls)()
+    return GROUND_TRUTH[name]()
