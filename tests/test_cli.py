@@ -106,13 +106,15 @@ def test_evaluate_disentanglement_needs_ground_truth(trained_run):
 
 
 @pytest.mark.slow
-def test_reproduce_betavae_dsprites_smoke(tmp_path):
+def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
     result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 1, "--limit", 256,
-                    "--fast", "--betas", "1,4", "--sweep-betas", "1,4", "--sweep-latent-dims", 4, "--quiet")
+                    "--fast", "--betas", "1,4", "--sweep-betas", "1,4", "--sweep-latent-dims", 4, "--mnist-epochs", 1,
+                    "--quiet")
     assert result.exit_code == 0, result.output
     report = (tmp_path / "betavae-dsprites" / "report.md").read_text()
     assert "| ground truth | 1 | 100.00 | 100.00 +- 0.00 |" in report
     assert (tmp_path / "betavae-dsprites" / "normalised_beta.png").is_file()
+    assert "## MNIST (no ground-truth factors)" in report
 
 
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):

@@ -208,6 +208,7 @@ def reproduce(
     sweep_betas: str = typer.Option("1,2,4,8,16", help="betavae-dsprites: betas of the normalised-beta study"),
     sweep_latent_dims: str = typer.Option("5,10", help="betavae-dsprites: latent sizes of that study"),
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
+    mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -230,7 +231,7 @@ def reproduce(
         floats = lambda text: tuple(float(v) for v in text.split(",") if v.strip())  # noqa: E731
         reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
                        sweep_latent_dims=ints(sweep_latent_dims), epochs=max(ints(epochs)), limit=limit, fast=fast,
-                       progress=not quiet, say=typer.echo)
+                       progress=not quiet, mnist_epochs=mnist_epochs, say=typer.echo)
 
 
 @app.command()

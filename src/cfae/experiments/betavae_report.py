@@ -37,7 +37,15 @@ def score_table(scores: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: dict) -> Path:
+def mnist_table(mnist: dict[float, list[dict]]) -> str:
+    lines = ["| model | seeds | active units (of 10) | total correlation (nats) |", "|---|---|---|---|"]
+    for beta, runs in sorted(mnist.items()):
+        name = "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
+        lines.append(f"| {name} | {len(runs)} | {_cell(runs, 'active_units')} | {_cell(runs, 'total_correlation')} |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: dict, mnist: dict) -> Path:
     test = get_dataset("shapes", "test").head(64)
     lines = ["# beta-VAE on generated dSprites (seed 004)", "",
              "Disentanglement suite on encoder means (disentanglement_lib defaults, reference A); mean +- sd over seeds.",
@@ -55,6 +63,8 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
     if kl:
         bars = figures.kl_bars(kl, out / "kl_per_dimension.png")
         lines += [f"![KL per dimension]({bars.name})", ""]
+    if mnist:
+        lines += ["## MNIST (no ground-truth factors)", "", mnist_table(mnist), ""]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
