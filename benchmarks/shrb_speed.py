@@ -38,7 +38,8 @@ def vector_step(ensemble, x, target, counts):
 
 
 def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
+    fn()  # warm-up (allocations, first-call dispatch)
+    fn()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
