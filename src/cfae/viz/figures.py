@@ -93,7 +93,7 @@ def loss_curves(histories: dict[str, list[dict]], path, key: str = "recon") -> P
             if all(v is not None for v in values):
                 ax.plot(epochs, values, style, label=f"{name} {split}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{key} (nats per image)")
+    ax.set_ylabel("MSE per pixel" if key == "mse" else f"{key} (nats per image)")
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(fig, path)
