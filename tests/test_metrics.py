@@ -80,3 +80,11 @@ def test_total_correlation_zero_for_independent_and_positive_for_correlated_code
     # q(z) is then about a bivariate normal: var 1.04 and 1.05, covariance 1; TC = -0.5 log(1 - rho^2)
     rho2 = 1 / (1.04 * 1.05)
     assert abs(tc_ind) < 0.05 and tc_cor == pytest.approx(-0.5 * math.log(1 - rho2), abs=0.15)
+
+
+def test_knn_reference_set_is_random_not_the_first_rows():
+    # training codes sorted by class, as in the shared Fashion-MNIST npz
+    labels = torch.arange(10).repeat_interleave(100)
+    codes = labels[:, None].float() * 10 + torch.randn(1000, 2)
+    test = encoded(codes[::7] + 0.1, label=labels[::7])
+    assert knn_accuracy(encoded(codes, label=labels), test, max_train=200) > 0.95

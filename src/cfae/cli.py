@@ -209,6 +209,7 @@ def reproduce(
     sweep_latent_dims: str = typer.Option("5,10", help="betavae-dsprites: latent sizes of that study"),
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
     mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs"),
+    rescore_knn: bool = typer.Option(False, help="counterfactual-ae: recompute kNN accuracy from the latest checkpoints"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -220,7 +221,11 @@ def reproduce(
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
-    if experiment == "counterfactual-ae":
+    if experiment == "counterfactual-ae" and rescore_knn:
+        from cfae.experiments.counterfactual_ae import rescore_knn as rescore
+
+        rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
+    elif experiment == "counterfactual-ae":
         from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
 
         reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims),

@@ -32,7 +32,11 @@ def collect(out: Path) -> dict[tuple[int, int], dict[str, list[dict]]]:
     return table
 
 
-def mean_sd(values: list[float]) -> tuple[float, float]:
+def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
+    """Mean and sd of the recorded values; None when none was recorded."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
@@ -42,7 +46,8 @@ def markdown_table(by_model: dict[str, list[dict]]) -> str:
     for model in NAMES:
         runs = by_model.get(model, [])
         if runs:
-            cells = [("{:.4f} +- {:.4f}".format(*mean_sd([r[k] for r in runs]))) for k in keys]
+            stats = [mean_sd([r.get(k) for r in runs]) for k in keys]
+            cells = ["-" if st is None else "{:.4f} +- {:.4f}".format(*st) for st in stats]
             lines.append(f"| {NAMES[model]} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -55,8 +60,12 @@ def verdicts(by_model: dict[str, list[dict]]) -> list[str]:
         return []
     lines = []
     for key, higher in HIGHER_IS_BETTER.items():
-        cf_mean = mean_sd([r[key] for r in cf])[0]
-        means = {m: mean_sd([r[key] for r in by_model[m]])[0] for m in others}
+        stats = {m: mean_sd([r.get(key) for r in by_model[m]]) for m in ["counterfactual-ae", *others]}
+        if any(st is None for st in stats.values()):
+            lines.append(f"- {key}: not recorded for every model (see the notes)")
+            continue
+        cf_mean = stats.pop("counterfactual-ae")[0]
+        means = {m: st[0] for m, st in stats.items()}
         beaten = [m for m in others if (cf_mean > means[m] if higher else cf_mean < means[m])]
         if len(beaten) == len(others):
             verdict = "better than every baseline"

@@ -54,3 +54,31 @@ def reproduce(dataset: str, out: str | Path, seeds=(0, 1, 2), epochs=(20, 50), l
     report = write_report(out, dataset, accuracy, train, test)
     say(f"report written to {report.resolve()}")
     return report
+
+
+def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, limit: int | None = None,
+                say: Callable[[str], None] = print) -> None:
+    """Recompute knn_accuracy of every run from its latest checkpoint (the metric once used the first
+    10,000 training codes, all of two classes in class-sorted files). Metrics files of earlier
+    epochs, whose checkpoints are gone, get knn_accuracy = null and a note."""
+    from cfae.metrics.encode import encode_dataset
+    from cfae.metrics.latent import knn_accuracy
+    from cfae.train.checkpoint import load_model, read_config, resolve_checkpoint
+
+    out = Path(out) / dataset
+    train, test = get_dataset(dataset, "train", data_root, limit), get_dataset(dataset, "test", data_root, limit)
+    for run_dir in sorted((out / "runs").iterdir()):
+        ckpt = resolve_checkpoint(run_dir)
+        latest = read_config(ckpt)["trainer"]["epoch"]
+        model = load_model(ckpt)
+        for metrics_file in sorted(run_dir.glob("metrics-e*.json")):
+            metrics = json.loads(metrics_file.read_text())
+            if int(metrics_file.stem.split("-e")[1]) == latest:
+                metrics["knn_accuracy"] = knn_accuracy(encode_dataset(model, train), encode_dataset(model, test))
+                metrics.pop("knn_accuracy_note", None)
+            else:
+                metrics["knn_accuracy"] = None
+                metrics["knn_accuracy_note"] = "not recomputed: this epoch's checkpoint is no longer kept"
+            metrics_file.write_text(json.dumps(metrics, indent=2))
+        say(f"{run_dir.name}: knn rescored at epoch {latest}")
+    write_report(out, dataset, json.loads((out / "classifier" / "classifier.json").read_text())["test_accuracy"], train, test)

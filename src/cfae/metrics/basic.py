@@ -19,5 +19,5 @@ def basic_metrics(model, test: ImageDataset, train: ImageDataset | None = None) 
     result["ks_per_dim"] = agg["ks_per_dim"]
     result["ks_max"] = agg["ks_max"]
     if train is not None and "label" in test.labels:
-        result["knn_accuracy"] = knn_accuracy(encode_dataset(model, train.head(10000)), encoded)
+        result["knn_accuracy"] = knn_accuracy(encode_dataset(model, train), encoded)
     return result

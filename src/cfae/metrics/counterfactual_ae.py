@@ -22,7 +22,7 @@ def latent_quality(model, train: ImageDataset, test: ImageDataset, classifier) -
         "ks_mean": sum(agg["ks_per_dim"]) / len(agg["ks_per_dim"]),
         "max_abs_corr": dimension_correlation(encoded),
         **grid_and_prior_holes(model, classifier, model.config.latent_dim),
-        "knn_accuracy": knn_accuracy(encode_dataset(model, train.head(10000)), encoded),
+        "knn_accuracy": knn_accuracy(encode_dataset(model, train), encoded),
         "silhouette": silhouette(encoded),
         "test_mse": negative_elbo(model, test)["mse_per_pixel"],
     }

@@ -35,14 +35,19 @@ def aggregate_posterior_vs_prior(encoded: Encoded, n: int = 2000, seed: int = 0,
     return {"mmd": float(mmd(z, prior, kernel)), "ks_per_dim": ks, "ks_max": max(ks)}
 
 
-def knn_accuracy(train: Encoded, test: Encoded, label: str = "label", k: int = 5, max_train: int = 10000) -> float:
-    """Accuracy of a k-nearest-neighbour classifier on posterior means (train -> test)."""
+def knn_accuracy(train: Encoded, test: Encoded, label: str = "label", k: int = 5, max_train: int = 10000,
+                 seed: int = 0) -> float:
+    """Accuracy of a k-nearest-neighbour classifier on posterior means (train -> test).
+
+    The reference set is a seeded random subset of max_train training codes, never the first
+    ones: some files (the shared Fashion-MNIST npz) are sorted by class.
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     if label not in train.labels:
         raise KeyError(f"no label {label!r}; available: {', '.join(sorted(train.labels))}")
-    n = min(max_train, len(train.mean))
-    clf = KNeighborsClassifier(n_neighbors=k).fit(train.mean[:n].numpy(), train.labels[label][:n].numpy())
+    idx = torch.randperm(len(train.mean), generator=torch.Generator().manual_seed(seed))[:max_train]
+    clf = KNeighborsClassifier(n_neighbors=k).fit(train.mean[idx].numpy(), train.labels[label][idx].numpy())
     return float(np.mean(clf.predict(test.mean.numpy()) == test.labels[label].numpy()))
 
 
