@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from functools import wraps
 from pathlib import Path
 from typing import Any, Optional
@@ -254,9 +253,5 @@ def demo(
     run_demo(out, data_root=data_root, epochs=epochs, limit=limit, progress=not quiet, say=typer.echo)
 
 
-def main() -> None:  # pragma: no cover
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    app()

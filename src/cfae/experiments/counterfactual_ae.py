@@ -14,14 +14,11 @@ from typing import Callable
 
 
 from cfae.data import get_dataset
-from cfae.experiments.cf_report import write_report
+from cfae.experiments.cf_report import NAMES as COMPARED, write_report
 from cfae.metrics.counterfactual_ae import latent_quality
 from cfae.train.classifier import cached_classifier
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig, train_run
-
-COMPARED = {"vae": "VAE", "mmd-vae": "MMD-VAE", "counterfactual-ae": "CF-AE"}
-
 
 def run_name(model: str, latent_dim: int, seed: int) -> str:
     return f"{model}-d{latent_dim}-s{seed}"
