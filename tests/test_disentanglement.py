@@ -44,14 +44,14 @@ def permuted(x):
 
 SPACE = FactorSpace()
 RUNS = {
-    "beta_vae_eval": lambda rep, seed: beta_vae_score(SPACE, rep, np.random.default_rng(seed), num_train=600, num_eval=300),
-    "factor_vae_eval": lambda rep, seed: factor_vae_score(SPACE, rep, np.random.default_rng(seed), num_train=400,
+    "beta_vae_eval": lambda rep, seed, space=SPACE: beta_vae_score(space, rep, np.random.default_rng(seed), num_train=600, num_eval=300),
+    "factor_vae_eval": lambda rep, seed, space=SPACE: factor_vae_score(space, rep, np.random.default_rng(seed), num_train=400,
                                                           num_eval=200, num_variance_estimate=2000),
-    "mig": lambda rep, seed: mig(SPACE, rep, np.random.default_rng(seed), num_train=3000),
-    "dci_disentanglement": lambda rep, seed: dci(SPACE, rep, np.random.default_rng(seed), num_train=1000, num_test=500),
-    "modularity": lambda rep, seed: modularity_explicitness(SPACE, rep, np.random.default_rng(seed), num_train=2000, num_test=1000),
-    "sap": lambda rep, seed: sap(SPACE, rep, np.random.default_rng(seed), num_train=2000, num_test=1000),
-    "irs": lambda rep, seed: irs(SPACE, rep, np.random.default_rng(seed), num_train=3000),
+    "mig": lambda rep, seed, space=SPACE: mig(space, rep, np.random.default_rng(seed), num_train=3000),
+    "dci_disentanglement": lambda rep, seed, space=SPACE: dci(space, rep, np.random.default_rng(seed), num_train=1000, num_test=500),
+    "modularity": lambda rep, seed, space=SPACE: modularity_explicitness(space, rep, np.random.default_rng(seed), num_train=2000, num_test=1000),
+    "sap": lambda rep, seed, space=SPACE: sap(space, rep, np.random.default_rng(seed), num_train=2000, num_test=1000),
+    "irs": lambda rep, seed, space=SPACE: irs(space, rep, np.random.default_rng(seed), num_train=3000),
 }
 
 
@@ -99,3 +99,32 @@ def test_shapes_space_renders_sampled_factors():
     factors = space.sample_factors(7, np.random.default_rng(0))
     images = space.render(factors)
     assert images.shape == (7, 1, 64, 64) and images.dtype == torch.float32 and images.max() == 1.0
+
+
+def test_flat_index_follows_the_dsprites_bases():
+    from cfae.metrics.code_table import all_combinations, flat_index
+
+    sizes = ShapesSpace.factor_sizes
+    factors = np.array([[2, 5, 39, 31, 31], [1, 0, 3, 0, 7]])
+    assert flat_index(factors, sizes).tolist() == (factors @ np.array([245760, 40960, 1024, 32, 1])).tolist()
+    combos = all_combinations((2, 3, 4))
+    assert len(combos) == 24 and (flat_index(combos, (2, 3, 4)) == np.arange(24)).all()
+
+
+@pytest.mark.parametrize("name", ["beta_vae_eval", "factor_vae_eval", "mig", "irs"])
+def test_tabulated_codes_give_the_same_scores(name):
+    from cfae.metrics.code_table import tabulate
+
+    calls = []
+    space, lookup = tabulate(SPACE, mixed, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (1440, 1440)
+    assert RUNS[name](lookup, 3, space)[name] == pytest.approx(RUNS[name](mixed, 3)[name], abs=1e-6)
+
+
+def test_beta_vae_recall_shows_which_fixed_factors_are_confused():
+    def blind_to_c_and_d(x):
+        return identity(x)[:, :2]
+
+    recall = beta_vae_score(SPACE, blind_to_c_and_d, np.random.default_rng(0), num_train=600, num_eval=300)["beta_vae_eval_recall"]
+    assert min(recall[:2]) > 0.95
+    assert min(recall[2:]) < 0.5 and sum(recall[2:]) == pytest.approx(1.0, abs=0.25)  # c and d share one guess

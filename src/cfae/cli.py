@@ -234,7 +234,8 @@ def reproduce(
 
         floats = lambda text: tuple(float(v) for v in text.split(",") if v.strip())  # noqa: E731
         reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
-                       sweep_latent_dims=ints(sweep_latent_dims), epochs=max(ints(epochs)), limit=limit, fast=fast,
+                       sweep_latent_dims=ints(sweep_latent_dims), network=network, epochs=max(ints(epochs)), limit=limit,
+                       data_root=data_root, fast=fast,
                        progress=not quiet, mnist_epochs=mnist_epochs, say=typer.echo)
 
 

@@ -1,6 +1,7 @@
 """`cfae reproduce betavae-dsprites`: seed 004's beta-VAE slides on the generated dSprites.
 
-Trains VAE (beta = 1) and beta-VAEs with a 10-D latent, scores them and the non-learned
+Trains VAE (beta = 1) and beta-VAEs with a 10-D latent (by default Higgins et al.'s 2D-shapes
+networks: fully connected, two hidden layers of 1200 units), scores them and the non-learned
 baselines of the slide table (ground truth, raw pixels, PCA, ICA, an untrained VAE encoder) with
 the disentanglement suite, runs the normalised-beta study (beta M / N against the Higgins metric
 for several latent sizes M, N = 64 x 64), draws traversals and per-dimension KL bars, and
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 from cfae.data.groundtruth import FactorsAsObservations, ShapesSpace
-from cfae.metrics.disentanglement import beta_vae_score, disentanglement_suite
+from cfae.experiments.report import disentanglement_scores
+from cfae.metrics.disentanglement import beta_vae_score
 from cfae.metrics.factor_stats import model_representation
 from cfae.models import build_model
 from cfae.train.checkpoint import load_model
@@ -29,6 +31,9 @@ from cfae.train.run import RunConfig, train_run
 SLIDE_HIGGINS = {"ground truth": 100.0, "raw pixels": 45.75, "PCA": 84.9, "ICA": 42.03,
                  "untrained VAE": 44.14, "VAE": 61.58, "beta-VAE": 99.23}
 PIXELS = 64 * 64
+# Hidden sizes per network family: Higgins et al. (2017) used 1200-1200 fully connected nets on 2D shapes.
+HIDDEN = {"mlp": (1200, 1200), "conv": None}
+BATCH_SIZE, LEARNING_RATE = 128, 1e-3
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -40,7 +45,11 @@ def _cached(path: Path, compute: Callable[[], dict]) -> dict:
     return result
 
 
-def baseline_scores(out: Path, latent_dim: int, seed: int, fast: bool) -> dict[str, dict]:
+def _model(latent_dim: int, network: str, beta: float = 1.0) -> dict:
+    return {"latent_dim": latent_dim, "network": network, "hidden": HIDDEN[network], "beta": beta}
+
+
+def baseline_scores(out: Path, latent_dim: int, network: str, seed: int, fast: bool, progress: bool) -> dict[str, dict]:
     """Suite scores of the non-learned representations (raw pixels: Higgins metric only)."""
     from sklearn.decomposition import PCA, FastICA
 
@@ -50,7 +59,7 @@ def baseline_scores(out: Path, latent_dim: int, seed: int, fast: bool) -> dict[s
     pca = PCA(latent_dim, random_state=seed).fit(fit_images)
     ica = FastICA(latent_dim, random_state=seed, max_iter=400).fit(fit_images)
     torch.manual_seed(seed)
-    untrained = build_model("vae", input_shape=(1, 64, 64), latent_dim=latent_dim, network="conv")
+    untrained = build_model("vae", input_shape=(1, 64, 64), **_model(latent_dim, network))
     flat = lambda fn: (lambda x: fn(x.flatten(1).numpy()))  # noqa: E731
     learned = {
         "ground truth": (FactorsAsObservations(space), lambda x: x.numpy()),
@@ -59,7 +68,7 @@ def baseline_scores(out: Path, latent_dim: int, seed: int, fast: bool) -> dict[s
         "untrained VAE": (space, model_representation(untrained)),
     }
     scores = {name: _cached(out / "baselines" / f"{name.replace(' ', '_')}-s{seed}.json",
-                            lambda s=s, r=r: disentanglement_suite(s, r, seed=seed, fast=fast))
+                            lambda s=s, r=r: disentanglement_scores(s, r, seed=seed, fast=fast, show=progress))
               for name, (s, r) in learned.items()}
     scale = 50 if fast else 1
     scores["raw pixels"] = _cached(out / "baselines" / f"raw_pixels-s{seed}.json", lambda: beta_vae_score(
@@ -68,18 +77,20 @@ def baseline_scores(out: Path, latent_dim: int, seed: int, fast: bool) -> dict[s
     return scores
 
 
-def train_and_score(out: Path, beta: float, latent_dim: int, seed: int, epochs: int, limit, fast: bool, progress: bool) -> dict:
-    """Train vae(beta) on shapes (conv nets) and return its suite scores plus KL per dimension."""
-    run_dir = out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
+def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed: int, epochs: int, limit,
+                    fast: bool, progress: bool) -> dict:
+    """Train vae(beta) on shapes and return its suite scores plus KL per dimension."""
+    run_dir = run_folder(out, beta, latent_dim, seed)
     score_file = run_dir / f"disentanglement-e{epochs}.json"
     if score_file.exists():
         return json.loads(score_file.read_text())
     config = RunConfig(model="vae", dataset="shapes", limit=limit,
-                       model_options={"latent_dim": latent_dim, "network": "conv", "beta": beta},
-                       train=TrainConfig(epochs=epochs, seed=seed, batch_size=64, lr=5e-4, progress=progress))
+                       model_options=_model(latent_dim, network, beta),
+                       train=TrainConfig(epochs=epochs, seed=seed, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
+                                         progress=progress))
     model, history = train_run(config, run_dir, resume=(run_dir / "checkpoints").exists())
     model = model.cpu().eval()
-    scores = disentanglement_suite(ShapesSpace(), model_representation(model), seed=seed, fast=fast)
+    scores = disentanglement_scores(ShapesSpace(), model_representation(model), seed=seed, fast=fast, show=progress)
     from cfae.metrics.encode import encode_dataset
     from cfae.metrics.latent import kl_per_dimension
 
@@ -89,7 +100,12 @@ def train_and_score(out: Path, beta: float, latent_dim: int, seed: int, epochs: 
     return scores
 
 
-def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, progress: bool) -> dict:
+def run_folder(out: Path, beta: float, latent_dim: int, seed: int) -> Path:
+    return out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
+
+
+def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, data_root: str | None,
+                       progress: bool) -> dict:
     """VAE / beta-VAE on MNIST (10-D, MLP): the factor-free measures, active units and total correlation."""
     from cfae.metrics.encode import encode_dataset
     from cfae.metrics.latent import active_units, kl_per_dimension, total_correlation
@@ -98,7 +114,7 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, pr
     score_file = run_dir / f"unsupervised-e{epochs}.json"
     if score_file.exists():
         return json.loads(score_file.read_text())
-    config = RunConfig(model="vae", dataset="mnist", limit=limit, model_options={"latent_dim": 10, "beta": beta},
+    config = RunConfig(model="vae", dataset="mnist", limit=limit, data_root=data_root, model_options={"latent_dim": 10, "beta": beta},
                        train=TrainConfig(epochs=epochs, seed=seed, progress=progress))
     model, _ = train_run(config, run_dir, resume=(run_dir / "checkpoints").exists())
     encoded = encode_dataset(model.cpu().eval(), config.load_split("test"))
@@ -109,33 +125,37 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, pr
 
 
 def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1.0, 2.0, 4.0, 8.0, 16.0),
-              sweep_latent_dims=(5, 10), latent_dim: int = 10, epochs: int = 30, limit: int | None = None,
-              fast: bool = False, progress: bool = True, mnist_epochs: int = 20,
+              sweep_latent_dims=(5, 10), latent_dim: int = 10, network: str = "mlp", epochs: int = 30,
+              limit: int | None = None, data_root: str | None = None, fast: bool = False, progress: bool = True,
+              mnist_epochs: int = 20,
               say: Callable[[str], None] = print) -> Path:
     from cfae.experiments.betavae_report import write_report
 
+    if network not in HIDDEN:
+        raise ValueError(f"unknown network {network!r}; valid choices: {', '.join(HIDDEN)}")
     out = Path(out) / "betavae-dsprites"
     main_scores: dict[str, list[dict]] = {}
     for seed in seeds:
         say(f"baselines, seed {seed}")
-        for name, scores in baseline_scores(out, latent_dim, seed, fast).items():
+        for name, scores in baseline_scores(out, latent_dim, network, seed, fast, progress).items():
             main_scores.setdefault(name, []).append(scores)
         for beta in betas:
             say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
             name = "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
-            main_scores.setdefault(name, []).append(train_and_score(out, beta, latent_dim, seed, epochs, limit, fast, progress))
+            main_scores.setdefault(name, []).append(
+                train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress))
     sweep: dict[int, list[tuple[float, float]]] = {}
     for m in sweep_latent_dims:
         for beta in sweep_betas:
             say(f"sweep: beta = {beta:g}, {m}-D, seed {seeds[0]}")
-            scores = train_and_score(out, beta, m, seeds[0], epochs, limit, fast, progress)
+            scores = train_and_score(out, beta, m, network, seeds[0], epochs, limit, fast, progress)
             sweep.setdefault(m, []).append((beta * m / PIXELS, scores["beta_vae_eval"]))
     mnist = {}
     for beta in betas:
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
-            mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, progress))
-    models = {name: load_model(out / "runs" / f"beta{b:g}-d{latent_dim}-s{seeds[0]}")
+            mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
+    models = {name: load_model(run_folder(out, b, latent_dim, seeds[0]))
               for name, b in (("VAE", 1.0), (f"beta-VAE (beta {max(betas):g})", max(betas)))}
     report = write_report(out, main_scores, sweep, models, mnist)
     say(f"report written to {report.resolve()}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from cfae.data.groundtruth import ShapesSpace
 from cfae.data.registry import get_dataset
 from cfae.viz import figures
 
@@ -37,6 +38,17 @@ def score_table(scores: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def recall_table(scores: dict[str, list[dict]], factor_names: tuple[str, ...]) -> str:
+    """Higgins metric per fixed factor (eval recall, %, mean over seeds): which factors the codes confuse."""
+    lines = ["| representation | " + " | ".join(factor_names) + " |", "|---" * (len(factor_names) + 1) + "|"]
+    for name, runs in scores.items():
+        recalls = [r["beta_vae_eval_recall"] for r in runs if r.get("beta_vae_eval_recall")]
+        if recalls:
+            cells = [f"{100 * statistics.fmean(r[k] for r in recalls if r[k] is not None):.1f}" for k in range(len(factor_names))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def mnist_table(mnist: dict[float, list[dict]]) -> str:
     lines = ["| model | seeds | active units (of 10) | total correlation (nats) |", "|---|---|---|---|"]
     for beta, runs in sorted(mnist.items()):
@@ -49,9 +61,13 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
     test = get_dataset("shapes", "test").head(64)
     lines = ["# beta-VAE on generated dSprites (seed 004)", "",
              "Disentanglement suite on encoder means (disentanglement_lib defaults, reference A); mean +- sd over seeds.",
-             "Raw pixels get the Higgins metric only (4096-D codes).", "", score_table(scores), ""]
-    fig = figures.metric_vs_normalised_beta(sweep, out / "normalised_beta.png")
-    lines += [f"![normalised beta]({fig.name})", ""]
+             "Raw pixels get the Higgins metric only (4096-D codes).", "", score_table(scores), "",
+             "Higgins metric per fixed factor (eval recall, %): a factor the codes do not carry looks like",
+             "any other such factor, and the classifier can name only one of them.", "",
+             recall_table(scores, ShapesSpace.factor_names), ""]
+    if sweep:
+        fig = figures.metric_vs_normalised_beta(sweep, out / "normalised_beta.png")
+        lines += [f"![normalised beta]({fig.name})", ""]
     kl = {}
     for name, model in models.items():
         slug = name.split(" ")[0].lower()

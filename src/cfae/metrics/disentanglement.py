@@ -29,11 +29,16 @@ def _pair_features(space, represent, rng, points: int, batch_size: int):
 
 
 def beta_vae_score(space, represent, rng, batch_size=64, num_train=10000, num_eval=5000) -> dict:
-    """Higgins et al. (2017): accuracy of a logistic regression predicting the fixed factor."""
+    """Higgins et al. (2017): accuracy of a logistic regression predicting the fixed factor; the
+    per-factor recall on the eval points shows which fixed factors the codes cannot tell apart."""
     x_train, y_train = _pair_features(space, represent, rng, num_train, batch_size)
     x_eval, y_eval = _pair_features(space, represent, rng, num_eval, batch_size)
     clf = LogisticRegression(max_iter=1000).fit(x_train, y_train)
-    return {"beta_vae_train": float(clf.score(x_train, y_train)), "beta_vae_eval": float(clf.score(x_eval, y_eval))}
+    predicted = clf.predict(x_eval)
+    recall = [float((predicted[y_eval == k] == k).mean()) if (y_eval == k).any() else None
+              for k in range(len(space.factor_sizes))]
+    return {"beta_vae_train": float(clf.score(x_train, y_train)), "beta_vae_eval": float(clf.score(x_eval, y_eval)),
+            "beta_vae_eval_recall": recall}
 
 
 def _factor_votes(space, represent, rng, points, batch_size, global_var, active) -> np.ndarray:
