@@ -102,7 +102,7 @@ def test_evaluate_disentanglement_on_shapes_run(tmp_path):
 
 def test_evaluate_disentanglement_needs_ground_truth(trained_run):
     result = invoke("evaluate", trained_run, "--metrics", "disentanglement")
-    assert result.exit_code == 1 and "no ground-truth factor space; valid choices: shapes" in result.output
+    assert result.exit_code == 1 and "no ground-truth factor space; valid choices: dsprites, shapes" in result.output
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cfae.data.groundtruth import ShapesSpace
+from cfae.data.groundtruth import ShapesSpace, all_combinations, flat_index
 from cfae.metrics.disentanglement import beta_vae_score, factor_vae_score, irs, mig, modularity_explicitness
 from cfae.metrics.predictive import dci, dci_from_importance, sap
 
@@ -102,8 +102,6 @@ def test_shapes_space_renders_sampled_factors():
 
 
 def test_flat_index_follows_the_dsprites_bases():
-    from cfae.metrics.code_table import all_combinations, flat_index
-
     sizes = ShapesSpace.factor_sizes
     factors = np.array([[2, 5, 39, 31, 31], [1, 0, 3, 0, 7]])
     assert flat_index(factors, sizes).tolist() == (factors @ np.array([245760, 40960, 1024, 32, 1])).tolist()
@@ -128,3 +126,29 @@ def test_beta_vae_recall_shows_which_fixed_factors_are_confused():
     recall = beta_vae_score(SPACE, blind_to_c_and_d, np.random.default_rng(0), num_train=600, num_eval=300)["beta_vae_eval_recall"]
     assert min(recall[:2]) > 0.95
     assert min(recall[2:]) < 0.5 and sum(recall[2:]) == pytest.approx(1.0, abs=0.25)  # c and d share one guess
+
+
+def _image_table(sizes=(2, 3, 4)):
+    classes = all_combinations(sizes)[::-1].copy()  # stored in another order than flat_index
+    images = np.zeros((len(classes), 1, 8), dtype=np.uint8)
+    images[np.arange(len(classes)), 0, classes[:, 1] + classes[:, 2]] = 1
+    return images, classes
+
+
+def test_image_table_space_renders_each_combination_by_lookup():
+    from cfae.data.groundtruth import ImageTableSpace
+
+    images, classes = _image_table()
+    space = ImageTableSpace(images, classes, ("a", "b", "c"), (2, 3, 4))
+    rendered = space.render(np.array([[1, 2, 3], [0, 0, 0]]))
+    assert rendered.shape == (2, 1, 1, 8)
+    assert rendered[0, 0, 0].argmax() == 5 and rendered[1, 0, 0].argmax() == 0 and rendered.sum() == 2
+
+
+def test_image_table_space_names_missing_combinations():
+    from cfae.data.groundtruth import ImageTableSpace
+    from cfae.data.idx import DataFileError
+
+    images, classes = _image_table()
+    with pytest.raises(DataFileError, match="dsprites.npz: 1 of 24 factor combinations have no image"):
+        ImageTableSpace(images[1:], classes[1:], ("a", "b", "c"), (2, 3, 4), source="dsprites.npz")

@@ -131,7 +131,8 @@ def evaluate(
     if metrics == "disentanglement":
         from cfae.experiments.report import disentanglement_and_save
 
-        result = disentanglement_and_save(model, config.dataset, run / "disentanglement.json", fast=fast)
+        result = disentanglement_and_save(model, config.dataset, run / "disentanglement.json", fast=fast,
+                                          data_root=config.data_root)
     else:
         result = evaluate_and_save(model, config.load_split("test"), config.load_split("train"), run / "metrics.json")
     typer.echo(json.dumps(result, indent=2))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from cfae.data.base import ImageDataset
-from cfae.data.groundtruth import ShapesSpace
+from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
 from cfae.data.paths import data_root
 from cfae.data.pendulum import load_pendulum
@@ -45,10 +45,14 @@ def _rendered_shapes(split: str) -> ImageDataset:
 @DATASETS.register("dsprites", "official dSprites npz from the data root (random 60k/10k splits)")
 def _dsprites(split: str, root: Path | None) -> ImageDataset:
     _check_split(split)
+    return load_official_dsprites(_dsprites_file(root), SHAPES_SPLIT_SIZES[split], SHAPES_SPLIT_SEEDS[split])
+
+
+def _dsprites_file(root: Path | None) -> Path:
     path = data_root(root) / DSPRITES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; use the generated 'shapes' dataset or place {DSPRITES_FILE} there")
-    return load_official_dsprites(path, SHAPES_SPLIT_SIZES[split], SHAPES_SPLIT_SEEDS[split])
+    return path
 
 
 @DATASETS.register("pendulum", "CausalVAE's Pendulum, 96x96 RGB, 4 causal concepts (generated, cached)")
@@ -67,11 +71,14 @@ def get_dataset(name: str, split: str = "train", root: str | Path | None = None,
     return loader(split, Path(root) if root else None).head(limit)
 
 
-GROUND_TRUTH = {"shapes": ShapesSpace}
+GROUND_TRUTH: dict[str, Callable[[Path | None], object]] = {
+    "shapes": lambda root: ShapesSpace(),
+    "dsprites": lambda root: ImageTableSpace.from_dsprites(_dsprites_file(root)),
+}
 
 
-def ground_truth_space(name: str):
+def ground_truth_space(name: str, root: str | Path | None = None):
     """The renderable factor space behind a dataset, for the disentanglement metrics."""
     if name not in GROUND_TRUTH:
         raise ValueError(f"dataset {name!r} has no ground-truth factor space; valid choices: {', '.join(sorted(GROUND_TRUTH))}")
-    return GROUND_TRUTH[name]()
+    return GROUND_TRUTH[name](Path(root) if root else None)

@@ -61,11 +61,11 @@ def disentanglement_scores(space, represent, seed: int = 0, fast: bool = False, 
                                      progress=lambda name: bar.update(task, advance=1, description=name))
 
 
-def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False) -> dict:
+def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False, data_root: str | None = None) -> dict:
     """The suite on the encoder mean of a model trained on a ground-truth dataset, saved as JSON."""
     from cfae.data.registry import ground_truth_space
     from cfae.metrics.factor_stats import model_representation
 
-    result = disentanglement_scores(ground_truth_space(dataset), model_representation(model), fast=fast)
+    result = disentanglement_scores(ground_truth_space(dataset, data_root), model_representation(model), fast=fast)
     path.write_text(json.dumps(result, indent=2))
     return result

@@ -16,18 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cfae.data.groundtruth import all_combinations, flat_index
 from cfae.metrics.factor_stats import Represent
-
-
-def flat_index(factors: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
-    """Row-major index of each factor combination: sum_j f_j * prod_{l > j} size_l."""
-    bases = np.cumprod((1,) + tuple(sizes[:0:-1]))[::-1]
-    return np.asarray(factors, dtype=np.int64) @ bases
-
-
-def all_combinations(sizes: tuple[int, ...]) -> np.ndarray:
-    """(prod sizes, F) every factor combination, in flat_index order."""
-    return np.indices(sizes).reshape(len(sizes), -1).T
 
 
 class TabulatedSpace:
