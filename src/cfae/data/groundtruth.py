@@ -86,9 +86,8 @@ class ImageTableSpace:
         return torch.from_numpy(bits).float().unsqueeze(1)
 
 
-class FactorsAsObservations:
-    """A space whose observations are its factor classes scaled to [0, 1]: the 'ground truth'
-    representation of the Higgins table is the identity on these."""
+class ReobservedSpace:
+    """Another space's factors with other observations; subclasses define `render`."""
 
     def __init__(self, space):
         self.space = space
@@ -96,6 +95,11 @@ class FactorsAsObservations:
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self.space.sample_factors(n, rng)
+
+
+class FactorsAsObservations(ReobservedSpace):
+    """A space whose observations are its factor classes scaled to [0, 1]: the 'ground truth'
+    representation of the Higgins table is the identity on these."""
 
     def render(self, factors: np.ndarray) -> Tensor:
         top = np.maximum(np.asarray(self.factor_sizes) - 1, 1)

@@ -16,19 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cfae.data.groundtruth import all_combinations, flat_index
+from cfae.data.groundtruth import ReobservedSpace, all_combinations, flat_index
 from cfae.metrics.factor_stats import Represent
 
 
-class TabulatedSpace:
+class TabulatedSpace(ReobservedSpace):
     """The wrapped space with observations replaced by flat indices into a code table."""
-
-    def __init__(self, space):
-        self.space = space
-        self.factor_names, self.factor_sizes = space.factor_names, space.factor_sizes
-
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.space.sample_factors(n, rng)
 
     def render(self, factors: np.ndarray) -> Tensor:
         return torch.from_numpy(flat_index(factors, self.factor_sizes))
