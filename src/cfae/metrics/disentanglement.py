@@ -16,16 +16,20 @@ from sklearn.preprocessing import StandardScaler
 from cfae.metrics.factor_stats import discretize, entropies, mutual_info_matrix, observe, sample_codes
 
 
-def _pair_features(space, represent, rng, points: int, batch_size: int):
+def _pair_features(space, represent, rng, points: int, batch_size: int, chunk: int = 32):
     """Higgins: per point pick factor k, two batches sharing column k, feature = mean |z1 - z2|.
-    All points' factors are drawn first, then rendered and encoded in large batches."""
+    All points' factors are drawn first, then encoded `chunk` points at a time, so wide codes
+    (raw pixels: 4096 per observation) never hold more than chunk x batch_size rows."""
     labels = rng.integers(len(space.factor_sizes), size=points)
     first = space.sample_factors(points * batch_size, rng).reshape(points, batch_size, -1)
     second = space.sample_factors(points * batch_size, rng).reshape(points, batch_size, -1)
     second[np.arange(points), :, labels] = first[np.arange(points), :, labels]
-    z1 = observe(space, represent, first.reshape(points * batch_size, -1)).reshape(points, batch_size, -1)
-    z2 = observe(space, represent, second.reshape(points * batch_size, -1)).reshape(points, batch_size, -1)
-    return np.abs(z1 - z2).mean(1), labels
+    features = []
+    for start in range(0, points, chunk):
+        part = slice(start, min(start + chunk, points))
+        z1, z2 = (observe(space, represent, f[part].reshape(-1, f.shape[-1])) for f in (first, second))
+        features.append(np.abs(z1 - z2).reshape(-1, batch_size, z1.shape[-1]).mean(1))
+    return np.concatenate(features), labels
 
 
 def beta_vae_score(space, represent, rng, batch_size=64, num_train=10000, num_eval=5000) -> dict:
