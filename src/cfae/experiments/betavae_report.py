@@ -49,6 +49,14 @@ def recall_table(scores: dict[str, list[dict]], factor_names: tuple[str, ...]) -
     return "\n".join(lines)
 
 
+def sweep_table(sweep: dict[int, list[tuple[float, float]]]) -> str:
+    lines = ["| latent size M | beta | normalised beta (beta M / 4096) | Higgins % |", "|---|---|---|---|"]
+    for m, points in sorted(sweep.items()):
+        for norm_beta, higgins in sorted(points):
+            lines.append(f"| {m} | {norm_beta * 4096 / m:g} | {norm_beta:.4f} | {100 * higgins:.2f} |")
+    return "\n".join(lines)
+
+
 def mnist_table(mnist: dict[float, list[dict]]) -> str:
     lines = ["| model | seeds | active units (of 10) | total correlation (nats) |", "|---|---|---|---|"]
     for beta, runs in sorted(mnist.items()):
@@ -67,7 +75,7 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
              recall_table(scores, ShapesSpace.factor_names), ""]
     if sweep:
         fig = figures.metric_vs_normalised_beta(sweep, out / "normalised_beta.png")
-        lines += [f"![normalised beta]({fig.name})", ""]
+        lines += [f"![normalised beta]({fig.name})", "", sweep_table(sweep), ""]
     kl = {}
     for name, model in models.items():
         slug = name.split(" ")[0].lower()

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -130,6 +131,7 @@ def metric_vs_normalised_beta(points: dict[int, list[tuple[float, float]]], path
         pairs = sorted(pairs)
         ax.plot([p[0] for p in pairs], [p[1] for p in pairs], "o-", label=f"M = {latent_dim}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("normalised beta (beta M / N)")
     ax.set_ylabel(metric)
     ax.legend()
