@@ -152,3 +152,12 @@ def test_image_table_space_names_missing_combinations():
     images, classes = _image_table()
     with pytest.raises(DataFileError, match="dsprites.npz: 1 of 24 factor combinations have no image"):
         ImageTableSpace(images[1:], classes[1:], ("a", "b", "c"), (2, 3, 4), source="dsprites.npz")
+
+
+def test_only_spaces_smaller_than_a_suite_are_tabulated():
+    from cfae.metrics.code_table import worth_tabulating
+
+    assert worth_tabulating(ShapesSpace()) and worth_tabulating(SPACE)
+    big = FactorSpace()
+    big.factor_sizes = (100, 100, 100, 100)
+    assert not worth_tabulating(big)

@@ -20,6 +20,14 @@ from cfae.data.groundtruth import ReobservedSpace, all_combinations, flat_index
 from cfae.metrics.factor_stats import Represent
 
 
+# About the number of observations a full suite draws: above it, the table costs more than it saves.
+MAX_COMBINATIONS = 2_900_000
+
+
+def worth_tabulating(space) -> bool:
+    return int(np.prod(space.factor_sizes, dtype=np.int64)) <= MAX_COMBINATIONS
+
+
 class TabulatedSpace(ReobservedSpace):
     """The wrapped space with observations replaced by flat indices into a code table."""
 
