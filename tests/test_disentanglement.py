@@ -161,3 +161,14 @@ def test_only_spaces_smaller_than_a_suite_are_tabulated():
     big = FactorSpace()
     big.factor_sizes = (100, 100, 100, 100)
     assert not worth_tabulating(big)
+
+
+def test_a_selected_metric_scores_as_in_the_full_suite():
+    from cfae.metrics.disentanglement import disentanglement_suite
+
+    full = disentanglement_suite(SPACE, mixed, seed=2, fast=True)
+    alone = disentanglement_suite(SPACE, mixed, seed=2, fast=True, only=("beta_vae", "mig"))
+    assert set(alone) == {"beta_vae_train", "beta_vae_eval", "beta_vae_eval_recall", "mig"}
+    assert alone["beta_vae_eval"] == full["beta_vae_eval"] and alone["mig"] == full["mig"]
+    with pytest.raises(ValueError, match="unknown metrics \\['higgins'\\]; valid choices: beta_vae, factor_vae"):
+        disentanglement_suite(SPACE, mixed, only=("higgins",))

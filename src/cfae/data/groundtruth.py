@@ -18,6 +18,11 @@ def flat_index(factors: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
     return np.asarray(factors, dtype=np.int64) @ bases
 
 
+def uniform_factors(sizes: tuple[int, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, F) integer factor classes, each drawn uniformly and independently."""
+    return np.stack([rng.integers(0, size, n) for size in sizes], 1)
+
+
 def all_combinations(sizes: tuple[int, ...]) -> np.ndarray:
     """(prod sizes, F) every factor combination, in flat_index order."""
     return np.indices(sizes).reshape(len(sizes), -1).T
@@ -44,7 +49,7 @@ class ShapesSpace:
     factor_names, factor_sizes = FACTOR_NAMES, FACTOR_SIZES
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], 1)
+        return uniform_factors(self.factor_sizes, n, rng)
 
     def render(self, factors: np.ndarray) -> Tensor:
         return render_shapes(torch.from_numpy(np.asarray(factors))).float().div_(255.0)
@@ -78,7 +83,7 @@ class ImageTableSpace:
         return cls(images, classes, FACTOR_NAMES, FACTOR_SIZES, source=str(path))
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], 1)
+        return uniform_factors(self.factor_sizes, n, rng)
 
     def render(self, factors: np.ndarray) -> Tensor:
         rows = self.row_of[flat_index(factors, self.factor_sizes)]

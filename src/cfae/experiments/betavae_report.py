@@ -50,10 +50,12 @@ def recall_table(scores: dict[str, list[dict]], factor_names: tuple[str, ...]) -
 
 
 def sweep_table(sweep: dict[int, list[tuple[float, float]]]) -> str:
-    lines = ["| latent size M | beta | normalised beta (beta M / 4096) | Higgins % |", "|---|---|---|---|"]
+    from cfae.experiments.betavae_dsprites import PIXELS
+
+    lines = [f"| latent size M | beta | normalised beta (beta M / {PIXELS}) | Higgins % |", "|---|---|---|---|"]
     for m, points in sorted(sweep.items()):
         for norm_beta, higgins in sorted(points):
-            lines.append(f"| {m} | {norm_beta * 4096 / m:g} | {norm_beta:.4f} | {100 * higgins:.2f} |")
+            lines.append(f"| {m} | {norm_beta * PIXELS / m:g} | {norm_beta:.4f} | {100 * higgins:.2f} |")
     return "\n".join(lines)
 
 

@@ -43,22 +43,24 @@ def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, pat
     return result
 
 
-def disentanglement_scores(space, represent, seed: int = 0, fast: bool = False, show: bool = True) -> dict:
+def disentanglement_scores(space, represent, seed: int = 0, fast: bool = False, show: bool = True,
+                           only: tuple[str, ...] | None = None) -> dict:
     """The full suite with a progress bar. Unless fast (whose fiftieth of the samples needs fewer
     encodes), a space with fewer combinations than the suite draws observations is encoded once first
     and looked up (metrics.code_table)."""
     from rich.progress import Progress
 
     from cfae.metrics.code_table import tabulate, worth_tabulating
-    from cfae.metrics.disentanglement import disentanglement_suite
+    from cfae.metrics.disentanglement import SUITE, disentanglement_suite
 
     with Progress(transient=True, disable=not show) as bar:
         if not fast and worth_tabulating(space):
             task = bar.add_task("encoding every factor combination", total=None)
             space, represent = tabulate(space, represent,
                                         progress=lambda done, total: bar.update(task, completed=done, total=total))
-        task = bar.add_task("disentanglement metrics", total=7)
-        return disentanglement_suite(space, represent, seed=seed, fast=fast,
+        only = only or SUITE
+        task = bar.add_task("disentanglement metrics", total=len(only))
+        return disentanglement_suite(space, represent, seed=seed, fast=fast, only=only,
                                      progress=lambda name: bar.update(task, advance=1, description=name))
 
 
