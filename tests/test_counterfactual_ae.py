@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from cfae.models import build_model
+from cfae.train.optim import build_optimizers
 from cfae.nn.shrb import ShRBEnsemble, batch_percentiles, bootstrap_counts, normal_cdf, probit
 from cfae.train import TrainConfig, Trainer
 from conftest import tiny_dataset
@@ -103,16 +104,16 @@ def test_counterfactual_ae_losses_decrease_on_tiny_subset(tmp_path, options):
     first, last = history[0], history[-1]
     assert last["train/recon"] < first["train/recon"] and last["train/mse"] < 0.8 * first["train/mse"]
     assert last["train/shrb"] < first["train/shrb"]
-    assert set(model.configure_optimizers(1e-3)) == {"autoencoder", "shrb", "encoder"}
+    assert set(model.networks()) == {"autoencoder", "shrb", "encoder"}
 
 
 def test_counterfactual_phase_moves_only_the_encoder():
     torch.manual_seed(0)
     model = build_model("counterfactual-ae", latent_dim=2, hidden=(16,))
-    opts = model.configure_optimizers(1e-2)
+    opts = build_optimizers(model.networks(), TrainConfig(lr=1e-2))
     decoder_before = [p.clone() for p in model.decoder.parameters()]
     shrb_before = [p.clone() for p in model.shrb.parameters()]
-    x = tiny_dataset(16).batch(slice(None))
+    x = tiny_dataset(16).pixels(slice(None))
     loss = model.counterfactual_loss(model.encode(x), x)
     opts["encoder"].zero_grad()
     loss.backward()

@@ -16,7 +16,7 @@ def test_mnist_from_npz_when_idx_is_incomplete(shared_data):
     # shared/data/mnist-idx lacks the train images, so the npz must be used for train
     train = get_dataset("mnist", "train", shared_data, limit=100)
     assert train.images.shape == (100, 1, 28, 28) and train.images.dtype == torch.uint8
-    x = train.batch(slice(0, 10))
+    x = train.pixels(slice(0, 10))
     assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert train.labels["label"][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
 
@@ -56,7 +56,7 @@ def test_missing_files_error_names_files_and_places(tmp_path):
 
 
 def test_unknown_dataset_lists_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: dsprites, fashion, mnist, pendulum, shapes"):
+    with pytest.raises(UnknownNameError, match="valid choices: dsprites, fashion, fashion-binary, mnist, mnist-binary, pendulum, shapes"):
         get_dataset("cifar")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise DataFileError(f"{path}: corrupt gzip stream ({err})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataFileError(f"{path}: not an IDX file (wrong magic number {raw[:4].hex() or 'empty'})")
@@ -34,7 +36,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataFileError(f"{path}: truncated IDX header")
     shape = struct.unpack(f">{rank}I", raw[4:header])
     dtype = np.dtype(_DTYPES[code])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
     if len(raw) - header != expected:
         raise DataFileError(
             f"{path}: truncated or oversized IDX payload: {len(raw) - header} bytes for shape {shape} "

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cfae.data.base import ImageDataset
+from cfae.data.base import ImageDataset, image_tensor
 from cfae.data.download import MissingDataError, download
 from cfae.data.idx import DataFileError, read_idx
 from cfae.data.paths import data_root
@@ -72,7 +73,7 @@ def _from_idx(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.ndarray, 
         folder = (root / sub).resolve()
         found = [_find_idx(folder, stem) for stem in IDX_NAMES[split]]
         if all(found):
-            return read_idx(found[0]), read_idx(found[1])
+            return read_idx(found[0]), read_idx(found[1]), str(found[0])
     return None
 
 
@@ -82,8 +83,8 @@ def _from_npz(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.ndarray, 
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as npz:
-                    return npz[f"x_{split}"], npz[f"y_{split}"]
-            except (KeyError, ValueError, OSError) as err:
+                    return npz[f"x_{split}"], npz[f"y_{split}"], str(path)
+            except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
                 raise DataFileError(f"{path}: not a Keras-style npz with x_{split}/y_{split} ({err})") from None
     return None
 
@@ -98,11 +99,17 @@ def _from_png_folders(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.n
     images, labels = [], []
     for label, class_dir in enumerate(classes):
         for png in sorted(class_dir.glob("*.png")):
-            images.append(np.asarray(Image.open(png).convert("L")))
+            try:
+                images.append(np.asarray(Image.open(png).convert("L")))
+            except (OSError, ValueError) as err:
+                raise DataFileError(f"{png}: not a readable PNG image ({err})") from None
             labels.append(label)
     if not images:
         return None
-    return np.stack(images), np.asarray(labels)
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise DataFileError(f"{folder}: PNG images of different sizes {sorted(shapes)}")
+    return np.stack(images), np.asarray(labels), str(folder)
 
 
 def _download(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -125,10 +132,10 @@ def load_mnist_like(spec: MnistLikeSpec, split: str = "train", root: str | Path 
     for source in (_from_idx, _from_npz, _from_png_folders, _download):
         found = source(spec, base, split)
         if found is not None:
-            images, labels = found
+            images, labels, origin = found
             if images.ndim != 3 or len(images) != len(labels):
                 raise DataFileError(f"{spec.name} {split}: images {images.shape} do not match labels {labels.shape}")
-            tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).unsqueeze(1)
+            tensor = image_tensor(images, f"{spec.name} {split} images ({origin})").unsqueeze(1)
             return ImageDataset(spec.name, tensor, {"label": torch.from_numpy(labels.astype(np.int64))}, list(spec.class_names))
     stems = ", ".join(f"{s}[.gz]" for s in IDX_NAMES[split])
     places = "; ".join(str(base / sub) for sub in spec.folders)

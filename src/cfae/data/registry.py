@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from cfae.data.base import ImageDataset
+from cfae.data.base import DynamicBinarized, ImageDataset, bernoulli_draw
 from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
 from cfae.data.paths import data_root
@@ -28,6 +28,30 @@ def _mnist(split: str, root: Path | None) -> ImageDataset:
 @DATASETS.register("fashion", "Fashion-MNIST, 28x28 grey (IDX, npz or PNG folders)")
 def _fashion(split: str, root: Path | None) -> ImageDataset:
     return load_mnist_like(FASHION, split, root)
+
+
+# Seed of the one fixed binarisation of a test split (train splits are redrawn every epoch).
+BINARY_TEST_SEED = 2016
+
+
+def binarized(grey: ImageDataset, split: str, seed: int = 0) -> ImageDataset:
+    """Train: dynamically binarised (redrawn each epoch, seeded); test: one fixed binarisation."""
+    name = f"{grey.name}-binary"
+    if split == "test":
+        return ImageDataset(name, bernoulli_draw(grey.images, BINARY_TEST_SEED), grey.labels, grey.class_names)
+    data = DynamicBinarized(name, grey.images, grey.labels, grey.class_names, probabilities=grey.images, seed=seed)
+    data.set_epoch(0)
+    return data
+
+
+@DATASETS.register("mnist-binary", "MNIST binarised: x ~ Bernoulli(grey level), redrawn every epoch; fixed test draw")
+def _mnist_binary(split: str, root: Path | None) -> ImageDataset:
+    return binarized(load_mnist_like(MNIST, split, root), split)
+
+
+@DATASETS.register("fashion-binary", "Fashion-MNIST binarised like mnist-binary")
+def _fashion_binary(split: str, root: Path | None) -> ImageDataset:
+    return binarized(load_mnist_like(FASHION, split, root), split)
 
 
 @DATASETS.register("shapes", "generated dSprites-like shapes, 64x64 binary, with 5 factors")

@@ -81,7 +81,7 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
     kl = {}
     for name, model in models.items():
         slug = name.split(" ")[0].lower()
-        path = figures.latent_traversals(model, test.batch(slice(0, 1)), out / f"traversals_{slug}.png", span=2.5)
+        path = figures.latent_traversals(model, test.pixels(slice(0, 1)), out / f"traversals_{slug}.png", span=2.5)
         lines += [f"{name} traversals (rows: latent dimensions):", "", f"![{name}]({path.name})", ""]
         run_scores = scores.get(name, [{}])[0]
         if run_scores.get("kl_per_dim"):

@@ -15,7 +15,7 @@ from cfae.viz import figures
 def run_figures(model, name: str, test: ImageDataset, out: Path) -> dict[str, Path]:
     """Latent scatter, manifold, prior samples, reconstructions and traversals for one model."""
     encoded = encode_dataset(model, test)
-    x = test.batch(slice(0, 32))
+    x = test.pixels(slice(0, 32))
     return {
         "latent scatter": figures.latent_scatter(encoded.mean, test.class_labels, out / f"{name}_latent.png",
                                                  title=name, class_names=test.class_names),

@@ -15,6 +15,7 @@ class Encoded:
     mean: Tensor  # (N, D)
     scale: Tensor | None  # (N, D) or None for deterministic codes
     labels: dict[str, Tensor]
+    kl: Tensor | None = None  # (N, D) closed-form KL(q(z_d|x) || p(z_d)) under the model's prior, if any
 
     def sample(self, generator: torch.Generator | None = None) -> Tensor:
         """One draw z ~ q(z|x) per example (the aggregate posterior); the mean if deterministic."""
@@ -29,11 +30,15 @@ def encode_dataset(model, data: ImageDataset, batch_size: int = 1000) -> Encoded
     """Run model.encode over data (on the model's device); results on the CPU."""
     model.eval()
     device = next(model.parameters()).device
-    means, scales = [], []
+    means, scales, kls = [], [], []
     for start in range(0, len(data), batch_size):
-        x = data.batch(slice(start, start + batch_size)).to(device)
-        posterior = model.encode(x)
+        batch = data.batch(slice(start, start + batch_size)).to(device)
+        posterior = model.encode(batch)
         means.append(posterior.mean.float().cpu())
         if posterior.scale is not None:
             scales.append(posterior.scale.float().cpu())
-    return Encoded(torch.cat(means), torch.cat(scales) if scales else None, {k: v.cpu() for k, v in data.labels.items()})
+            kl = posterior.kl(model.prior(len(batch), batch.labels or None))
+            if kl is not None:
+                kls.append(kl.float().cpu())
+    return Encoded(torch.cat(means), torch.cat(scales) if scales else None, {k: v.cpu() for k, v in data.labels.items()},
+                   torch.cat(kls) if kls and len(kls) == len(scales) else None)

@@ -13,7 +13,10 @@ from cfae.nn.divergences import kl_normal, mmd
 
 
 def kl_per_dimension(encoded: Encoded) -> list[float]:
-    """Mean over examples of KL(q(z_d|x) || N(0, 1)) for each latent dimension d."""
+    """Mean over examples of KL(q(z_d|x) || p(z_d)) for each latent dimension d, under the model's
+    prior when encode_dataset recorded it, else N(0, 1)."""
+    if encoded.kl is not None:
+        return encoded.kl.mean(0).tolist()
     if encoded.scale is None:
         return []
     return kl_normal(encoded.mean, encoded.scale).mean(0).tolist()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from cfae.data.base import Batch
 from cfae.models.base import BaseModel, ModelConfig, ModelOutput
 from cfae.models.registry import register_model
 
@@ -19,6 +20,6 @@ class AE(BaseModel):
     Config = AEConfig
     stochastic = False
 
-    def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
-        recon = self.reconstruction_nll(out.logits, x).mean()
+    def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
+        recon = self.reconstruction_nll(out.logits, batch.x).mean()
         return {"loss": recon, "recon": recon}

@@ -1,16 +1,31 @@
-"""The model contract shared by every autoencoder in cfae (DESIGN.md, 'The model contract')."""
+"""The model contract shared by every autoencoder in cfae (DESIGN.md, 'The model contract').
+
+    encode(batch)            -> posterior q(z | x) (a cfae.nn.distributions Distribution)
+    prior(n, labels)         -> p(z), the model's own prior (conditional on labels, learned, hierarchical)
+    latent_layer(z, batch)   -> the code the decoder sees (identity unless a model has a latent layer)
+    decode_logits / decode   -> image-space logits / mean in [0, 1]
+    forward(batch)           -> ModelOutput: logits, code, posterior, prior and named loss terms
+    training_step(batch, optimizers) -> detached loss terms; several networks, phases and terms
+                                that differ between steps are allowed; every update goes through
+                                `update`, which lets the trainer all-reduce gradients across ranks
+    intervene_codes(codes, do) / intervene(codes, do) -> codes / images after do(part = value)
+    latent_spec              -> the named latent parts (kind, slice)
+    networks()               -> named parameter groups, each with its default optimiser and lr
+"""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 from pydantic import BaseModel as PydanticModel
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
-from cfae.nn.divergences import kl_normal
+from cfae.data.base import Batch, as_batch
+from cfae.nn.distributions import DiagonalGaussian, Distribution, PointMass, kl_divergence
 from cfae.nn.likelihoods import check_likelihood, image_mean, reconstruction_nll
 from cfae.nn.networks import NETWORKS, build_decoder, build_encoder
 
@@ -28,6 +43,13 @@ class ModelConfig(PydanticModel):
     likelihood: str = "bernoulli"
     gaussian_std: float = Field(1.0, gt=0)
 
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden):
+        if hidden is not None and (len(hidden) == 0 or min(hidden) < 1):
+            raise ValueError(f"hidden must list one or more positive layer widths, got {list(hidden)}")
+        return hidden
+
     def model_post_init(self, _context) -> None:
         if self.network not in NETWORKS:
             raise ValueError(f"unknown network {self.network!r}; valid choices: {', '.join(NETWORKS)}")
@@ -35,31 +57,13 @@ class ModelConfig(PydanticModel):
 
 
 @dataclass
-class Posterior:
-    """q(z|x) = N(mean, scale^2) per dimension; scale None means a deterministic code."""
-
-    mean: Tensor
-    scale: Tensor | None = None
-
-    def rsample(self) -> Tensor:
-        if self.scale is None:
-            return self.mean
-        return self.mean + self.scale * torch.randn_like(self.scale)
-
-    def kl_standard_normal(self) -> Tensor:
-        """Per-example, per-dimension KL(q(z|x) || N(0, I)), shape (N, D)."""
-        if self.scale is None:
-            raise ValueError("a deterministic code has no KL to the prior")
-        return kl_normal(self.mean, self.scale)
-
-
-@dataclass
 class ModelOutput:
-    """What forward returns: the reconstruction logits, the code, and named scalar loss terms."""
+    """What forward returns: reconstruction logits, the decoded code, q(z|x), p(z) and loss terms."""
 
     logits: Tensor
     z: Tensor
-    posterior: Posterior
+    posterior: Distribution
+    prior: Distribution | None = None
     terms: dict[str, Tensor] = field(default_factory=dict)
 
     @property
@@ -69,11 +73,35 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class LatentPart:
-    """A named slice of the latent vector and its kind (gaussian, bernoulli, causal, deterministic)."""
+    """A named slice [start, start + dims) of the latent vector and its kind
+    (gaussian, bernoulli, causal, deterministic, layer k)."""
 
     name: str
     kind: str
     dims: int
+    start: int = 0
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.start, self.start + self.dims)
+
+
+def latent_layout(*parts: tuple[str, str, int]) -> tuple[LatentPart, ...]:
+    """LatentParts laid side by side from (name, kind, dims) triples."""
+    out, start = [], 0
+    for name, kind, dims in parts:
+        out.append(LatentPart(name, kind, dims, start))
+        start += dims
+    return tuple(out)
+
+
+@dataclass
+class Network:
+    """A group of parameters updated by one optimiser; optimizer/lr are defaults the run config may override."""
+
+    parameters: list[nn.Parameter]
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the run's --lr
 
 
 def pixel_mse(logits: Tensor, x: Tensor) -> Tensor:
@@ -83,11 +111,12 @@ def pixel_mse(logits: Tensor, x: Tensor) -> Tensor:
 
 
 class BaseModel(nn.Module):
-    """An encoder/decoder pair with a likelihood; subclasses define `posterior` use and loss terms.
+    """An encoder/decoder pair with a likelihood and a prior; subclasses add loss terms.
 
     `encoder`/`decoder` may be passed in to use custom networks (they are then not rebuilt by
-    `cfae.load`, which builds the configured ones). `step` is set by the trainer before each
-    training step so that schedules (warm-up, capacity) can read it.
+    `cfae.load`, which builds the configured ones). The trainer sets `step` before each training
+    step (schedules read it), `autocast` (a context factory wrapped around forward passes only)
+    and `gradient_sync` (called between backward and optimiser step).
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
@@ -101,18 +130,29 @@ class BaseModel(nn.Module):
         self.encoder = encoder or build_encoder(c.network, c.input_shape, enc_out, c.hidden)
         self.decoder = decoder or build_decoder(c.network, c.latent_dim, c.input_shape, c.hidden)
         self.step = 0
+        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+        self.gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None
 
+    # --- latent space -------------------------------------------------------------------------
     @property
     def latent_spec(self) -> tuple[LatentPart, ...]:
-        kind = "gaussian" if self.stochastic else "deterministic"
-        return (LatentPart("z", kind, self.config.latent_dim),)
+        return latent_layout(("z", "gaussian" if self.stochastic else "deterministic", self.config.latent_dim))
 
-    def encode(self, x: Tensor) -> Posterior:
-        h = self.encoder(x)
+    def encode(self, batch: Batch | Tensor) -> Distribution:
+        """q(z|x): a diagonal Gaussian from (mean, log variance), or a point for deterministic models."""
+        h = self.encoder(as_batch(batch).x)
         if not self.stochastic:
-            return Posterior(h)
+            return PointMass(h)
         mean, log_var = h.float().chunk(2, dim=1)
-        return Posterior(mean, torch.exp(0.5 * log_var.clamp(-30.0, 20.0)))
+        return DiagonalGaussian(mean, torch.exp(0.5 * log_var.clamp(-30.0, 20.0)))
+
+    def prior(self, n: int, labels: dict[str, Tensor] | None = None) -> Distribution:
+        """p(z) over n rows; N(0, I) unless a model states its own."""
+        return DiagonalGaussian.standard(n, self.config.latent_dim, device=self._device())
+
+    def latent_layer(self, z: Tensor, batch: Batch | None = None) -> Tensor:
+        """The code the decoder sees; models with a layer between sampling and decoding override it."""
+        return z
 
     def decode_logits(self, z: Tensor) -> Tensor:
         return self.decoder(z)
@@ -121,39 +161,85 @@ class BaseModel(nn.Module):
         """Image-space mean in [0, 1], same shape as x."""
         return image_mean(self.decode_logits(z))
 
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x).mean)
+    def reconstruct(self, x: Batch | Tensor) -> Tensor:
+        batch = as_batch(x)
+        return self.decode(self.latent_layer(self.encode(batch).mean, batch))
 
+    # --- likelihood and loss ------------------------------------------------------------------
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
         """-log p(x|z) per example in nats (bernoulli or gaussian, from the config)."""
         return reconstruction_nll(logits, x, self.config.likelihood, self.config.gaussian_std)
 
-    def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
+    def kl(self, out: ModelOutput) -> Tensor:
+        """Per-example KL(q(z|x) || p(z)) under the model's own prior (closed form or one-sample estimate)."""
+        return kl_divergence(out.posterior, out.prior, out.z)
+
+    def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def forward(self, x: Tensor) -> ModelOutput:
-        posterior = self.encode(x)
+    def forward(self, batch: Batch | Tensor) -> ModelOutput:
+        batch = as_batch(batch)
+        posterior = self.encode(batch)
         z = posterior.rsample() if self.training else posterior.mean
-        out = ModelOutput(self.decode_logits(z), z, posterior)
-        out.terms = self.loss_terms(x, out)
-        out.terms["mse"] = pixel_mse(out.logits, x)
+        out = ModelOutput(self.decode_logits(self.latent_layer(z, batch)), z, posterior,
+                          self.prior(len(batch), batch.labels if batch.labels else None))
+        out.terms = self.loss_terms(batch, out)
+        out.terms["mse"] = pixel_mse(out.logits, batch.x)
         return out
 
-    def sample(self, n: int, device: torch.device | str | None = None) -> Tensor:
-        """Decoded draws from the prior N(0, I)."""
-        device = device or next(self.parameters()).device
-        return self.decode(torch.randn(n, self.config.latent_dim, device=device))
+    @torch.no_grad()
+    def sample(self, n: int, labels: dict[str, Tensor] | None = None, device=None) -> Tensor:
+        """Decoded draws from the model's own prior (given labels for a conditional prior)."""
+        if n < 1:
+            raise ValueError(f"the number of samples must be positive, got {n}")
+        z = self.prior(n, labels).rsample()
+        return self.decode(self.latent_layer(z))
 
-    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        """One Adam over all parameters (fused kernels on CUDA); multi-optimiser models override this."""
-        fused = next(self.parameters()).is_cuda
-        return {"main": torch.optim.Adam(self.parameters(), lr=lr, fused=fused or None)}
+    # --- interventions ------------------------------------------------------------------------
+    def intervene_codes(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
+        """Codes after do(part or index = value): values are replaced; models with structure
+        (an SCM layer, an XBlock) override this to propagate the change to the children."""
+        parts = {p.name: p for p in self.latent_spec}
+        out = codes.clone()
+        for key, value in do.items():
+            if isinstance(key, str):
+                if key not in parts:
+                    raise KeyError(f"unknown latent part {key!r}; valid choices: {', '.join(parts)}")
+                index = parts[key].slice
+            elif 0 <= key < codes.shape[1]:
+                index = key
+            else:
+                raise IndexError(f"latent index {key} out of range for {codes.shape[1]} dimensions")
+            out[:, index] = torch.as_tensor(value, dtype=out.dtype, device=out.device)
+        return out
 
-    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """One update; returns detached loss terms. Multi-phase models override this."""
-        out = self(x)
-        opt = optimizers["main"]
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
+    def intervene(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
+        """The decoded counterfactual of do(...) applied to codes."""
+        return self.decode(self.latent_layer(self.intervene_codes(codes, do)))
+
+    # --- training -----------------------------------------------------------------------------
+    def networks(self) -> dict[str, Network]:
+        """Named parameter groups, one optimiser each; models with several networks override this."""
+        return {"main": Network(list(self.parameters()))}
+
+    def forward_pass(self, batch: Batch) -> ModelOutput:
+        """self(batch) inside the trainer's autocast context (forward only, never backward)."""
+        with self.autocast():
+            return self(batch)
+
+    def update(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+        """zero_grad, backward, gradient sync across ranks (if any), step."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.gradient_sync is not None:
+            self.gradient_sync(optimizer)
+        optimizer.step()
+
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+        """One update; returns detached loss terms. Models with several networks or phases override this."""
+        out = self.forward_pass(batch)
+        self.update(optimizers["main"], out.loss)
         return {k: v.detach() for k, v in out.terms.items()}
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device

@@ -19,7 +19,8 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from cfae.models.base import BaseModel, ModelConfig, ModelOutput, pixel_mse
+from cfae.data.base import Batch
+from cfae.models.base import BaseModel, ModelConfig, ModelOutput, Network, pixel_mse
 from cfae.models.registry import register_model
 from cfae.nn.divergences import kl_normal
 from cfae.nn.shrb import ShRBEnsemble, batch_percentiles, bootstrap_counts, normal_cdf
@@ -77,43 +78,39 @@ class CounterfactualAE(BaseModel):
     def code(self, posterior) -> Tensor:
         return posterior.mean if self.config.z_c == "mean" else posterior.rsample()
 
-    def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
+    def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
+        x = batch.x
         recon = self.reconstruction_nll(out.logits, x).mean()
         inputs = self.shrb_inputs(x)
         shrb = self.shrb.fit_loss(inputs, self.shrb_targets(self.code(out.posterior).detach()))
         counterfactual = self.counterfactual_loss(out.posterior, x)
         return {"loss": recon + counterfactual, "recon": recon, "shrb": shrb, "counterfactual": counterfactual}
 
-    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+    def networks(self) -> dict[str, Network]:
         ae = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        return {
-            "autoencoder": torch.optim.Adam(ae, lr=lr),
-            "shrb": torch.optim.Adam(self.shrb.parameters(), lr=self.config.shrb_lr),
-            "encoder": torch.optim.Adam(self.encoder.parameters(), lr=lr),
-        }
+        return {"autoencoder": Network(ae), "shrb": Network(list(self.shrb.parameters()), lr=self.config.shrb_lr),
+                "encoder": Network(list(self.encoder.parameters()))}
 
-    def training_step(self, x: Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+        x = batch.x
         # Phase 1: reconstruction.
-        posterior = self.encode(x)
-        logits = self.decode_logits(posterior.rsample())
-        recon = self.reconstruction_nll(logits, x).mean()
-        _step(optimizers["autoencoder"], recon)
+        with self.autocast():
+            posterior = self.encode(x)
+            logits = self.decode_logits(posterior.rsample())
+            recon = self.reconstruction_nll(logits, x).mean()
+        self.update(optimizers["autoencoder"], recon)
         # Phase 2: fit the ShRB learners to the detached targets, each on its bootstrap resample.
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             z_c = self.code(self.encode(x))
             inputs = self.shrb_inputs(x)
         counts = bootstrap_counts(self.shrb.total, len(x), x.device) if self.config.shrb_bootstrap else None
-        shrb = self.shrb.fit_loss(inputs, self.shrb_targets(z_c), counts)
-        _step(optimizers["shrb"], shrb)
+        with self.autocast():
+            shrb = self.shrb.fit_loss(inputs, self.shrb_targets(z_c), counts)
+        self.update(optimizers["shrb"], shrb)
         # Phase 3: pull the encoder towards the counterfactual Gaussian.
-        counterfactual = self.counterfactual_loss(self.encode(x), x)
-        _step(optimizers["encoder"], counterfactual)
+        with self.autocast():
+            counterfactual = self.counterfactual_loss(self.encode(x), x)
+        self.update(optimizers["encoder"], counterfactual)
         terms = {"recon": recon, "shrb": shrb, "counterfactual": counterfactual}
         terms = {"loss": (recon + counterfactual).detach(), **{k: v.detach() for k, v in terms.items()}}
         return {**terms, "mse": pixel_mse(logits, x)}
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()

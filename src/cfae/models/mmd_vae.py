@@ -8,10 +8,10 @@ collapsing every q(z|x) onto N(0, I)); `stochastic_encoder=True` gives the Gauss
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 from torch import Tensor
 
+from cfae.data.base import Batch
 from cfae.models.base import BaseModel, ModelConfig, ModelOutput
 from cfae.models.registry import register_model
 from cfae.nn.divergences import KERNELS, mmd
@@ -37,10 +37,10 @@ class MMDVAE(BaseModel):
     def stochastic(self) -> bool:
         return self.config.stochastic_encoder
 
-    def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
+    def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
         c: MMDVAEConfig = self.config
-        recon = self.reconstruction_nll(out.logits, x).mean()
+        recon = self.reconstruction_nll(out.logits, batch.x).mean()
         z = out.posterior.rsample()
-        prior = torch.randn(c.prior_samples, z.shape[1], device=z.device)
+        prior = self.prior(c.prior_samples).rsample()
         divergence = mmd(z.float(), prior, c.kernel)
         return {"loss": recon + c.mmd_weight * divergence, "recon": recon, "mmd": divergence}

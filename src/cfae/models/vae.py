@@ -1,6 +1,6 @@
 """VAE and beta-VAE (Kingma & Welling 2014; Higgins et al. 2017; Burgess et al. 2018).
 
-loss = -log p(x|z) + beta KL(q(z|x) || N(0, I))                      (beta = 1: the VAE ELBO)
+loss = -log p(x|z) + beta KL(q(z|x) || p(z))       (beta = 1: the negative ELBO; p(z) = N(0, I) here)
 with capacity annealing: -log p(x|z) + gamma |KL - C(t)|, C rising linearly to capacity_max.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor
 
+from cfae.data.base import Batch
 from cfae.models.base import BaseModel, ModelConfig, ModelOutput
 from cfae.models.registry import register_model
 from cfae.nn.schedules import linear_ramp
@@ -27,10 +28,10 @@ class VAE(BaseModel):
 
     Config = VAEConfig
 
-    def loss_terms(self, x: Tensor, out: ModelOutput) -> dict[str, Tensor]:
+    def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
         c: VAEConfig = self.config
-        recon = self.reconstruction_nll(out.logits, x).mean()
-        kl = out.posterior.kl_standard_normal().sum(1).mean()
+        recon = self.reconstruction_nll(out.logits, batch.x).mean()
+        kl = self.kl(out).mean()
         if c.capacity_max is not None:
             capacity = linear_ramp(self.step, 0.0, c.capacity_max, c.capacity_steps)
             loss = recon + c.capacity_gamma * (kl - capacity).abs()

@@ -18,7 +18,7 @@ def accuracy(classifier: ConvClassifier, data: ImageDataset, batch_size: int = 1
     classifier.eval()
     correct = 0
     for start in range(0, len(data), batch_size):
-        x = data.batch(slice(start, start + batch_size))
+        x = data.pixels(slice(start, start + batch_size))
         correct += (classifier(x).argmax(1) == data.labels["label"][start : start + batch_size]).sum().item()
     return correct / len(data)
 
@@ -33,7 +33,7 @@ def train_classifier(train: ImageDataset, test: ImageDataset, epochs: int = 3, s
     for _ in range(epochs):
         model.train()
         for index in train.index_batches(batch_size):
-            loss = F.cross_entropy(model(train.batch(index)), train.labels["label"][index])
+            loss = F.cross_entropy(model(train.pixels(index)), train.labels["label"][index])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -6,18 +6,31 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+OPTIMIZER_TYPES = ("adam", "adamw", "rmsprop", "sgd")
+
+
+class OptimizerSettings(BaseModel):
+    """Overrides for one network's optimiser (None keeps the model's default for that network)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["adam", "adamw", "rmsprop", "sgd"] | None = None
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(128, ge=1, description="global batch: split across processes when distributed")
+    lr: float = Field(1e-3, gt=0, description="learning rate of every network whose model and settings name none")
+    optimizers: dict[str, OptimizerSettings] = Field(default_factory=dict, description="per-network overrides")
     lr_schedule: Literal["constant", "cosine", "step"] = "constant"
     lr_step_epochs: int = Field(10, ge=1, description="step schedule: multiply lr by 0.5 every N epochs")
     seed: int = 0
     device: str = "auto"
-    bf16: bool = Field(False, description="bf16 autocast; applied on CUDA only")
+    bf16: bool = Field(False, description="bf16 autocast around forward passes (CUDA; CPU where supported)")
     sync_every: int = Field(50, ge=1, description="steps between host syncs (progress bar, NaN check)")
     eval_batch_size: int = Field(1000, ge=1)
     progress: bool = True

@@ -1,26 +1,34 @@
 """A run: dataset + model + training settings in one JSON-serialisable record, trained into a folder.
 
-    RUN/run.json        the RunConfig (what `cfae evaluate/plot/sample` read back)
+    RUN/run.json        the RunConfig that ran (what `cfae evaluate/plot/sample` read back), with
+                        every change accepted on resume listed under `changes`
     RUN/log.jsonl       one record per epoch
     RUN/checkpoints/    safetensors checkpoints (see checkpoint.py)
+    RUN/.lock           held by the training in progress
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from cfae import jsonio
 from cfae.data import ImageDataset, get_dataset
 from cfae.models import MODELS, BaseModel as Autoencoder
-from cfae.train.checkpoint import CheckpointError
+from cfae.train.checkpoint import CheckpointError, complete_checkpoints
 from cfae.train.config import TrainConfig
+from cfae.train.lock import RunFolderError, run_lock, writable_folder
 from cfae.train.trainer import Trainer
 
 RUN_FILE = "run.json"
+# Settings a resumed run may change without --allow-changes: they do not change what is learnt.
+FREE_ON_RESUME = {"train.epochs", "train.progress", "train.device", "train.sync_every", "train.eval_batch_size",
+                  "data_root", "changes"}
 
 
 class RunConfig(BaseModel):
@@ -32,6 +40,7 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="train and evaluate on the first N examples")
     model_options: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    changes: list[dict[str, Any]] = Field(default_factory=list, description="settings changed on resume")
 
     def load_split(self, split: str) -> ImageDataset:
         return get_dataset(self.dataset, split, self.data_root, self.limit)
@@ -51,21 +60,61 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
         raise CheckpointError(f"{path}: invalid run config ({err})") from None
 
 
-def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False) -> tuple[Autoencoder, list[dict]]:
-    """Train (or, with resume, continue) a run into out_dir; returns the model and its history."""
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "optimizers":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def setting_changes(old: RunConfig, new: RunConfig) -> dict[str, list]:
+    """{setting: [old, new]} for every setting that differs, those free on resume excluded."""
+    a, b = _flatten(old.model_dump(mode="json")), _flatten(new.model_dump(mode="json"))
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in FREE_ON_RESUME}
+
+
+def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
+              allow_changes: bool = False) -> tuple[Autoencoder, list[dict]]:
+    """Train (or, with resume, continue) a run into out_dir; returns the model and its history.
+
+    The folder is checked writable and locked before data is loaded; a resume whose settings
+    differ from run.json is refused unless allow_changes, and then the changes are recorded."""
     out = Path(out_dir)
     MODELS.get(config.model)  # fail on an unknown name before loading data
-    train_data = config.load_split("train")
-    test_data = config.load_split("test")
-    torch.manual_seed(config.train.seed)  # weights initialise from the run's seed too
-    model = config.build_model(train_data.image_shape)
-    trainer = Trainer(model, config.train, train_data, test_data, out_dir=out)
-    if resume:
-        trainer.resume()
-    else:
-        if (out / "checkpoints").exists():
-            raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_FILE).write_text(json.dumps(config.model_dump(mode="json"), indent=2))
-    history = trainer.fit()
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 locks and writes
+    with run_lock(out) if main else contextlib.nullcontext():
+        if main:
+            writable_folder(out / "checkpoints")
+        started = bool(complete_checkpoints(out / "checkpoints"))
+        if started and not resume:
+            raise RunFolderError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and started and (out / RUN_FILE).is_file():
+            config = _accept_changes(read_run_config(out), config, allow_changes, out)
+        train_data = config.load_split("train")
+        test_data = config.load_split("test")
+        torch.manual_seed(config.train.seed)  # weights initialise from the run's seed too
+        model = config.build_model(train_data.image_shape)
+        trainer = Trainer(model, config.train, train_data, test_data, out_dir=out)
+        if resume and started:
+            trainer.resume()
+        if trainer.writes:
+            jsonio.write_json(out / RUN_FILE, config.model_dump(mode="json"))
+        history = trainer.fit()
     return trainer.model, history
+
+
+def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path) -> RunConfig:
+    changed = setting_changes(old, new)
+    if not changed:
+        return new.model_copy(update={"changes": old.changes})
+    listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+    if not allow:
+        raise ValueError(f"{out / RUN_FILE}: --resume with changed settings ({listed}); pass --allow-changes "
+                         "to continue with them (they are recorded in run.json), or leave them as they were")
+    from cfae.train.checkpoint import read_config
+
+    epoch = read_config(complete_checkpoints(out / "checkpoints")[0])["trainer"]["epoch"]
+    return new.model_copy(update={"changes": [*old.changes, {"from_epoch": epoch, "changed": changed}]})

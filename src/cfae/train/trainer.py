@@ -1,8 +1,11 @@
-"""One training loop for every model (models with several optimisers override training_step).
+"""One training loop for every model, on one process or several (train/distributed.py).
 
-The dataset sits on the device as one tensor; batches are drawn by index. Loss terms stay on the
-device and are fetched once every `sync_every` steps: that one transfer updates the progress bar
-and checks every term of every step for NaN/inf.
+The dataset sits on the device as one tensor; global batches are drawn by index from a permutation
+seeded by (seed, epoch), identical on every rank, and each rank takes its share. Loss terms stay on
+the device and are fetched once every `sync_every` steps: that one transfer updates the progress
+bar and checks every term of every step for NaN/inf (on every rank at once). Terms may differ
+between steps (alternating updates); each is averaged over the steps that logged it. Evaluation
+terms are checked too, before anything is written, so the last checkpoint is always a good one.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from cfae import jsonio
 from cfae.data.base import ImageDataset
 from cfae.models.base import BaseModel
-from cfae.train.checkpoint import resolve_checkpoint, restore_training, save_checkpoint
+from cfae.train import distributed
+from cfae.train.checkpoint import CheckpointError, restore_newest, save_checkpoint
 from cfae.train.config import TrainConfig, resolve_device
+from cfae.train.optim import build_optimizers, set_epoch_lr
 from cfae.train.progress import TrainingProgress
 
 
@@ -27,148 +34,215 @@ class NonFiniteLossError(RuntimeError):
     """Training produced NaN/inf; the message names the loss term and the step."""
 
 
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """Seed of the sampling noise of one epoch on one rank (data order uses rank 0's)."""
+    return (seed * 1_000_003 + epoch) * 1_009 + rank
+
+
 class Trainer:
     def __init__(self, model: BaseModel, config: TrainConfig, train_data: ImageDataset,
-                 eval_data: ImageDataset | None = None, out_dir: str | Path | None = None):
+                 eval_data: ImageDataset | None = None, out_dir: str | Path | None = None,
+                 ranks: distributed.Ranks | None = None):
         self.config = config
-        self.device = resolve_device(config.device)
-        torch.manual_seed(config.seed)
+        device = resolve_device(config.device)
+        self.ranks = ranks or distributed.init_ranks(device)
+        self.device = distributed.rank_device(device, self.ranks)
         if self.device.startswith("cuda"):
             torch.backends.cudnn.benchmark = True
         self.model = model.to(self.device)
+        distributed.broadcast_state(self.model)
+        self.model.autocast = self._autocast
+        self._share = 1.0
+        if self.ranks.distributed:
+            self.model.gradient_sync = lambda opt: distributed.weighted_gradient_sum(opt, self._share)
         self.train_data = train_data.to(self.device)
         self.eval_data = eval_data.to(self.device) if eval_data is not None else None
         self.out_dir = Path(out_dir) if out_dir else None
-        self.optimizers = model.configure_optimizers(config.lr)
-        self.schedulers = [self._scheduler(opt) for opt in self.optimizers.values()]
+        self.optimizers = build_optimizers(model.networks(), config)
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
-
-    def _scheduler(self, opt: torch.optim.Optimizer):
-        c = self.config
-        if c.lr_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs)
-        if c.lr_schedule == "step":
-            return torch.optim.lr_scheduler.StepLR(opt, step_size=c.lr_step_epochs, gamma=0.5)
-        return None
 
     @property
     def checkpoint_dir(self) -> Path | None:
         return self.out_dir / "checkpoints" if self.out_dir else None
 
-    def _autocast(self):
-        if self.config.bf16 and self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @property
+    def writes(self) -> bool:
+        """Only rank 0 of a run with an output folder writes."""
+        return self.out_dir is not None and self.ranks.is_main
 
-    def resume(self) -> None:
-        """Continue from the run folder's newest checkpoint (weights, optimisers, RNG, schedules)."""
+    def _autocast(self):
+        """bf16 autocast for forward passes when asked (the model applies it to forward only)."""
+        if not self.config.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
+
+    def resume(self) -> bool:
+        """Continue from the newest readable checkpoint (weights, optimisers, epoch, step); the
+        learning rates come from the current config. False when the run holds none yet."""
         if self.checkpoint_dir is None:
             raise ValueError("resume needs an output folder")
-        state = restore_training(resolve_checkpoint(self.checkpoint_dir), self.model, self.optimizers)
+        base_lrs = [[g["base_lr"] for g in opt.param_groups] for opt in self.optimizers.values()]
+        restored = restore_newest(self.checkpoint_dir, self.model, self.optimizers)
+        if restored is None:
+            warnings.warn(f"{self.checkpoint_dir}: no complete checkpoint yet; starting from epoch 0", stacklevel=2)
+            return False
+        state, _ = restored
+        for opt, lrs in zip(self.optimizers.values(), base_lrs):
+            for group, lr in zip(opt.param_groups, lrs):
+                group["base_lr"] = lr
         self.epoch, self.step = state["epoch"], state["step"]
-        for sched, sched_state in zip(self.schedulers, state.get("schedulers", [])):
-            if sched is not None:
-                sched.load_state_dict(sched_state)
-        log = self.out_dir / "log.jsonl"
-        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        self.history = [r for r in records if r["epoch"] <= self.epoch]
-        self._rewrite_log()
+        self.history = [r for r in read_log(self.out_dir / "log.jsonl") if r["epoch"] <= self.epoch]
+        if self.writes:
+            self._rewrite_log()
+        return True
 
     def fit(self) -> list[dict]:
         """Train up to config.epochs; returns the per-epoch records (also appended to log.jsonl)."""
-        progress = TrainingProgress(self.config.progress, self.config.epochs, self._steps_per_epoch())
-        progress.start_at(self.epoch * self._steps_per_epoch())
+        steps = self._steps_per_epoch()
+        progress = TrainingProgress(self.config.progress and self.ranks.is_main, self.config.epochs, steps)
+        progress.start_at(self.epoch * steps)
         with progress:
             while self.epoch < self.config.epochs:
+                lrs = set_epoch_lr(self.optimizers, self.epoch, self.config)
                 record = self._train_epoch(progress)
                 if self.eval_data is not None:
-                    record.update({f"eval/{k}": v for k, v in self.evaluate(self.eval_data).items()})
+                    evaluation = self.evaluate(self.eval_data)
+                    self._check_finite(evaluation, f"evaluation after epoch {self.epoch + 1}")
+                    record.update({f"eval/{k}": v for k, v in evaluation.items()})
                 self.epoch += 1
-                record.update(epoch=self.epoch, step=self.step, lr=self._lr())
-                for sched in self.schedulers:
-                    if sched is not None:
-                        sched.step()
+                record.update(epoch=self.epoch, step=self.step, **{f"lr/{k}": v for k, v in lrs.items()})
                 self.history.append(record)
-                self._append_log(record)
-                if self.checkpoint_dir:
+                if self.writes:
+                    self._append_log(record)
                     save_checkpoint(self.checkpoint_dir, f"epoch-{self.epoch:04d}", self.model, self.optimizers,
                                     self._trainer_state())
+                distributed.barrier()
                 progress.end_epoch(record)
         return self.history
 
     def _trainer_state(self) -> dict:
-        schedulers = [s.state_dict() if s is not None else None for s in self.schedulers]
-        return {"epoch": self.epoch, "step": self.step, "train": self.config.model_dump(), "schedulers": schedulers}
+        return {"epoch": self.epoch, "step": self.step, "train": self.config.model_dump(),
+                "world_size": self.ranks.world_size}
 
     def _steps_per_epoch(self) -> int:
         return math.ceil(len(self.train_data) / self.config.batch_size)
 
-    def _lr(self) -> float:
-        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
-
     def _train_epoch(self, progress: TrainingProgress) -> dict:
         self.model.train()
+        self.train_data.set_epoch(self.epoch)
+        torch.manual_seed(epoch_seed(self.config.seed, self.epoch, self.ranks.rank))
+        order = torch.Generator().manual_seed(epoch_seed(self.config.seed, self.epoch))
         start = time.perf_counter()
-        names: list[str] | None = None
-        pending: list[Tensor] = []
-        totals: Tensor | None = None
-        first_step = self.step
-        for index in self.train_data.index_batches(self.config.batch_size):
-            x = self.train_data.batch(index)
+        pending: list[tuple[tuple[str, ...], Tensor]] = []
+        sums: dict[str, float] = {}
+        for index in self.train_data.index_batches(self.config.batch_size, generator=order):
+            if len(index) < self.ranks.world_size:
+                continue  # a last global batch smaller than the number of ranks is dropped on every rank
+            local = self.ranks.shard(index)
+            self._share = len(local) / len(index)
             self.model.step = self.step
-            with self._autocast():
-                terms = self.model.training_step(x, self.optimizers)
-            names = names or list(terms)
-            pending.append(torch.stack([terms[k].float() for k in names]))
+            terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
+            names = tuple(terms)
+            rows = torch.tensor(float(len(local)), device=self.device)
+            pending.append((names, torch.stack([*(terms[k].float() for k in names), rows])))
             self.step += 1
             if len(pending) == self.config.sync_every:
-                totals = self._flush(pending, names, totals, progress)
+                self._flush(pending, sums, progress)
                 pending = []
         if pending:
-            totals = self._flush(pending, names, totals, progress)
-        count = self.step - first_step
-        record = {f"train/{k}": float(totals[i]) / count for i, k in enumerate(names)}
+            self._flush(pending, sums, progress)
+        names = sorted(k for k in sums if not k.startswith("#"))
+        totals = distributed.all_reduce_sum(torch.tensor([[sums[k], sums["#" + k]] for k in names], dtype=torch.float64))
+        record = {f"train/{k}": float(total / count) for k, (total, count) in zip(names, totals.tolist())}
         record["time_s"] = round(time.perf_counter() - start, 3)
         return record
 
-    def _flush(self, pending: list[Tensor], names: list[str], totals: Tensor | None, progress: TrainingProgress) -> Tensor:
-        """One host sync: check every pending step's terms for NaN/inf, then update the bar."""
-        values = torch.stack(pending).cpu()
-        bad = ~torch.isfinite(values)
-        if bad.any():
-            row, col = (int(i) for i in bad.nonzero()[0])
-            step = self.step - len(pending) + row
+    def _flush(self, pending: list[tuple[tuple[str, ...], Tensor]], sums: dict[str, float],
+               progress: TrainingProgress) -> None:
+        """One host sync: check every pending step's terms for NaN/inf (on all ranks), then add them
+        to the row-weighted sums and update the bar."""
+        values = torch.cat([v for _, v in pending]).cpu().double()
+        bad_here = float(not torch.isfinite(values).all())
+        if distributed.all_reduce_sum(torch.tensor([bad_here])).item() > 0:
+            self._raise_non_finite(pending, values, bad_here)
+        offset = 0
+        for names, stacked in pending:
+            row = values[offset : offset + len(stacked)]
+            offset += len(stacked)
+            rows = float(row[-1])
+            for name, value in zip(names, row[:-1].tolist()):
+                sums[name] = sums.get(name, 0.0) + value * rows
+                sums["#" + name] = sums.get("#" + name, 0.0) + rows
+        last_names, last = pending[-1][0], values[offset - len(pending[-1][1]) : offset]
+        progress.advance(len(pending), dict(zip(last_names, last[:-1].tolist())))
+
+    def _raise_non_finite(self, pending, values: Tensor, bad_here: float) -> None:
+        kept = f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
+        if not bad_here:
+            raise NonFiniteLossError(f"a loss term became non-finite on another rank in epoch {self.epoch + 1}; "
+                                     f"training stopped{kept}")
+        offset = 0
+        for k, (names, stacked) in enumerate(pending):
+            row = values[offset : offset + len(stacked)]
+            offset += len(stacked)
+            bad = (~torch.isfinite(row[:-1])).nonzero()
+            if len(bad):
+                col = int(bad[0])
+                step = self.step - len(pending) + k
+                raise NonFiniteLossError(f"loss term {names[col]!r} became {row[col].item()} at step {step} "
+                                         f"(epoch {self.epoch + 1}); training stopped{kept}")
+
+    def _check_finite(self, terms: dict[str, float], where: str) -> None:
+        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+        if bad:
             kept = f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
-            raise NonFiniteLossError(
-                f"loss term {names[col]!r} became {values[row, col].item()} at step {step} "
-                f"(epoch {self.epoch + 1}); training stopped{kept}"
-            )
-        batch_sum = values.sum(0)
-        totals = batch_sum if totals is None else totals + batch_sum
-        progress.advance(len(pending), dict(zip(names, values[-1].tolist())))
-        return totals
+            name, value = next(iter(bad.items()))
+            raise NonFiniteLossError(f"{where}: term {name!r} is {value}; nothing was saved for this epoch{kept}")
 
     @torch.no_grad()
     def evaluate(self, data: ImageDataset) -> dict[str, float]:
-        """Mean of every loss term over `data` (posterior mean codes, eval mode)."""
+        """Mean of every loss term over `data` (posterior mean codes, eval mode), sharded over ranks."""
         self.model.eval()
         sums: dict[str, Tensor] = {}
         for index in data.index_batches(self.config.eval_batch_size, shuffle=False):
-            with self._autocast():
-                out = self.model(data.batch(index))
+            local = self.ranks.shard(index)
+            if len(local) == 0:
+                continue
+            out = self.model.forward_pass(data.batch(local))
             for k, v in out.terms.items():
-                sums[k] = sums.get(k, 0) + v.float() * len(index)
+                sums[k] = sums.get(k, 0) + v.float() * len(local)
         self.model.train()
-        return {k: float(v) / len(data) for k, v in sums.items()}
+        names = sorted(sums)
+        totals = distributed.all_reduce_sum(torch.stack([sums[k] for k in names]).double().cpu()) if names else []
+        return {k: float(v) / len(data) for k, v in zip(names, totals)}
 
     def _append_log(self, record: dict) -> None:
-        if self.out_dir:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(jsonio.dumps(record) + "\n")
 
     def _rewrite_log(self) -> None:
-        if self.out_dir:
-            (self.out_dir / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+        path = self.out_dir / "log.jsonl"
+        tmp = path.with_name(".log.jsonl.tmp")
+        tmp.write_text("".join(jsonio.dumps(r) + "\n" for r in self.history))
+        tmp.replace(path)
+
+
+def read_log(path: Path) -> list[dict]:
+    """The records of log.jsonl; a torn last line (a crash mid-write) is dropped, any other bad line
+    is an error naming the file and the line."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                warnings.warn(f"{path}: dropped a torn last line ({err})", stacklevel=2)
+                break
+            raise CheckpointError(f"{path}: line {number} is not valid JSON ({err})") from None
+    return records

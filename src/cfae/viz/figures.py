@@ -67,11 +67,12 @@ def latent_manifold(model, path, n: int = 20) -> Path:
 
 
 @torch.no_grad()
-def prior_samples(model, path, n: int = 64, seed: int = 0) -> Path:
-    """Decoded draws from N(0, I) (seed 000 Fig. 6)."""
-    device = next(model.parameters()).device
-    z = torch.randn(n, model.config.latent_dim, generator=torch.Generator().manual_seed(seed))
-    return save_image_grid(path, model.eval().decode(z.to(device)), nrow=int(np.sqrt(n)))
+def prior_samples(model, path, n: int = 64, seed: int = 0, labels=None) -> Path:
+    """Decoded draws from the model's own prior (seed 000 Fig. 6)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        images = model.eval().sample(n, labels)
+    return save_image_grid(path, images, nrow=max(1, int(np.sqrt(n))))
 
 
 @torch.no_grad()
@@ -102,14 +103,12 @@ def loss_curves(histories: dict[str, list[dict]], path, key: str = "recon") -> P
 
 @torch.no_grad()
 def latent_traversals(model, x: torch.Tensor, path, steps: int = 9, span: float = 2.5) -> Path:
-    """Row d: decode the code of x with dimension d swept over [-span, span] (others fixed)."""
+    """Row d: the intervention do(z_d = v) on the code of x for v swept over [-span, span]."""
     device = next(model.parameters()).device
-    base = model.eval().encode(x[:1].to(device)).mean[0]
+    base = model.eval().encode(x[:1].to(device)).mean
     values = torch.linspace(-span, span, steps, device=device)
-    codes = base.repeat(model.config.latent_dim * steps, 1)
-    for d in range(model.config.latent_dim):
-        codes[d * steps : (d + 1) * steps, d] = values
-    return save_image_grid(path, model.decode(codes), nrow=steps)
+    rows = [model.intervene(base.repeat(steps, 1), {d: values}) for d in range(base.shape[1])]
+    return save_image_grid(path, torch.cat(rows), nrow=steps)
 
 
 def kl_bars(kl_per_dim: dict[str, list[float]], path) -> Path:

@@ -1,0 +1,50 @@
+"""One training per run folder at a time: an exclusive lock on RUN/.lock, held while it trains."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+
+class RunFolderError(FileExistsError):
+    """The run folder cannot be used: in use by another training, not writable, or blocked by a file."""
+
+
+def writable_folder(folder: Path) -> Path:
+    """Create folder (and parents) and prove it writable before any work starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except FileExistsError:
+        raise RunFolderError(f"{folder}: a file is in the way of the run folder") from None
+    except OSError as err:
+        raise RunFolderError(f"{folder}: cannot write the run folder there ({err.strerror or err})") from None
+    return folder
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path):
+    """Hold RUN/.lock exclusively (flock, released by the OS if the process dies); refuse when held."""
+    path = writable_folder(folder) / ".lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunFolderError(f"{folder} is in use by another training (pid {holder}); wait for it to finish "
+                             "or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield path
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
