@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import wraps
 from pathlib import Path
 from typing import Any, Optional
@@ -10,6 +11,8 @@ from typing import Any, Optional
 import typer
 import yaml
 from pydantic import ValidationError
+
+from cfae import jsonio
 
 app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, sample and plot.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -56,7 +59,29 @@ def _read_yaml(path: Path | None) -> dict:
         raise ValueError(f"{path}: invalid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
+    for section in ("model_options", "train"):
+        if section in data and not isinstance(data[section], dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping of settings, "
+                             f"got {type(data[section]).__name__} {data[section]!r}")
     return data
+
+
+def _relaunch_with_torchrun(nproc: int) -> int:
+    """Run this same `cfae train` command under torchrun with nproc processes on this machine."""
+    import subprocess
+    import sys
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "cfae.cli", *args]
+    return subprocess.run(command).returncode
 
 
 @app.command()
@@ -78,10 +103,19 @@ def train(
     option: list[str] = typer.Option([], "--option", "-o", help="model option key=value, e.g. -o beta=4"),
     data_root: Optional[str] = typer.Option(None, help="data folder (else $CFAE_DATA, else ~/.cache/cfae)"),
     resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
+    allow_changes: bool = typer.Option(False, help="with --resume: continue with changed settings (recorded in run.json)"),
+    nproc: int = typer.Option(1, min=1, help="processes on this machine (launches torchrun; gloo on CPU, NCCL on CUDA)"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
-    """Train MODEL on a dataset into a run folder (checkpoints, log.jsonl, run.json)."""
+    """Train MODEL on a dataset into a run folder (checkpoints, log.jsonl, run.json).
+
+    Several processes: `--nproc N`, or `torchrun --nproc_per_node N -m cfae.cli train ...` (also
+    across nodes with torchrun's --nnodes/--rdzv options); --batch-size is the global batch."""
+    from cfae.train.distributed import launched_by_torchrun
     from cfae.train.run import RunConfig, read_run_config, train_run
+
+    if nproc > 1 and not launched_by_torchrun():
+        raise typer.Exit(_relaunch_with_torchrun(nproc))
 
     settings = read_run_config(out).model_dump() if resume else {}
     file_settings = _read_yaml(config)
@@ -103,25 +137,28 @@ def train(
     if quiet:
         settings["train"]["progress"] = False
     run = RunConfig.model_validate(settings)
-    _, history = train_run(run, out, resume=resume)
-    typer.echo(json.dumps(history[-1] if history else {}, indent=2))
-    typer.echo(f"run written to {out}")
+    _, history = train_run(run, out, resume=resume, allow_changes=allow_changes)
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(jsonio.dumps(history[-1] if history else {}, indent=2))
+        typer.echo(f"run written to {out}")
 
 
 @app.command()
 @_friendly
 def evaluate(
     run: Path = typer.Argument(..., help="run folder"),
-    metrics: str = typer.Option("basic", help="metric group: basic or disentanglement"),
+    metrics: str = typer.Option("basic", help="metric group: basic, disentanglement or likelihood"),
     limit: Optional[int] = typer.Option(None, help="evaluate on the first N test examples"),
     fast: bool = typer.Option(False, help="disentanglement: a fiftieth of the default samples (smoke test)"),
+    iw: int = typer.Option(5000, "--iw", min=1, max=100_000, help="likelihood: importance samples K"),
 ):
-    """Test-set metrics of a trained run; printed and written to RUN/metrics.json (or disentanglement.json)."""
+    """Test-set metrics of a trained run; printed and written to RUN/metrics.json (disentanglement.json,
+    likelihood-iwK.json)."""
     import cfae
     from cfae.experiments.report import evaluate_and_save
     from cfae.train.run import read_run_config
 
-    groups = ("basic", "disentanglement")
+    groups = ("basic", "disentanglement", "likelihood")
     if metrics not in groups:
         raise ValueError(f"unknown metric group {metrics!r}; valid choices: {', '.join(groups)}")
     config = read_run_config(run)
@@ -133,20 +170,24 @@ def evaluate(
 
         result = disentanglement_and_save(model, config.dataset, run / "disentanglement.json", fast=fast,
                                           data_root=config.data_root)
+    elif metrics == "likelihood":
+        from cfae.experiments.report import likelihood_and_save
+
+        result = likelihood_and_save(model, config.load_split("test"), iw, run / f"likelihood-iw{iw}.json")
     else:
         result = evaluate_and_save(model, config.load_split("test"), config.load_split("train"), run / "metrics.json")
-    typer.echo(json.dumps(result, indent=2))
+    typer.echo(jsonio.dumps(result, indent=2))
 
 
 @app.command()
 @_friendly
 def sample(
     run: Path = typer.Argument(..., help="run folder"),
-    n: int = typer.Option(64, help="number of samples"),
+    n: int = typer.Option(64, min=1, help="number of samples"),
     seed: int = typer.Option(0),
     out: Optional[Path] = typer.Option(None, help="PNG path (default RUN/samples.png)"),
 ):
-    """Decode draws from the prior N(0, I) into a PNG grid."""
+    """Decode draws from the model's prior into a PNG grid."""
     import cfae
     from cfae.viz.figures import prior_samples
 

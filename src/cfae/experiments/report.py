@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
+
+from cfae import jsonio
 
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
@@ -26,20 +27,53 @@ def run_figures(model, name: str, test: ImageDataset, out: Path) -> dict[str, Pa
     }
 
 
-def metrics_table(results: dict[str, dict]) -> str:
-    """Markdown table of the scalar metrics of several models."""
-    keys = ["neg_elbo", "recon_nll_at_mean", "mse_per_pixel", "active_units", "aggregate_mmd", "ks_max", "knn_accuracy"]
-    lines = ["| model | likelihood | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+LIKELIHOOD_KEYS = ["neg_elbo", "recon_nll_at_mean"]
+SHARED_KEYS = ["mse_per_pixel", "active_units", "aggregate_mmd", "ks_max", "knn_accuracy"]
+
+
+def _table(results: dict[str, dict], keys: list[str], first: str = "model") -> list[str]:
+    lines = [f"| {first} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, res in results.items():
         cells = [f"{res[k]:.4g}" if isinstance(res.get(k), float) else str(res.get(k, "-")) for k in keys]
-        lines.append(f"| {name} | {res.get('likelihood', '-')} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def metrics_table(results: dict[str, dict]) -> str:
+    """Markdown tables of several models: the measures every model shares in one table, then one
+    table of -ELBO / reconstruction NLL (nats per image) per kind of likelihood, never mixed."""
+    lines = ["Measures shared by every model:", "", *_table(results, SHARED_KEYS)]
+    kinds = sorted({res.get("likelihood_kind", "-") for res in results.values()})
+    for kind in kinds:
+        same = {n: r for n, r in results.items() if r.get("likelihood_kind", "-") == kind}
+        lines += ["", f"{kind}, nats per image (compare only within this table):", "",
+                  *_table(same, [k for k in LIKELIHOOD_KEYS if any(k in r for r in same.values())])]
     return "\n".join(lines)
 
 
 def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
+    from cfae.metrics.likelihood import is_binary, likelihood_kind
+
     with torch.no_grad():
-        result = {"likelihood": model.config.likelihood, **basic_metrics(model, test, train)}
-    path.write_text(json.dumps(result, indent=2))
+        result = {"likelihood": model.config.likelihood,
+                  "likelihood_kind": likelihood_kind(model.config.likelihood, is_binary(test)),
+                  **basic_metrics(model, test, train)}
+    jsonio.write_json(path, result)
+    return result
+
+
+def likelihood_and_save(model, test: ImageDataset, k: int, path: Path, show: bool = True) -> dict:
+    """The importance-weighted bound with K samples on the test split, named for what it measures."""
+    from rich.progress import Progress
+
+    from cfae.metrics.likelihood import importance_weighted_bound, is_binary, likelihood_kind
+
+    with Progress(transient=True, disable=not show) as bar:
+        task = bar.add_task(f"log p(x) bound, K = {k}", total=len(test))
+        bound = importance_weighted_bound(model, test, k, progress=lambda n: bar.update(task, advance=n))
+    result = {"what": likelihood_kind(model.config.likelihood, is_binary(test)), "dataset": test.name,
+              "examples": len(test), **bound}
+    jsonio.write_json(path, result)
     return result
 
 
@@ -70,5 +104,5 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
     from cfae.metrics.factor_stats import model_representation
 
     result = disentanglement_scores(ground_truth_space(dataset, data_root), model_representation(model), fast=fast)
-    path.write_text(json.dumps(result, indent=2))
+    jsonio.write_json(path, result)
     return result

@@ -227,18 +227,20 @@ class BaseModel(nn.Module):
         with self.autocast():
             return self(batch)
 
-    def update(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-        """zero_grad, backward, gradient sync across ranks (if any), step."""
-        optimizer.zero_grad(set_to_none=True)
+    def update(self, loss: Tensor, *optimizers: torch.optim.Optimizer) -> None:
+        """zero_grad, one backward of loss, gradient sync across ranks (if any), then a step of each optimiser."""
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.gradient_sync is not None:
-            self.gradient_sync(optimizer)
-        optimizer.step()
+        for optimizer in optimizers:
+            if self.gradient_sync is not None:
+                self.gradient_sync(optimizer)
+            optimizer.step()
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         """One update; returns detached loss terms. Models with several networks or phases override this."""
         out = self.forward_pass(batch)
-        self.update(optimizers["main"], out.loss)
+        self.update(out.loss, optimizers["main"])
         return {k: v.detach() for k, v in out.terms.items()}
 
     def _device(self) -> torch.device:

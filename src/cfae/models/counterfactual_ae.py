@@ -98,7 +98,7 @@ class CounterfactualAE(BaseModel):
             posterior = self.encode(x)
             logits = self.decode_logits(posterior.rsample())
             recon = self.reconstruction_nll(logits, x).mean()
-        self.update(optimizers["autoencoder"], recon)
+        self.update(recon, optimizers["autoencoder"])
         # Phase 2: fit the ShRB learners to the detached targets, each on its bootstrap resample.
         with torch.no_grad(), self.autocast():
             z_c = self.code(self.encode(x))
@@ -106,11 +106,11 @@ class CounterfactualAE(BaseModel):
         counts = bootstrap_counts(self.shrb.total, len(x), x.device) if self.config.shrb_bootstrap else None
         with self.autocast():
             shrb = self.shrb.fit_loss(inputs, self.shrb_targets(z_c), counts)
-        self.update(optimizers["shrb"], shrb)
+        self.update(shrb, optimizers["shrb"])
         # Phase 3: pull the encoder towards the counterfactual Gaussian.
         with self.autocast():
             counterfactual = self.counterfactual_loss(self.encode(x), x)
-        self.update(optimizers["encoder"], counterfactual)
+        self.update(counterfactual, optimizers["encoder"])
         terms = {"recon": recon, "shrb": shrb, "counterfactual": counterfactual}
         terms = {"loss": (recon + counterfactual).detach(), **{k: v.detach() for k, v in terms.items()}}
         return {**terms, "mse": pixel_mse(logits, x)}

@@ -1,0 +1,82 @@
+"""Training on 2 CPU processes (gloo) gives the weights of 1 process with the same global batch."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+from cfae.train import TrainConfig, Trainer
+from cfae.train.distributed import Ranks
+from conftest import tiny_dataset
+from toy_models import AdversarialAE, build
+
+
+def write_small_mnist(root):
+    rng = np.random.default_rng(0)
+    templates = rng.random((4, 28, 28)) > 0.6
+    labels = np.arange(200) % 4
+    x = (templates[labels] ^ (rng.random((200, 28, 28)) < 0.05)).astype(np.uint8) * 255
+    np.savez(root / "mnist.npz", x_train=x[:150], y_train=labels[:150], x_test=x[150:], y_test=labels[150:])
+
+
+def cli_train(out, data_root, *extra):
+    command = [sys.executable, "-m", "cfae.cli", "train", "ae", "--dataset", "mnist", "--data-root", str(data_root),
+               "--epochs", "2", "--batch-size", "32", "--out", str(out), "--quiet", "-o", "hidden=[32,16]", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return load_file(out / "checkpoints" / "epoch-0002" / "model.safetensors")
+
+
+def test_cli_two_processes_match_one_process(tmp_path):
+    # 150 examples, global batch 32: the last global batch (22 rows) splits unevenly 11 / 11, and
+    # gradients are weighted by each rank's share
+    write_small_mnist(tmp_path)
+    one = cli_train(tmp_path / "one", tmp_path)
+    two = cli_train(tmp_path / "two", tmp_path, "--nproc", "2")
+    assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-5
+    logs = [(tmp_path / name / "log.jsonl").read_text().splitlines() for name in ("one", "two")]
+    assert len(logs[0]) == len(logs[1]) == 2
+    assert not any((tmp_path / "two").glob("checkpoints/.*"))  # only rank 0 wrote, and cleanly
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _adversarial_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = build(AdversarialAE, latent_dim=2, hidden=(16,))
+        config = TrainConfig(epochs=2, batch_size=20, progress=False, seed=1, sync_every=2)
+        trainer = Trainer(model, config, tiny_dataset(50), tiny_dataset(10, seed=1), ranks=Ranks(rank, world))
+        history = trainer.fit()
+        if rank == 0:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
+            with open(str(out) + ".txt", "w") as f:
+                f.write(repr(history[-1]["eval/recon"]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_three_network_model_with_several_backward_passes_matches_across_process_counts(tmp_path):
+    results = []
+    for world in (1, 2):
+        out = tmp_path / f"w{world}.safetensors"
+        mp.spawn(_adversarial_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+        results.append((load_file(out), float((tmp_path / f"w{world}.safetensors.txt").read_text())))
+    (a, eval_a), (b, eval_b) = results
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert eval_a == pytest.approx(eval_b, rel=1e-5)  # evaluation reduced across ranks
