@@ -80,11 +80,14 @@ def mig(space, represent, rng, num_train=10000, bins=20) -> dict:
     """Chen et al. (2018): mean over factors of the gap between the two most informative codes / H(factor)."""
     codes, factors = sample_codes(space, represent, num_train, rng)
     m = mutual_info_matrix(discretize(codes.T, bins), factors.T)
-    h = entropies(factors.T)
+    return {"mig": mig_from_matrix(m, entropies(factors.T))}
+
+
+def mig_from_matrix(m: np.ndarray, h: np.ndarray) -> float:
+    """mean over factors j with H_j > 0 of (largest - second largest m[:, j]) / H_j; m is (codes, factors)."""
     top = np.sort(m, axis=0)[::-1]
     keep = h > 0
-    gaps = (top[0] - top[1])[keep] / h[keep]
-    return {"mig": float(gaps.mean())}
+    return float(((top[0] - top[1])[keep] / h[keep]).mean())
 
 
 def modularity_explicitness(space, represent, rng, num_train=10000, num_test=5000, bins=20) -> dict:
@@ -92,13 +95,7 @@ def modularity_explicitness(space, represent, rng, num_train=10000, num_test=500
     ROC-AUC of per-factor logistic regressions on standardised codes."""
     codes, factors = sample_codes(space, represent, num_train, rng)
     test_codes, test_factors = sample_codes(space, represent, num_test, rng)
-    m = mutual_info_matrix(discretize(codes.T, bins), factors.T) ** 2
-    theta = m.max(1)
-    template = np.zeros_like(m)
-    template[np.arange(len(m)), m.argmax(1)] = theta
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta = (m - template).sum(1) / (theta * (m.shape[1] - 1))
-    modularity = np.where(theta > 0, 1 - delta, 0.0).mean()
+    modularity = modularity_from_matrix(mutual_info_matrix(discretize(codes.T, bins), factors.T))
     scaler = StandardScaler().fit(codes)
     train_x, test_x = scaler.transform(codes), scaler.transform(test_codes)
     train_auc, test_auc = [], []
@@ -114,10 +111,26 @@ def modularity_explicitness(space, represent, rng, num_train=10000, num_test=500
             "explicitness_test": float(np.mean(test_auc))}
 
 
+def modularity_from_matrix(mi: np.ndarray) -> float:
+    """Ridgeway & Mozer: with m = MI^2 (codes, factors), theta_i = max_j m_ij,
+    delta_i = (sum_j m_ij - theta_i) / (theta_i (F - 1)); mean over codes of 1 - delta_i (0 where theta_i = 0)."""
+    m = mi**2
+    theta = m.max(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = (m.sum(1) - theta) / (theta * (m.shape[1] - 1))
+    return float(np.where(theta > 0, 1 - delta, 0.0).mean())
+
+
 def irs(space, represent, rng, num_train=10000, diff_quantile=0.99, bins=20) -> dict:
     """Suter et al. (2019) interventional robustness score, as in disentanglement_lib."""
     codes, factors = sample_codes(space, represent, num_train, rng)
-    factors = discretize(factors.T, bins).T
+    return irs_from_samples(codes, discretize(factors.T, bins).T, diff_quantile)
+
+
+def irs_from_samples(codes: np.ndarray, factors: np.ndarray, diff_quantile: float = 0.99) -> dict:
+    """IRS of codes (n, D) against discrete factors (n, F): per factor i and value k, the diff_quantile
+    of |z - E[z | g_i = k]| per code, averaged over k and divided by max |z - mean z|; per-code score
+    = max over factors of 1 - that; final = average of per-code scores weighted by max deviation."""
     codes = codes[:, codes.std(0) > 0]
     if codes.shape[1] == 0:
         return {"irs": 0.0, "irs_active_codes": 0}

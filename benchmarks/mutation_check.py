@@ -1,0 +1,88 @@
+"""Break equations on purpose, one at a time, and check that the test suite notices each.
+
+    python benchmarks/mutation_check.py            # every mutation; prints caught / MISSED per line
+    python benchmarks/mutation_check.py --only mmd-bandwidth,mig-gap
+
+Each mutation replaces one exact piece of source text (the run stops if the text is not found, so
+the list cannot silently rot), runs `pytest -x -q` on the working tree, and restores the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "cfae"
+
+# name -> (file under src/cfae, exact original text, broken text)
+MUTATIONS = {
+    "mmd-bandwidth": ("nn/divergences.py", "torch.cdist(x, y).square() / d**2", "torch.cdist(x, y).square() / d"),
+    "imq-scale": ("nn/divergences.py", "c = 2.0 * x.shape[1]", "c = 1.0 * x.shape[1]"),
+    "kl-normal": ("nn/divergences.py", "0.5 * (var_ratio + ((mean_q - mean_p) / std_p).square() - 1.0 - var_ratio.log())",
+                  "0.5 * (var_ratio + (mean_q - mean_p).square() - 1.0 - var_ratio.log())"),
+    "shrb-probit": ("nn/shrb.py", "return math.sqrt(2.0) * torch.erfinv(2 * p - 1)", "return torch.erfinv(2 * p - 1)"),
+    "shrb-z-aggregation": ("nn/shrb.py", "z = probit(p)", "z = p"),
+    "cf-sigma-target": ("models/counterfactual_ae.py", "kl_normal(posterior.mean, posterior.scale, mu_t, sigma_t)",
+                        "kl_normal(posterior.mean, posterior.scale, mu_t, 1.0)"),
+    "mig-gap": ("metrics/disentanglement.py", "((top[0] - top[1])[keep]", "((top[0] - top[-1])[keep]"),
+    "modularity-denominator": ("metrics/disentanglement.py", "(theta * (m.shape[1] - 1))", "(theta * m.shape[1])"),
+    "irs-quantile": ("metrics/disentanglement.py", "np.quantile(np.abs(group - group.mean(0)), diff_quantile, axis=0)",
+                     "np.quantile(np.abs(group - group.mean(0)), 1.0, axis=0)"),
+    "shapes-rotation": ("data/shapes.py", "c * dx + s * dy, -s * dx + c * dy", "c * dx - s * dy, s * dx + c * dy"),
+    "pendulum-light": ("data/pendulum.py", "projection(phi, *PIVOT, base=20.5)", "projection(phi, *PIVOT, base=20.0)"),
+    "pendulum-shadow": ("data/pendulum.py", "return max(3.0, abs(p_pivot - p_tip)), (p_pivot + p_tip) / 2",
+                        "return max(3.0, abs(p_pivot - p_tip)), p_tip"),
+    "gaussian-log-prob": ("nn/distributions.py", "- self.scale.log() - 0.5 * LOG_2PI", "- 0.5 * LOG_2PI"),
+    "bernoulli-kl": ("nn/distributions.py", "return p * (lp - lq) + (1 - p) * (lp1 - lq1)", "return p * (lp - lq)"),
+    "iw-log-mean-exp": ("metrics/likelihood.py", "(values - top).exp().mean(dim, keepdim=True).log()",
+                        "(values - top).exp().sum(dim, keepdim=True).log()"),
+    "iw-prior-term": ("metrics/likelihood.py", "return log_px + model.prior(len(batch), batch.labels or None).log_prob(z) - posterior.log_prob(z)",
+                      "return log_px - posterior.log_prob(z)"),
+    "cosine-schedule": ("train/optim.py", "0.5 * (1 + math.cos(math.pi * epoch / config.epochs))",
+                        "0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))"),
+    "gradient-share": ("train/distributed.py", "flat.mul_(weight)", "flat.mul_(1.0)"),
+    "dci-completeness": ("metrics/predictive.py", "completeness = float((weight * _entropy_terms(importance.T, codes)).sum())",
+                         "completeness = float((weight * _entropy_terms(importance.T, factors)).sum())"),
+    "gaussian-nll": ("nn/likelihoods.py", "sq / (2 * std**2)", "sq / std**2"),
+}
+
+
+def run(name: str) -> tuple[bool, float]:
+    relative, original, broken = MUTATIONS[name]
+    path = SRC / relative
+    text = path.read_text()
+    if text.count(original) != 1:
+        raise SystemExit(f"{name}: the original text occurs {text.count(original)} times in {path}; update the list")
+    start = time.perf_counter()
+    try:
+        path.write_text(text.replace(original, broken))
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"],
+                              cwd=SRC.parents[1], capture_output=True, text=True)
+    finally:
+        path.write_text(text)
+    return done.returncode != 0, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated mutation names")
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n] or list(MUTATIONS)
+    unknown = set(names) - set(MUTATIONS)
+    if unknown:
+        raise SystemExit(f"unknown mutations {sorted(unknown)}; valid choices: {', '.join(MUTATIONS)}")
+    missed = []
+    for name in names:
+        caught, seconds = run(name)
+        print(f"{name:24s} {'caught' if caught else 'MISSED'}  ({seconds:.0f} s)", flush=True)
+        if not caught:
+            missed.append(name)
+    print(f"{len(names) - len(missed)} of {len(names)} mutations caught" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    sys.exit(1 if missed else 0)
+
+
+if __name__ == "__main__":
+    main()
