@@ -4,7 +4,8 @@
     python benchmarks/mutation_check.py --only mmd-bandwidth,mig-gap
 
 Each mutation replaces one exact piece of source text (the run stops if the text is not found, so
-the list cannot silently rot), runs `pytest -x -q` on the working tree, and restores the file.
+the list cannot silently rot), runs the whole suite with `pytest -x -q` on the working tree (the
+closed-form tests first, so a caught mutation stops early), and restores the file.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ MUTATIONS = {
 }
 
 
+FAST_FIRST = ("test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+
+
+def test_files() -> list[str]:
+    """Every test file, the quick closed-form ones first."""
+    tests = SRC.parents[1] / "tests"
+    rest = sorted(p.name for p in tests.glob("test_*.py") if p.name not in FAST_FIRST)
+    return [str(tests / name) for name in (*FAST_FIRST, *rest)]
+
+
 def run(name: str) -> tuple[bool, float]:
     relative, original, broken = MUTATIONS[name]
     path = SRC / relative
@@ -59,7 +70,7 @@ def run(name: str) -> tuple[bool, float]:
     start = time.perf_counter()
     try:
         path.write_text(text.replace(original, broken))
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"],
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *test_files()],
                               cwd=SRC.parents[1], capture_output=True, text=True)
     finally:
         path.write_text(text)

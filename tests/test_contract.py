@@ -109,6 +109,17 @@ def test_log_mean_exp_is_stable_for_large_magnitudes():
     assert log_mean_exp(values, 1).item() == pytest.approx(-1000.0 + math.log(2.0), abs=1e-9)
 
 
+def test_cross_entropy_floor_of_grey_levels_is_their_entropy():
+    from cfae.data.base import ImageDataset
+    from cfae.metrics.likelihood import bernoulli_entropy_floor, is_binary, likelihood_kind
+
+    grey = ImageDataset("half", torch.full((3, 1, 2, 2), 0.5), {})
+    assert bernoulli_entropy_floor(grey) == pytest.approx(4 * math.log(2))
+    assert bernoulli_entropy_floor(tiny_dataset(4)) == 0.0 and is_binary(tiny_dataset(4)) and not is_binary(grey)
+    assert "not a likelihood" in likelihood_kind("bernoulli", False)
+    assert likelihood_kind("bernoulli", True).startswith("log-likelihood")
+
+
 def test_deterministic_models_have_no_likelihood_bound():
     with pytest.raises(ValueError, match="deterministic autoencoder defines no density"):
         importance_weighted_bound(build_model("ae", latent_dim=2), tiny_dataset(4), k=2)

@@ -26,13 +26,13 @@ def write_small_mnist(root):
     np.savez(root / "mnist.npz", x_train=x[:150], y_train=labels[:150], x_test=x[150:], y_test=labels[150:])
 
 
-def cli_train(out, data_root, *extra):
+def cli_train(out, data_root, *extra, epochs=2):
     command = [sys.executable, "-m", "cfae.cli", "train", "ae", "--dataset", "mnist", "--data-root", str(data_root),
-               "--epochs", "2", "--batch-size", "32", "--out", str(out), "--quiet", "-o", "hidden=[32,16]", *extra]
+               "--epochs", str(epochs), "--batch-size", "32", "--out", str(out), "--quiet", "-o", "hidden=[32,16]", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    return load_file(out / "checkpoints" / "epoch-0002" / "model.safetensors")
+    return load_file(out / "checkpoints" / f"epoch-{epochs:04d}" / "model.safetensors")
 
 
 def test_cli_two_processes_match_one_process(tmp_path):
@@ -45,6 +45,10 @@ def test_cli_two_processes_match_one_process(tmp_path):
     logs = [(tmp_path / name / "log.jsonl").read_text().splitlines() for name in ("one", "two")]
     assert len(logs[0]) == len(logs[1]) == 2
     assert not any((tmp_path / "two").glob("checkpoints/.*"))  # only rank 0 wrote, and cleanly
+    # resume on 2 processes continues exactly as an uninterrupted 1-process run
+    straight = cli_train(tmp_path / "straight", tmp_path, epochs=3)
+    resumed = cli_train(tmp_path / "two", tmp_path, "--nproc", "2", "--resume", epochs=3)
+    assert max((straight[k] - resumed[k]).abs().max().item() for k in straight) < 1e-5
 
 
 def _free_port() -> int:

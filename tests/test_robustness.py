@@ -263,6 +263,20 @@ def test_checkpoint_configs_with_missing_keys_or_another_latent_size_are_named(t
         cfae.load(out)
 
 
+def test_optimiser_per_network_from_the_command_line(tmp_path, root):
+    out = tmp_path / "run"
+    result = invoke("train", "counterfactual-ae", "--dataset", "mnist", "--data-root", root, "--out", out, "--epochs", 1,
+                    "--quiet", "-o", "hidden=[16]", "--optim", "shrb=sgd:0.01", "--optim", "encoder=:0.002")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "log.jsonl").read_text())
+    assert record["lr/shrb"] == 0.01 and record["lr/encoder"] == 0.002 and record["lr/autoencoder"] == 1e-3
+    assert read_run_config(out).train.optimizers["shrb"].type == "sgd"
+    result = invoke("train", "vae", "--dataset", "mnist", "--out", out, "--optim", "main")
+    assert result.exit_code == 1 and "NAME=TYPE[:LR]" in result.output
+    result = invoke("train", "vae", "--dataset", "mnist", "--out", out, "--optim", "main=adagrad")
+    assert result.exit_code == 1 and "'adam', 'adamw', 'rmsprop' or 'sgd'" in result.output
+
+
 def test_yaml_sections_of_the_wrong_type_are_named(tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("dataset: mnist\ntrain: 3\n")
@@ -329,3 +343,37 @@ def test_bf16_autocast_wraps_the_forward_pass_only():
     trainer.optimizers["main"].register_step_pre_hook(lambda *a: _Probe.seen.__setitem__("step", _autocast_on()))
     trainer.fit()
     assert _Probe.seen == {"forward": True, "backward": False, "step": False}
+
+
+# --- binarised data and the likelihood command ---------------------------------------------------
+def test_binarised_train_split_is_redrawn_each_epoch_and_the_test_split_is_fixed(tmp_path):
+    grey_levels = (np.random.default_rng(0).random((40, 28, 28)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "mnist.npz", x_train=grey_levels, y_train=np.zeros(40, int), x_test=grey_levels[:8],
+             y_test=np.zeros(8, int))
+    root = tmp_path
+    train = get_dataset("mnist-binary", "train", root)
+    grey = get_dataset("mnist", "train", root)
+    first = train.images.clone()
+    assert set(first.unique().tolist()) <= {0, 255}
+    train.set_epoch(1)
+    second = train.images.clone()
+    train.set_epoch(0)
+    assert torch.equal(train.images, first) and not torch.equal(first, second)
+    p = grey.pixels(slice(None))
+    assert ((first > 0).float().mean() - p.mean()).abs() < 0.02  # on-rate follows the grey levels
+    assert torch.equal(get_dataset("mnist-binary", "test", root).images, get_dataset("mnist-binary", "test", root).images)
+
+
+def test_evaluate_likelihood_names_what_it_measures(tmp_path, root):
+    out = tmp_path / "run"
+    config = small_run(root)
+    config.dataset = "mnist-binary"
+    train_run(config, out)
+    result = invoke("evaluate", out, "--metrics", "likelihood", "--iw", 10)
+    assert result.exit_code == 0, result.output
+    saved = strict_json((out / "likelihood-iw10.json").read_text())
+    assert saved["what"] == "log-likelihood (Bernoulli, binary data)" and saved["importance_samples"] == 10
+    assert saved["log_likelihood_bound"] < 0 and saved["examples"] == 24
+    assert invoke("evaluate", out, "--metrics", "likelihood", "--iw", 0).exit_code == 2
+    metrics = invoke("evaluate", out)
+    assert metrics.exit_code == 0 and "cross_entropy_floor" not in strict_json((out / "metrics.json").read_text())

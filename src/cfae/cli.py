@@ -66,6 +66,21 @@ def _read_yaml(path: Path | None) -> dict:
     return data
 
 
+def _parse_optim(pairs: list[str]) -> dict[str, dict]:
+    """--optim NAME=TYPE[:LR] (or NAME=:LR for the lr alone) -> {NAME: {type, lr}}."""
+    chosen = {}
+    for pair in pairs:
+        name, sep, spec = pair.partition("=")
+        kind, _, lr = spec.partition(":")
+        if not sep or not name or not (kind or lr):
+            raise ValueError(f"--optim {pair!r} is not of the form NAME=TYPE[:LR], e.g. discriminator=rmsprop:3e-5")
+        try:
+            chosen[name] = {**({"type": kind} if kind else {}), **({"lr": float(lr)} if lr else {})}
+        except ValueError:
+            raise ValueError(f"--optim {pair!r}: learning rate {lr!r} is not a number") from None
+    return chosen
+
+
 def _relaunch_with_torchrun(nproc: int) -> int:
     """Run this same `cfae train` command under torchrun with nproc processes on this machine."""
     import subprocess
@@ -101,6 +116,7 @@ def train(
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
     option: list[str] = typer.Option([], "--option", "-o", help="model option key=value, e.g. -o beta=4"),
+    optim: list[str] = typer.Option([], "--optim", help="per-network optimiser NAME=TYPE[:LR], e.g. discriminator=rmsprop:3e-5"),
     data_root: Optional[str] = typer.Option(None, help="data folder (else $CFAE_DATA, else ~/.cache/cfae)"),
     resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
     allow_changes: bool = typer.Option(False, help="with --resume: continue with changed settings (recorded in run.json)"),
@@ -134,6 +150,8 @@ def train(
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
     flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
+    for name, chosen in _parse_optim(optim).items():
+        settings["train"].setdefault("optimizers", {}).setdefault(name, {}).update(chosen)
     if quiet:
         settings["train"]["progress"] = False
     run = RunConfig.model_validate(settings)

@@ -52,12 +52,15 @@ def metrics_table(results: dict[str, dict]) -> str:
 
 
 def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
-    from cfae.metrics.likelihood import is_binary, likelihood_kind
+    from cfae.metrics.likelihood import bernoulli_entropy_floor, is_binary, likelihood_kind
 
     with torch.no_grad():
+        binary = is_binary(test)
         result = {"likelihood": model.config.likelihood,
-                  "likelihood_kind": likelihood_kind(model.config.likelihood, is_binary(test)),
+                  "likelihood_kind": likelihood_kind(model.config.likelihood, binary),
                   **basic_metrics(model, test, train)}
+        if model.config.likelihood == "bernoulli" and not binary:
+            result["cross_entropy_floor"] = bernoulli_entropy_floor(test)
     jsonio.write_json(path, result)
     return result
 

@@ -19,6 +19,16 @@ def is_binary(data: ImageDataset, rows: int = 2000) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
+def bernoulli_entropy_floor(data: ImageDataset, batch_size: int = 1000) -> float:
+    """The least Bernoulli cross-entropy any decoder can reach on grey levels x in [0, 1]: the
+    entropy sum_pixels -x log x - (1 - x) log(1 - x), averaged over images (0 on binary data)."""
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        x = data.pixels(slice(start, start + batch_size)).double()
+        total += (-torch.special.xlogy(x, x) - torch.special.xlogy(1 - x, 1 - x)).flatten(1).sum(1).sum().item()
+    return total / len(data)
+
+
 def likelihood_kind(likelihood: str, binary_data: bool) -> str:
     """What -log p(x|z) measures for this decoder on this data."""
     if likelihood == "bernoulli":
