@@ -58,21 +58,25 @@ def _free_port() -> int:
 
 
 def _adversarial_worker(rank, world, port, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    """world 1: a plain single-process run, the baseline; world > 1: a gloo process group."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         torch.manual_seed(0)
         model = build(AdversarialAE, latent_dim=2, hidden=(16,))
         config = TrainConfig(epochs=2, batch_size=20, progress=False, seed=1, sync_every=2)
-        trainer = Trainer(model, config, tiny_dataset(50), tiny_dataset(10, seed=1), ranks=Ranks(rank, world))
+        ranks = Ranks(rank, world, group=world > 1)
+        trainer = Trainer(model, config, tiny_dataset(50), tiny_dataset(10, seed=1), ranks=ranks)
         history = trainer.fit()
         if rank == 0:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
             with open(str(out) + ".txt", "w") as f:
                 f.write(repr(history[-1]["eval/recon"]))
     finally:
-        dist.destroy_process_group()
+        if world > 1:
+            dist.destroy_process_group()
 
 
 def test_three_network_model_with_several_backward_passes_matches_across_process_counts(tmp_path):
@@ -84,3 +88,17 @@ def test_three_network_model_with_several_backward_passes_matches_across_process
     (a, eval_a), (b, eval_b) = results
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
     assert eval_a == pytest.approx(eval_b, rel=1e-5)  # evaluation reduced across ranks
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_nccl_one_process_matches_no_process_group(tmp_path):
+    write_small_mnist(tmp_path)
+    plain = cli_train(tmp_path / "plain", tmp_path, "--device", "cuda")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "cfae.cli",
+               "train", "ae", "--dataset", "mnist", "--data-root", str(tmp_path), "--epochs", "2", "--batch-size", "32",
+               "--out", str(tmp_path / "nccl"), "--quiet", "-o", "hidden=[32,16]", "--device", "cuda"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    nccl = load_file(tmp_path / "nccl" / "checkpoints" / "epoch-0002" / "model.safetensors")
+    assert max((plain[k] - nccl[k]).abs().max().item() for k in plain) < 1e-5

@@ -156,7 +156,7 @@ def train(
         settings["train"]["progress"] = False
     run = RunConfig.model_validate(settings)
     _, history = train_run(run, out, resume=resume, allow_changes=allow_changes)
-    if os.environ.get("RANK", "0") == "0":
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
         typer.echo(jsonio.dumps(history[-1] if history else {}, indent=2))
         typer.echo(f"run written to {out}")
 

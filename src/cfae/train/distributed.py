@@ -24,10 +24,11 @@ class Ranks:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    group: bool = False  # a process group is active (torchrun), even with one process
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.group or self.world_size > 1
 
     @property
     def is_main(self) -> bool:
@@ -41,16 +42,17 @@ class Ranks:
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """torchrun (or another launcher) set the rendezvous variables, for one process or more."""
+    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
 def init_ranks(device: str) -> Ranks:
     """Join the process group torchrun describes (env RANK, WORLD_SIZE, LOCAL_RANK); one process otherwise."""
-    if not launched_by_torchrun():
+    if not launched_by_torchrun() and not dist.is_initialized():
         return Ranks()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group=True)
 
 
 def rank_device(device: str, ranks: Ranks) -> str:
@@ -77,7 +79,7 @@ def weighted_gradient_sum(optimizer: torch.optim.Optimizer, weight: float) -> No
 
 def all_reduce_sum(values: Tensor) -> Tensor:
     """Sum of a tensor over ranks (identity on one process)."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if dist.is_initialized():
         home = values.device
         values = values.to("cuda" if dist.get_backend() == "nccl" else home, copy=True)
         dist.all_reduce(values)
@@ -87,11 +89,11 @@ def all_reduce_sum(values: Tensor) -> Tensor:
 
 def broadcast_state(module: torch.nn.Module) -> None:
     """Parameters and buffers (batch-norm statistics) copied from rank 0 to every rank."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if dist.is_initialized():
         for tensor in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(tensor.data, 0)
 
 
 def barrier() -> None:
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if dist.is_initialized():
         dist.barrier()
