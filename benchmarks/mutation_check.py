@@ -11,6 +11,7 @@ closed-form tests first, so a caught mutation stops early), and restores the fil
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -78,6 +79,7 @@ def run(name: str) -> tuple[bool, float]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still restores the mutated file
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated mutation names")
     args = parser.parse_args()
