@@ -186,11 +186,12 @@ def test_extending_a_cosine_run_never_trains_at_zero_lr(tmp_path, root):
 
 
 # --- options that make no network ----------------------------------------------------------------
-def test_zero_width_networks_are_refused():
+def test_zero_width_networks_are_refused(tmp_path):
     with pytest.raises(ValueError, match="positive layer widths, got \\[0\\]"):
         build_model("vae", hidden=(0,))
-    result = invoke("train", "vae", "--dataset", "shapes", "--out", "unused", "-o", "hidden=[0]")
+    result = invoke("train", "vae", "--dataset", "shapes", "--out", tmp_path / "run", "-o", "hidden=[0]")
     assert result.exit_code == 1 and "positive layer widths" in result.output
+    assert not (tmp_path / "run").exists()  # refused before the folder was made
 
 
 # --- the IDX parser under fuzzing ----------------------------------------------------------------

@@ -83,7 +83,8 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
     The folder is checked writable and locked before data is loaded; a resume whose settings
     differ from run.json is refused unless allow_changes, and then the changes are recorded."""
     out = Path(out_dir)
-    MODELS.get(config.model)  # fail on an unknown name before loading data
+    cls = MODELS.get(config.model)  # fail on an unknown name or bad options before touching the folder
+    cls.Config(name=config.model, **config.model_options)
     main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 locks and writes
     with run_lock(out) if main else contextlib.nullcontext():
         if main:
