@@ -135,7 +135,7 @@ class Trainer:
         torch.manual_seed(epoch_seed(self.config.seed, self.epoch, self.ranks.rank))
         order = torch.Generator().manual_seed(epoch_seed(self.config.seed, self.epoch))
         start = time.perf_counter()
-        pending: list[tuple[tuple[str, ...], Tensor]] = []
+        pending: list[tuple[tuple[str, ...], Tensor, int]] = []  # (term names, their values, rows) per step
         sums: dict[str, float] = {}
         for index in self.train_data.index_batches(self.config.batch_size, generator=order):
             if len(index) < self.ranks.world_size:
@@ -145,8 +145,7 @@ class Trainer:
             self.model.step = self.step
             terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
             names = tuple(terms)
-            rows = torch.tensor(float(len(local)), device=self.device)
-            pending.append((names, torch.stack([*(terms[k].float() for k in names), rows])))
+            pending.append((names, torch.stack([terms[k].float() for k in names]), len(local)))
             self.step += 1
             if len(pending) == self.config.sync_every:
                 self._flush(pending, sums, progress)
@@ -159,35 +158,27 @@ class Trainer:
         record["time_s"] = round(time.perf_counter() - start, 3)
         return record
 
-    def _flush(self, pending: list[tuple[tuple[str, ...], Tensor]], sums: dict[str, float],
+    def _flush(self, pending: list[tuple[tuple[str, ...], Tensor, int]], sums: dict[str, float],
                progress: TrainingProgress) -> None:
         """One host sync: check every pending step's terms for NaN/inf (on all ranks), then add them
         to the row-weighted sums and update the bar."""
-        values = torch.cat([v for _, v in pending]).cpu().double()
-        bad_here = float(not torch.isfinite(values).all())
+        values = torch.cat([v for _, v, _ in pending]).cpu().double().split([len(v) for _, v, _ in pending])
+        bad_here = float(not all(torch.isfinite(v).all() for v in values))
         if distributed.all_reduce_sum(torch.tensor([bad_here])).item() > 0:
             self._raise_non_finite(pending, values, bad_here)
-        offset = 0
-        for names, stacked in pending:
-            row = values[offset : offset + len(stacked)]
-            offset += len(stacked)
-            rows = float(row[-1])
-            for name, value in zip(names, row[:-1].tolist()):
+        for (names, _, rows), row in zip(pending, values):
+            for name, value in zip(names, row.tolist()):
                 sums[name] = sums.get(name, 0.0) + value * rows
                 sums["#" + name] = sums.get("#" + name, 0.0) + rows
-        last_names, last = pending[-1][0], values[offset - len(pending[-1][1]) : offset]
-        progress.advance(len(pending), dict(zip(last_names, last[:-1].tolist())))
+        progress.advance(len(pending), dict(zip(pending[-1][0], values[-1].tolist())))
 
-    def _raise_non_finite(self, pending, values: Tensor, bad_here: float) -> None:
+    def _raise_non_finite(self, pending, values: tuple[Tensor, ...], bad_here: float) -> None:
         kept = f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
         if not bad_here:
             raise NonFiniteLossError(f"a loss term became non-finite on another rank in epoch {self.epoch + 1}; "
                                      f"training stopped{kept}")
-        offset = 0
-        for k, (names, stacked) in enumerate(pending):
-            row = values[offset : offset + len(stacked)]
-            offset += len(stacked)
-            bad = (~torch.isfinite(row[:-1])).nonzero()
+        for k, ((names, _, _), row) in enumerate(zip(pending, values)):
+            bad = (~torch.isfinite(row)).nonzero()
             if len(bad):
                 col = int(bad[0])
                 step = self.step - len(pending) + k
