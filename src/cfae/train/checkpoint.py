@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import cfae
+from cfae.jsonio import write_json
 from cfae.models import MODELS, BaseModel
 
 LATEST = "LATEST"
@@ -32,12 +33,6 @@ FORMAT = 2  # config.json layout version; format 1 (no "format" key) has the sam
 
 class CheckpointError(ValueError):
     """A checkpoint is missing or corrupt; the message names the file and the problem."""
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from cfae.jsonio import write_json
-
-    write_json(path, data)
 
 
 def _optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[dict[str, torch.Tensor], dict]:
@@ -85,7 +80,7 @@ def save_checkpoint(folder: Path, name: str, model: BaseModel, optimizers: dict,
         "optimizers": opt_meta,
         "trainer": trainer_state,
     }
-    _write_json(tmp / "config.json", config)
+    write_json(tmp / "config.json", config)
     final = folder / name
     if final.exists():
         shutil.rmtree(final)
