@@ -86,6 +86,12 @@ def test_dci_from_importance_closed_forms():
     assert dci_from_importance(np.eye(3)) == pytest.approx((1.0, 1.0))
     d, c = dci_from_importance(np.ones((3, 3)))
     assert d == pytest.approx(0.0, abs=1e-9) and c == pytest.approx(0.0, abs=1e-9)
+    # 4 codes x 2 factors. Disentanglement (entropy base 2 per code): codes 0, 1 score 1, code 2
+    # (split evenly) 0, code 3 carries no weight -> 0.25 + 0.25 = 0.5. Completeness (entropy base
+    # 4 = number of codes per factor): each factor split over two codes, H = log 2 / log 4 = 1/2 -> 0.5.
+    importance = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    assert dci_from_importance(importance) == pytest.approx((0.5, 0.5))
+    assert dci_from_importance(np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 1.0]])) == pytest.approx((1.0, 1 - 0.5 * np.log(2) / np.log(3)))
 
 
 def test_explicitness_and_irs_ranges():

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from scipy import stats
 
 from cfae.nn.divergences import kl_normal, mmd
 from cfae.nn.likelihoods import reconstruction_nll
@@ -42,6 +43,10 @@ def test_gaussian_nll_closed_form():
     logits = torch.zeros(1, 1, 2, 2)  # sigmoid -> 0.5, zero error
     expected = 0.5 * 4 * math.log(2 * math.pi * 0.25)
     assert reconstruction_nll(logits, x, "gaussian", std=0.5).item() == pytest.approx(expected, rel=1e-6)
+    # with an error: -log N(x; mu, s^2) per pixel = (x - mu)^2 / (2 s^2) + log(2 pi s^2) / 2, checked by scipy
+    x = torch.tensor([[[[0.9, 0.1]]]])
+    nll = reconstruction_nll(torch.zeros(1, 1, 1, 2), x, "gaussian", std=0.5).item()
+    assert nll == pytest.approx(-stats.norm(0.5, 0.5).logpdf([0.9, 0.1]).sum(), rel=1e-6)
 
 
 def test_bernoulli_nll_at_half_is_log2_per_pixel():
