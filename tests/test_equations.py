@@ -142,6 +142,16 @@ def test_mig_of_a_duplicated_code_is_zero():
     assert mig(_TwoFactors(), single, np.random.default_rng(0), num_train=2000)["mig"] > 0.95
 
 
+def test_sap_continuous_score_and_gap_by_hand():
+    from cfae.metrics.predictive import sap_from_scores, squared_correlation
+
+    y, e = np.array([1.0, -1.0, 1.0, -1.0]), np.array([1.0, 1.0, -1.0, -1.0])  # orthogonal, zero mean
+    assert squared_correlation(y, y) == pytest.approx(1.0)
+    assert squared_correlation(y + e, y) == pytest.approx(0.5)  # cov^2 / (var z var y) = (4/3)^2 / (8/3 * 4/3)
+    assert squared_correlation(np.ones(4), y) == 0.0
+    assert sap_from_scores(np.array([[0.9, 0.2], [0.4, 0.7], [0.1, 0.6]])) == pytest.approx(((0.9 - 0.4) + (0.7 - 0.6)) / 2)
+
+
 def test_modularity_by_hand():
     # code 0: m^2 = (1, 0.25): theta 1, delta 0.25 / (1 * 1) -> 0.75; code 1 carries nothing -> 0
     assert modularity_from_matrix(np.array([[1.0, 0.5], [0.0, 0.0]])) == pytest.approx(0.375)

@@ -55,11 +55,20 @@ def sap(space, represent, rng, num_train=10000, num_test=5000, continuous_factor
     for i in range(codes.shape[1]):
         for j in range(factors.shape[1]):
             if continuous_factors:
-                cov = np.cov(codes[:, i], factors[:, j], ddof=1)
-                var_z, var_y = cov[0, 0], cov[1, 1]
-                scores[i, j] = cov[0, 1] ** 2 / (var_z * var_y) if var_z > 1e-12 else 0.0
+                scores[i, j] = squared_correlation(codes[:, i], factors[:, j])
             else:
                 clf = LinearSVC(C=0.01, class_weight="balanced").fit(codes[:, i : i + 1], factors[:, j])
                 scores[i, j] = np.mean(clf.predict(test_codes[:, i : i + 1]) == test_factors[:, j])
+    return {"sap": sap_from_scores(scores)}
+
+
+def squared_correlation(z: np.ndarray, y: np.ndarray) -> float:
+    """cov(z, y)^2 / (var z var y) (ddof 1); 0 for a code with variance <= 1e-12."""
+    cov = np.cov(z, y, ddof=1)
+    return float(cov[0, 1] ** 2 / (cov[0, 0] * cov[1, 1])) if cov[0, 0] > 1e-12 else 0.0
+
+
+def sap_from_scores(scores: np.ndarray) -> float:
+    """Mean over factors (columns) of the largest minus the second largest score over codes (rows)."""
     top = np.sort(scores, axis=0)[::-1]
-    return {"sap": float((top[0] - top[1]).mean())}
+    return float((top[0] - top[1]).mean())
