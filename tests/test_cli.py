@@ -80,6 +80,7 @@ def test_demo_end_to_end(tmp_path, shared_data):
     assert "| vae |" in report and "| mmd-vae |" in report and "| counterfactual-ae |" in report
     bernoulli, gaussian = report.split("Bernoulli cross-entropy on grey levels (not a likelihood)")[1].split("log-density (Gaussian")
     assert "| vae |" in bernoulli and "counterfactual-ae" not in bernoulli and "| counterfactual-ae |" in gaussian
+    assert "No Bernoulli decoder can go below" in bernoulli
     assert (tmp_path / "demo" / "loss_curves.png").is_file()
 
 

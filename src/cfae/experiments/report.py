@@ -48,6 +48,10 @@ def metrics_table(results: dict[str, dict]) -> str:
         same = {n: r for n, r in results.items() if r.get("likelihood_kind", "-") == kind}
         lines += ["", f"{kind}, nats per image (compare only within this table):", "",
                   *_table(same, [k for k in LIKELIHOOD_KEYS if any(k in r for r in same.values())])]
+        floors = {r["cross_entropy_floor"] for r in same.values() if "cross_entropy_floor" in r}
+        if len(floors) == 1:
+            lines += ["", f"No Bernoulli decoder can go below {floors.pop():.2f} nats on these grey levels: "
+                          "their own entropy, sum over pixels of -x log x - (1 - x) log(1 - x)."]
     return "\n".join(lines)
 
 
