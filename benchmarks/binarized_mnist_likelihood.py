@@ -62,10 +62,10 @@ def main() -> None:
     curve = [json.loads(line) for line in curve_file.read_text().splitlines()]
     summary = {"epochs": stages[-1], "final": json.loads(final.read_text()), "curve": curve}
     jsonio.write_json(out / "summary.json", summary)
-    plot(curve, out / "curve.png")
+    plot(curve, out / "curve.png", (stages[-1], summary["final"]))
 
 
-def plot(curve: list[dict], path: Path) -> None:
+def plot(curve: list[dict], path: Path, final: tuple[int, dict] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,6 +75,10 @@ def plot(curve: list[dict], path: Path) -> None:
     epochs = [r["epoch"] for r in curve]
     for key in sorted(k for k in curve[0] if k.startswith("log_likelihood_k")):
         ax.plot(epochs, [r[key] for r in curve], "o-", label=f"IW bound, K = {key.split('_k')[1]}")
+    if final is not None:
+        epoch, result = final
+        ax.plot([epoch], [result["log_likelihood_bound"]], "k*", ms=10,
+                label=f"IW bound, K = {result['importance_samples']}")
     ax.axhline(-86.76, color="grey", ls="--", label="Burda et al. 2016, VAE 1 layer, K = 5000")
     ax.set_xscale("log")
     ax.set_xlabel("epochs")
