@@ -166,3 +166,17 @@ def test_batch_carries_labels_to_the_model_and_names_missing_ones():
     assert batch.x.dtype == torch.float32 and batch.x.shape == (2, 1, 28, 28)
     with pytest.raises(KeyError, match="no label 'age'; it has: label"):
         batch.label("age")
+
+
+def test_traversals_read_the_latent_parts(tmp_path):
+    from cfae.models.base import latent_layout
+    from cfae.viz.figures import latent_traversals
+
+    model = build_model("vae", latent_dim=2, hidden=(8,))
+    model.__class__ = type("WithBit", (model.__class__,), {
+        "latent_spec": property(lambda self: latent_layout(("z", "gaussian", 1), ("bit", "bernoulli", 1)))})
+    swept = {}
+    intervene = model.intervene
+    model.intervene = lambda codes, do: swept.update({k: v.tolist() for k, v in do.items()}) or intervene(codes, do)
+    latent_traversals(model, tiny_dataset(1).pixels(slice(None)), tmp_path / "t.png", steps=3, span=2.0)
+    assert swept == {0: [-2.0, 0.0, 2.0], 1: [0.0, 0.5, 1.0]} and (tmp_path / "t.png").stat().st_size > 0

@@ -307,6 +307,9 @@ def test_unwritable_or_file_blocked_output_folders_fail_before_training(tmp_path
     with pytest.raises(RunFolderError, match="checkpoints: a file is in the way"):
         train_run(small_run(root), inner)
     assert not (inner / "log.jsonl").exists()
+    under_a_file = blocked / "run"  # a location no one can create, root included
+    with pytest.raises(RunFolderError, match="run: cannot write the run folder there"):
+        train_run(small_run(root), under_a_file)
     if os.geteuid() != 0:  # root ignores permission bits
         readonly = tmp_path / "readonly"
         readonly.mkdir()

@@ -103,11 +103,15 @@ def loss_curves(histories: dict[str, list[dict]], path, key: str = "recon") -> P
 
 @torch.no_grad()
 def latent_traversals(model, x: torch.Tensor, path, steps: int = 9, span: float = 2.5) -> Path:
-    """Row d: the intervention do(z_d = v) on the code of x for v swept over [-span, span]."""
+    """Row d: the intervention do(z_d = v) on the code of x, v swept over [-span, span] for continuous
+    latent parts and over [0, 1] for Bernoulli ones (the parts come from model.latent_spec)."""
     device = next(model.parameters()).device
     base = model.eval().encode(x[:1].to(device)).mean
-    values = torch.linspace(-span, span, steps, device=device)
-    rows = [model.intervene(base.repeat(steps, 1), {d: values}) for d in range(base.shape[1])]
+    rows = []
+    for part in model.latent_spec:
+        low, high = (0.0, 1.0) if part.kind == "bernoulli" else (-span, span)
+        values = torch.linspace(low, high, steps, device=device)
+        rows += [model.intervene(base.repeat(steps, 1), {d: values}) for d in range(part.start, part.start + part.dims)]
     return save_image_grid(path, torch.cat(rows), nrow=steps)
 
 
