@@ -41,7 +41,7 @@ MUTATIONS = {
     "bernoulli-kl": ("nn/distributions.py", "return p * (lp - lq) + (1 - p) * (lp1 - lq1)", "return p * (lp - lq)"),
     "iw-log-mean-exp": ("metrics/likelihood.py", "(values - top).exp().mean(dim, keepdim=True).log()",
                         "(values - top).exp().sum(dim, keepdim=True).log()"),
-    "iw-prior-term": ("metrics/likelihood.py", "return log_px + model.prior(len(batch), batch.labels or None).log_prob(z) - posterior.log_prob(z)",
+    "iw-prior-term": ("metrics/likelihood.py", "return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)",
                       "return log_px - posterior.log_prob(z)"),
     "cosine-schedule": ("train/optim.py", "0.5 * (1 + math.cos(math.pi * epoch / config.epochs))",
                         "0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import wraps
 from pathlib import Path
 from typing import Any, Optional
@@ -127,7 +126,7 @@ def train(
 
     Several processes: `--nproc N`, or `torchrun --nproc_per_node N -m cfae.cli train ...` (also
     across nodes with torchrun's --nnodes/--rdzv options); --batch-size is the global batch."""
-    from cfae.train.distributed import launched_by_torchrun
+    from cfae.train.distributed import is_main_process, launched_by_torchrun
     from cfae.train.run import RunConfig, read_run_config, train_run
 
     if nproc > 1 and not launched_by_torchrun():
@@ -156,7 +155,7 @@ def train(
         settings["train"]["progress"] = False
     run = RunConfig.model_validate(settings)
     _, history = train_run(run, out, resume=resume, allow_changes=allow_changes)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+    if is_main_process():
         typer.echo(jsonio.dumps(history[-1] if history else {}, indent=2))
         typer.echo(f"run written to {out}")
 

@@ -27,10 +27,15 @@ def dumps(data: Any, **kwargs) -> str:
     return json.dumps(finite_or_none(data), allow_nan=False, **kwargs)
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write data as indented JSON via a temporary file and os.replace (never a half-written file)."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write text via a temporary file and os.replace: readers never see a half-written file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(data, indent=2))
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write data as indented, strict JSON, atomically."""
+    return write_text_atomic(path, dumps(data, indent=2))

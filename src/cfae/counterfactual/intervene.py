@@ -21,6 +21,6 @@ def intervene(model, x: Batch | Tensor, do: dict[str | int, float | Tensor]) -> 
     model.eval()
     before = model.encode(batch).mean
     after = model.intervene_codes(before, do)
-    images = model.decode(model.latent_layer(after, batch))
+    images = model.decode(after, batch)
     settings = {"do": {str(k): _jsonable(v) for k, v in do.items()}}
     return CounterfactualResult(batch.x, images, before, after, "intervene", settings)

@@ -104,6 +104,12 @@ class ImageDataset:
         """Images and labels of the given indices."""
         return Batch(self.pixels(index), {k: v[index] for k, v in self.labels.items()})
 
+    def in_order(self, batch_size: int, device=None) -> Iterator[Batch]:
+        """Consecutive batches covering the set once, in order (evaluation), optionally moved to device."""
+        for start in range(0, len(self), batch_size):
+            batch = self.batch(slice(start, start + batch_size))
+            yield batch.to(device) if device is not None else batch
+
     def _with(self, images: Tensor, labels: dict[str, Tensor], **changes) -> "ImageDataset":
         return dataclasses.replace(self, images=images, labels=labels, **changes)
 

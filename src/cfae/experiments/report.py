@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from cfae import jsonio
-
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
 from cfae.viz import figures

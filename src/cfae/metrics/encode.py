@@ -31,13 +31,12 @@ def encode_dataset(model, data: ImageDataset, batch_size: int = 1000) -> Encoded
     model.eval()
     device = next(model.parameters()).device
     means, scales, kls = [], [], []
-    for start in range(0, len(data), batch_size):
-        batch = data.batch(slice(start, start + batch_size)).to(device)
+    for batch in data.in_order(batch_size, device):
         posterior = model.encode(batch)
         means.append(posterior.mean.float().cpu())
         if posterior.scale is not None:
             scales.append(posterior.scale.float().cpu())
-            kl = posterior.kl(model.prior(len(batch), batch.labels or None))
+            kl = posterior.kl(model.prior_of(batch))
             if kl is not None:
                 kls.append(kl.float().cpu())
     return Encoded(torch.cat(means), torch.cat(scales) if scales else None, {k: v.cpu() for k, v in data.labels.items()},

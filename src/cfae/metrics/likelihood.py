@@ -4,13 +4,12 @@ neither): numbers of different kinds must never share a column."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from cfae.data.base import Batch, ImageDataset
 from cfae.nn.distributions import kl_divergence
+from cfae.rng import seeded
 
 
 def is_binary(data: ImageDataset, rows: int = 2000) -> bool:
@@ -23,8 +22,8 @@ def bernoulli_entropy_floor(data: ImageDataset, batch_size: int = 1000) -> float
     """The least Bernoulli cross-entropy any decoder can reach on grey levels x in [0, 1]: the
     entropy sum_pixels -x log x - (1 - x) log(1 - x), averaged over images (0 on binary data)."""
     total = 0.0
-    for start in range(0, len(data), batch_size):
-        x = data.pixels(slice(start, start + batch_size)).double()
+    for batch in data.in_order(batch_size):
+        x = batch.x.double()
         total += (-torch.special.xlogy(x, x) - torch.special.xlogy(1 - x, 1 - x)).flatten(1).sum(1).sum().item()
     return total / len(data)
 
@@ -35,11 +34,6 @@ def likelihood_kind(likelihood: str, binary_data: bool) -> str:
         return "log-likelihood (Bernoulli, binary data)" if binary_data else \
             "Bernoulli cross-entropy on grey levels (not a likelihood)"
     return "log-density (Gaussian, continuous pixels; not comparable with discrete likelihoods)"
-
-
-def _batches(data: ImageDataset, batch_size: int, device):
-    for start in range(0, len(data), batch_size):
-        yield data.batch(slice(start, start + batch_size)).to(device)
 
 
 @torch.no_grad()
@@ -54,18 +48,17 @@ def negative_elbo(model, data: ImageDataset, batch_size: int = 1000, seed: int =
     device = next(model.parameters()).device
     sums = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl": 0.0, "recon_nll_at_mean": 0.0, "mse_per_pixel": 0.0}
     stochastic = model.stochastic
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for batch in _batches(data, batch_size, device):
+    with seeded(seed, device):
+        for batch in data.in_order(batch_size, device):
             x, posterior = batch.x, model.encode(batch)
-            at_mean = model.decode_logits(model.latent_layer(posterior.mean, batch))
+            at_mean = model.decode_logits(posterior.mean, batch)
             sums["recon_nll_at_mean"] += model.reconstruction_nll(at_mean, x).sum().item()
             sums["mse_per_pixel"] += (torch.sigmoid(at_mean) - x).square().flatten(1).mean(1).sum().item()
             if not stochastic:
                 continue
             z = posterior.rsample()
-            recon = model.reconstruction_nll(model.decode_logits(model.latent_layer(z, batch)), x)
-            kl = kl_divergence(posterior, model.prior(len(batch), batch.labels or None), z)
+            recon = model.reconstruction_nll(model.decode_logits(z, batch), x)
+            kl = kl_divergence(posterior, model.prior_of(batch), z)
             sums["recon_nll"] += recon.sum().item()
             sums["kl"] += kl.sum().item()
             sums["neg_elbo"] += (recon + kl).sum().item()
@@ -80,8 +73,8 @@ def log_weights(model, batch: Batch) -> Tensor:
     """log w = log p(x|z) + log p(z) - log q(z|x) at one z ~ q(z|x) per row, shape (N,)."""
     posterior = model.encode(batch)
     z = posterior.rsample()
-    log_px = -model.reconstruction_nll(model.decode_logits(model.latent_layer(z, batch)), batch.x)
-    return log_px + model.prior(len(batch), batch.labels or None).log_prob(z) - posterior.log_prob(z)
+    log_px = -model.reconstruction_nll(model.decode_logits(z, batch), batch.x)
+    return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)
 
 
 def log_mean_exp(values: Tensor, dim: int) -> Tensor:
@@ -106,9 +99,8 @@ def importance_weighted_bound(model, data: ImageDataset, k: int, rows_per_pass: 
     draws = max(1, min(k, rows_per_pass))
     examples = max(1, rows_per_pass // draws)
     total = 0.0
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        for batch in _batches(data, examples, device):
+    with seeded(seed, device):
+        for batch in data.in_order(examples, device):
             logs = []
             for start in range(0, k, draws):
                 take = min(draws, k - start)

@@ -3,7 +3,7 @@
     encode(batch)            -> posterior q(z | x) (a cfae.nn.distributions Distribution)
     prior(n, labels)         -> p(z), the model's own prior (conditional on labels, learned, hierarchical)
     latent_layer(z, batch)   -> the code the decoder sees (identity unless a model has a latent layer)
-    decode_logits / decode   -> image-space logits / mean in [0, 1]
+    decode_logits / decode   -> image-space logits / mean in [0, 1] of a code, through latent_layer
     forward(batch)           -> ModelOutput: logits, code, posterior, prior and named loss terms
     training_step(batch, optimizers) -> detached loss terms; several networks, phases and terms
                                 that differ between steps are allowed; every update goes through
@@ -150,20 +150,25 @@ class BaseModel(nn.Module):
         """p(z) over n rows; N(0, I) unless a model states its own."""
         return DiagonalGaussian.standard(n, self.config.latent_dim, device=self._device())
 
+    def prior_of(self, batch: Batch) -> Distribution:
+        """p(z) for the rows of a batch (given its labels, if it has any)."""
+        return self.prior(len(batch), batch.labels or None)
+
     def latent_layer(self, z: Tensor, batch: Batch | None = None) -> Tensor:
         """The code the decoder sees; models with a layer between sampling and decoding override it."""
         return z
 
-    def decode_logits(self, z: Tensor) -> Tensor:
-        return self.decoder(z)
+    def decode_logits(self, z: Tensor, batch: Batch | None = None) -> Tensor:
+        """Decoder output for codes z, after the latent layer."""
+        return self.decoder(self.latent_layer(z, batch))
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, batch: Batch | None = None) -> Tensor:
         """Image-space mean in [0, 1], same shape as x."""
-        return image_mean(self.decode_logits(z))
+        return image_mean(self.decode_logits(z, batch))
 
     def reconstruct(self, x: Batch | Tensor) -> Tensor:
         batch = as_batch(x)
-        return self.decode(self.latent_layer(self.encode(batch).mean, batch))
+        return self.decode(self.encode(batch).mean, batch)
 
     # --- likelihood and loss ------------------------------------------------------------------
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
@@ -181,8 +186,7 @@ class BaseModel(nn.Module):
         batch = as_batch(batch)
         posterior = self.encode(batch)
         z = posterior.rsample() if self.training else posterior.mean
-        out = ModelOutput(self.decode_logits(self.latent_layer(z, batch)), z, posterior,
-                          self.prior(len(batch), batch.labels if batch.labels else None))
+        out = ModelOutput(self.decode_logits(z, batch), z, posterior, self.prior_of(batch))
         out.terms = self.loss_terms(batch, out)
         out.terms["mse"] = pixel_mse(out.logits, batch.x)
         return out
@@ -192,8 +196,7 @@ class BaseModel(nn.Module):
         """Decoded draws from the model's own prior (given labels for a conditional prior)."""
         if n < 1:
             raise ValueError(f"the number of samples must be positive, got {n}")
-        z = self.prior(n, labels).rsample()
-        return self.decode(self.latent_layer(z))
+        return self.decode(self.prior(n, labels).rsample())
 
     # --- interventions ------------------------------------------------------------------------
     def intervene_codes(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
@@ -215,7 +218,7 @@ class BaseModel(nn.Module):
 
     def intervene(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
         """The decoded counterfactual of do(...) applied to codes."""
-        return self.decode(self.latent_layer(self.intervene_codes(codes, do)))
+        return self.decode(self.intervene_codes(codes, do))
 
     # --- training -----------------------------------------------------------------------------
     def networks(self) -> dict[str, Network]:

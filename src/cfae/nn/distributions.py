@@ -105,9 +105,10 @@ class Bernoulli:
         return -F.binary_cross_entropy_with_logits(self.logits, z, reduction="none").sum(1)
 
     def kl(self, other) -> Tensor | None:
+        """Per bit: p log(p / q) + (1 - p) log((1 - p) / (1 - q)), from logits for stability."""
         if not isinstance(other, Bernoulli):
             return None
-        p, q = self.mean, other.mean
+        p = self.mean
         lp, lq = F.logsigmoid(self.logits), F.logsigmoid(other.logits)
         lp1, lq1 = F.logsigmoid(-self.logits), F.logsigmoid(-other.logits)
         return p * (lp - lq) + (1 - p) * (lp1 - lq1)

@@ -52,6 +52,8 @@ def _optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> tuple[di
 
 
 def _restore_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: dict, meta: dict) -> None:
+    """Per-parameter state (moments, steps) from the checkpoint; the hyperparameters (lr, base_lr,
+    betas...) stay those of the live optimisers, built from the run's current settings."""
     for name, opt in optimizers.items():
         state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
@@ -61,7 +63,9 @@ def _restore_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: d
         for key, value in meta[name]["scalars"].items():
             pid, field = key.split("/", 1)
             state.setdefault(int(pid), {})[field] = value
-        opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
+        live = opt.state_dict()["param_groups"]
+        groups = [{**now, "params": saved["params"]} for now, saved in zip(live, meta[name]["param_groups"], strict=True)]
+        opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def save_checkpoint(folder: Path, name: str, model: BaseModel, optimizers: dict, trainer_state: dict, keep: int = 2) -> Path:

@@ -46,6 +46,11 @@ def launched_by_torchrun() -> bool:
     return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
+def is_main_process() -> bool:
+    """Rank 0, or a process not launched by torchrun: the one that locks folders, writes and reports."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def init_ranks(device: str) -> Ranks:
     """Join the process group torchrun describes (env RANK, WORLD_SIZE, LOCAL_RANK); one process otherwise."""
     if not launched_by_torchrun() and not dist.is_initialized():

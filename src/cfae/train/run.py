@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cfae import jsonio
 from cfae.data import ImageDataset, get_dataset
 from cfae.models import MODELS, BaseModel as Autoencoder
-from cfae.train.checkpoint import CheckpointError, complete_checkpoints
+from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_config
+from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
 from cfae.train.lock import RunFolderError, run_lock, writable_folder
 from cfae.train.trainer import Trainer
@@ -85,15 +85,16 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
     out = Path(out_dir)
     cls = MODELS.get(config.model)  # fail on an unknown name or bad options before touching the folder
     cls.Config(name=config.model, **config.model_options)
-    main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 locks and writes
+    main = is_main_process()
     with run_lock(out) if main else contextlib.nullcontext():
         if main:
             writable_folder(out / "checkpoints")
-        started = bool(complete_checkpoints(out / "checkpoints"))
+        checkpoints = complete_checkpoints(out / "checkpoints")
+        started = bool(checkpoints)
         if started and not resume:
             raise RunFolderError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         if resume and started and (out / RUN_FILE).is_file():
-            config = _accept_changes(read_run_config(out), config, allow_changes, out)
+            config = _accept_changes(read_run_config(out), config, allow_changes, out, checkpoints[0])
         train_data = config.load_split("train")
         test_data = config.load_split("test")
         torch.manual_seed(config.train.seed)  # weights initialise from the run's seed too
@@ -107,7 +108,7 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
     return trainer.model, history
 
 
-def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path) -> RunConfig:
+def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path, newest: Path) -> RunConfig:
     changed = setting_changes(old, new)
     if not changed:
         return new.model_copy(update={"changes": old.changes})
@@ -115,7 +116,5 @@ def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path) -> R
     if not allow:
         raise ValueError(f"{out / RUN_FILE}: --resume with changed settings ({listed}); pass --allow-changes "
                          "to continue with them (they are recorded in run.json), or leave them as they were")
-    from cfae.train.checkpoint import read_config
-
-    epoch = read_config(complete_checkpoints(out / "checkpoints")[0])["trainer"]["epoch"]
+    epoch = read_config(newest)["trainer"]["epoch"]
     return new.model_copy(update={"changes": [*old.changes, {"from_epoch": epoch, "changed": changed}]})

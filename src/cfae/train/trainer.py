@@ -83,15 +83,11 @@ class Trainer:
         learning rates come from the current config. False when the run holds none yet."""
         if self.checkpoint_dir is None:
             raise ValueError("resume needs an output folder")
-        base_lrs = [[g["base_lr"] for g in opt.param_groups] for opt in self.optimizers.values()]
         restored = restore_newest(self.checkpoint_dir, self.model, self.optimizers)
         if restored is None:
             warnings.warn(f"{self.checkpoint_dir}: no complete checkpoint yet; starting from epoch 0", stacklevel=2)
             return False
         state, _ = restored
-        for opt, lrs in zip(self.optimizers.values(), base_lrs):
-            for group, lr in zip(opt.param_groups, lrs):
-                group["base_lr"] = lr
         self.epoch, self.step = state["epoch"], state["step"]
         self.history = [r for r in read_log(self.out_dir / "log.jsonl") if r["epoch"] <= self.epoch]
         if self.writes:
@@ -162,8 +158,9 @@ class Trainer:
                progress: TrainingProgress) -> None:
         """One host sync: check every pending step's terms for NaN/inf (on all ranks), then add them
         to the row-weighted sums and update the bar."""
-        values = torch.cat([v for _, v, _ in pending]).cpu().double().split([len(v) for _, v, _ in pending])
-        bad_here = float(not all(torch.isfinite(v).all() for v in values))
+        flat = torch.cat([v for _, v, _ in pending]).cpu().double()
+        bad_here = float(not torch.isfinite(flat).all())
+        values = flat.split([len(v) for _, v, _ in pending])
         if distributed.all_reduce_sum(torch.tensor([bad_here])).item() > 0:
             self._raise_non_finite(pending, values, bad_here)
         for (names, _, rows), row in zip(pending, values):
@@ -172,8 +169,12 @@ class Trainer:
                 sums["#" + name] = sums.get("#" + name, 0.0) + rows
         progress.advance(len(pending), dict(zip(pending[-1][0], values[-1].tolist())))
 
+    @property
+    def _kept(self) -> str:
+        return f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
+
     def _raise_non_finite(self, pending, values: tuple[Tensor, ...], bad_here: float) -> None:
-        kept = f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
+        kept = self._kept
         if not bad_here:
             raise NonFiniteLossError(f"a loss term became non-finite on another rank in epoch {self.epoch + 1}; "
                                      f"training stopped{kept}")
@@ -188,9 +189,8 @@ class Trainer:
     def _check_finite(self, terms: dict[str, float], where: str) -> None:
         bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
         if bad:
-            kept = f"; the last good checkpoint in {self.checkpoint_dir} is intact" if self.checkpoint_dir else ""
             name, value = next(iter(bad.items()))
-            raise NonFiniteLossError(f"{where}: term {name!r} is {value}; nothing was saved for this epoch{kept}")
+            raise NonFiniteLossError(f"{where}: term {name!r} is {value}; nothing was saved for this epoch{self._kept}")
 
     @torch.no_grad()
     def evaluate(self, data: ImageDataset) -> dict[str, float]:
@@ -215,10 +215,7 @@ class Trainer:
             f.write(jsonio.dumps(record) + "\n")
 
     def _rewrite_log(self) -> None:
-        path = self.out_dir / "log.jsonl"
-        tmp = path.with_name(".log.jsonl.tmp")
-        tmp.write_text("".join(jsonio.dumps(r) + "\n" for r in self.history))
-        tmp.replace(path)
+        jsonio.write_text_atomic(self.out_dir / "log.jsonl", "".join(jsonio.dumps(r) + "\n" for r in self.history))
 
 
 def read_log(path: Path) -> list[dict]:

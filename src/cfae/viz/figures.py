@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from cfae.metrics.holes import percentile_grid  # noqa: E402
+from cfae.rng import seeded  # noqa: E402
 from cfae.viz.grid import save_image_grid  # noqa: E402
 
 
@@ -69,8 +70,7 @@ def latent_manifold(model, path, n: int = 20) -> Path:
 @torch.no_grad()
 def prior_samples(model, path, n: int = 64, seed: int = 0, labels=None) -> Path:
     """Decoded draws from the model's own prior (seed 000 Fig. 6)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed, next(model.parameters()).device):
         images = model.eval().sample(n, labels)
     return save_image_grid(path, images, nrow=max(1, int(np.sqrt(n))))
 
