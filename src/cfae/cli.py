@@ -113,6 +113,7 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda"),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast on CUDA"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
+    classes: Optional[str] = typer.Option(None, help="train on these classes only, e.g. 4 or 4,7"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
     option: list[str] = typer.Option([], "--option", "-o", help="model option key=value, e.g. -o beta=4"),
     optim: list[str] = typer.Option([], "--optim", help="per-network optimiser NAME=TYPE[:LR], e.g. discriminator=rmsprop:3e-5"),
@@ -140,7 +141,8 @@ def train(
     if resume and settings["model"] != model:
         raise ValueError(f"{out} holds a {settings['model']!r} run; cannot resume it as {model!r}")
     settings["model"] = model
-    for key, value in {"dataset": dataset, "limit": limit, "data_root": data_root}.items():
+    chosen = [int(c) for c in classes.split(",") if c.strip()] if classes else None
+    for key, value in {"dataset": dataset, "limit": limit, "data_root": data_root, "classes": chosen}.items():
         if value is not None:
             settings[key] = value
     if "dataset" not in settings:
@@ -232,6 +234,95 @@ def plot(run: Path = typer.Argument(..., help="run folder")):
         typer.echo(f"{label}: {path}")
 
 
+def _predictor_command(kind: str, dataset: str, target: str, out: Path, network: str, epochs: int, seed: int,
+                       lr: float, batch_size: int, limit: Optional[int], data_root: Optional[str], quiet: bool) -> None:
+    from cfae.data import get_dataset
+    from cfae.train.classifier import RECORD, save_predictor, train_predictor
+
+    if (out / RECORD).exists():
+        raise FileExistsError(f"{out} already holds a predictor; choose another --out")
+    train_data, test_data = (get_dataset(dataset, split, data_root, limit) for split in ("train", "test"))
+    model, record = train_predictor(kind, train_data, test_data, network, target, epochs, seed, batch_size, lr,
+                                    progress=not quiet)
+    save_predictor(out, model, record)
+    typer.echo(jsonio.dumps(record, indent=2))
+    typer.echo(f"{kind} written to {out}")
+
+
+@app.command("train-classifier")
+@_friendly
+def train_classifier(
+    out: Path = typer.Option(..., "--out", help="folder for predictor.safetensors + predictor.json"),
+    dataset: str = typer.Option("mnist", "--dataset", "-d"),
+    label: str = typer.Option("label", help="the class label to predict"),
+    network: str = typer.Option("mlp", help="mlp (fully connected, as in seed 002) or conv"),
+    epochs: int = typer.Option(5, min=1),
+    seed: int = typer.Option(0),
+    lr: float = typer.Option(1e-3),
+    batch_size: int = typer.Option(128, min=1),
+    limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
+    data_root: Optional[str] = typer.Option(None),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+):
+    """Train an image classifier (logits(x)); records its test accuracy."""
+    _predictor_command("classifier", dataset, label, out, network, epochs, seed, lr, batch_size, limit, data_root, quiet)
+
+
+@app.command("train-regressor")
+@_friendly
+def train_regressor(
+    out: Path = typer.Option(..., "--out", help="folder for predictor.safetensors + predictor.json"),
+    dataset: str = typer.Option("mnist-morpho", "--dataset", "-d"),
+    target: str = typer.Option("thickness", help="the float label to predict (mnist-morpho: thickness, slant, ...)"),
+    network: str = typer.Option("conv", help="conv or mlp"),
+    epochs: int = typer.Option(5, min=1),
+    seed: int = typer.Option(0),
+    lr: float = typer.Option(1e-3),
+    batch_size: int = typer.Option(128, min=1),
+    limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
+    data_root: Optional[str] = typer.Option(None),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+):
+    """Train an image regressor (predict(x)); records its test mean absolute error."""
+    _predictor_command("regressor", dataset, target, out, network, epochs, seed, lr, batch_size, limit, data_root, quiet)
+
+
+counterfactual_app = typer.Typer(help="Counterfactuals from a trained run.", no_args_is_help=True)
+app.add_typer(counterfactual_app, name="counterfactual")
+
+
+@counterfactual_app.command("stream")
+@_friendly
+def counterfactual_stream(
+    run: Path = typer.Argument(..., help="run folder of the autoencoder"),
+    model: Path = typer.Option(..., "--model", help="classifier or regressor folder (cfae train-classifier/-regressor)"),
+    from_class: Optional[int] = typer.Option(None, "--from", help="start from test images of this class"),
+    to: Optional[int] = typer.Option(None, "--to", help="classifier: the target class"),
+    target: Optional[float] = typer.Option(None, help="regressor: the output value to reach"),
+    change: Optional[float] = typer.Option(None, help="regressor: the change of output to reach, e.g. 1.0 or -1.0"),
+    n: int = typer.Option(16, "-n", min=1, help="number of streams (run as one batch)"),
+    out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/streams/<from>-to-<to>)"),
+    step_rule: str = typer.Option("adam", help="adam, sgd or fixed (latent steps of length --lr)"),
+    lr: float = typer.Option(0.05, help="learning rate, or step length with --step-rule fixed"),
+    max_steps: int = typer.Option(500, min=1),
+    tau: float = typer.Option(0.999, help="classifier: stop when softmax(target) > tau"),
+    proximity: float = typer.Option(0.0, help="weight of ||D(z) - x||_1"),
+    plausibility: str = typer.Option("none", help="none, recon (||D(E(D(z))) - D(z)||^2) or elbo (-ELBO of D(z))"),
+    plausibility_weight: float = typer.Option(0.0),
+    seed: int = typer.Option(0, help="which test images are drawn"),
+    device: str = typer.Option("cpu"),
+):
+    """Streams of counterfactuals by latent optimisation (LoSoCs), one PNG strip and GIF per stream."""
+    from cfae.counterfactual.streams import StreamSettings
+    from cfae.experiments.stream_job import write_streams
+
+    settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, tau=tau, proximity=proximity,
+                              plausibility=plausibility, plausibility_weight=plausibility_weight)
+    goal = to if to is not None else (f"change{change:+g}" if change is not None else f"value{target:g}")
+    folder = out or run / "streams" / f"{'any' if from_class is None else from_class}-to-{goal}"
+    write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, say=typer.echo)
+
+
 @app.command()
 def datasets():
     """List the datasets cfae can load."""
@@ -253,7 +344,7 @@ def models():
 @app.command()
 @_friendly
 def reproduce(
-    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae"),
+    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites or losocs"),
     dataset: str = typer.Option("mnist", "--dataset", "-d"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
@@ -268,6 +359,12 @@ def reproduce(
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
     mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs"),
     rescore_knn: bool = typer.Option(False, help="counterfactual-ae: recompute kNN accuracy from the latest checkpoints"),
+    vae_epochs: int = typer.Option(10, help="losocs: epochs of the 16-D convolutional VAE"),
+    streams: int = typer.Option(1000, help="losocs: random -> random streams of Table 1"),
+    cohort: int = typer.Option(500, help="losocs: streams per cohort of Table 2"),
+    siamese_streams: int = typer.Option(5000, help="losocs: streams from 4-digits for the Siamese test (Table 3)"),
+    regression: int = typer.Option(500, help="losocs: streams per thickness change"),
+    variants: str = typer.Option("plain,proximity,plausible-recon,plausible-elbo", help="losocs: stream variants"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -275,7 +372,7 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "counterfactual-ae")
+    experiments = ("betavae-dsprites", "counterfactual-ae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
@@ -283,6 +380,13 @@ def reproduce(
         from cfae.experiments.counterfactual_ae import rescore_knn as rescore
 
         rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
+    elif experiment == "losocs":
+        from cfae.experiments.losocs import reproduce as reproduce_losocs
+
+        reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
+                         siamese_streams=siamese_streams, regression=regression,
+                         variants=tuple(v.strip() for v in variants.split(",") if v.strip()), progress=not quiet,
+                         say=typer.echo)
     elif experiment == "counterfactual-ae":
         from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
 

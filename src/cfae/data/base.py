@@ -121,6 +121,21 @@ class ImageDataset:
             raise ValueError(f"limit must be positive, got {n}")
         return self._with(self.images[:n], {k: v[:n] for k, v in self.labels.items()})
 
+    def subset(self, index: Tensor) -> "ImageDataset":
+        """The examples at these indices (or where this boolean mask is True), in that order."""
+        return self._with(self.images[index], {k: v[index] for k, v in self.labels.items()})
+
+    def with_classes(self, classes: list[int] | None, label: str = "label") -> "ImageDataset":
+        """Only the examples whose `label` is one of `classes` (all when classes is None)."""
+        if classes is None:
+            return self
+        if label not in self.labels:
+            raise ValueError(f"dataset {self.name!r} has no {label!r} labels to select classes by")
+        kept = self.subset(torch.isin(self.labels[label], torch.as_tensor(classes)))
+        if len(kept) == 0:
+            raise ValueError(f"dataset {self.name!r} has no examples of classes {classes}")
+        return kept
+
     def to(self, device: torch.device | str) -> "ImageDataset":
         return self._with(self.images.to(device), {k: v.to(device) for k, v in self.labels.items()})
 
@@ -163,3 +178,6 @@ class DynamicBinarized(ImageDataset):
     def head(self, n: int | None) -> "ImageDataset":
         cut = super().head(n)
         return cut if cut is self else dataclasses.replace(cut, probabilities=self.probabilities[:n])
+
+    def subset(self, index: Tensor) -> "ImageDataset":
+        return dataclasses.replace(super().subset(index), probabilities=self.probabilities[index])

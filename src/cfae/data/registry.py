@@ -9,6 +9,7 @@ from typing import Callable
 from cfae.data.base import DynamicBinarized, ImageDataset, bernoulli_draw
 from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
+from cfae.data.morpho import with_morphometry
 from cfae.data.paths import data_root
 from cfae.data.pendulum import load_pendulum
 from cfae.data.shapes import DSPRITES_FILE, load_official_dsprites, shapes_dataset
@@ -28,6 +29,11 @@ def _mnist(split: str, root: Path | None) -> ImageDataset:
 @DATASETS.register("fashion", "Fashion-MNIST, 28x28 grey (IDX, npz or PNG folders)")
 def _fashion(split: str, root: Path | None) -> ImageDataset:
     return load_mnist_like(FASHION, split, root)
+
+
+@DATASETS.register("mnist-morpho", "MNIST with Morpho-MNIST labels: area, length, thickness, slant, width, height")
+def _mnist_morpho(split: str, root: Path | None) -> ImageDataset:
+    return with_morphometry(load_mnist_like(MNIST, split, root))
 
 
 # Seed of the one fixed binarisation of a test split (train splits are redrawn every epoch).

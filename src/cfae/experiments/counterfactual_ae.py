@@ -78,4 +78,4 @@ def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, lim
                 metrics["knn_accuracy_note"] = "not recomputed: this epoch's checkpoint is no longer kept"
             metrics_file.write_text(json.dumps(metrics, indent=2))
         say(f"{run_dir.name}: knn rescored at epoch {latest}")
-    write_report(out, dataset, json.loads((out / "classifier" / "classifier.json").read_text())["test_accuracy"], train, test)
+    write_report(out, dataset, cached_classifier(train, test, out / "classifier")[1], train, test)

@@ -1,14 +1,21 @@
-"""A small CNN image classifier, used as the independent judge of decoded images."""
+"""Image classifiers and regressors: the models whose decisions counterfactuals explain.
+
+A classifier exposes logits(x) -> (N, classes); a regressor exposes predict(x) -> (N,) in the
+target's own units (the network learns the standardised target, (y - mean) / std).
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from cfae.nn.conv import stage_sizes
 
+PREDICTOR_NETWORKS = ("conv", "mlp")
+
 
 class ConvClassifier(nn.Module):
-    """Two conv + max-pool stages, dropout, one hidden linear layer; returns class logits."""
+    """Two conv + max-pool stages, dropout, one hidden linear layer; returns `classes` outputs."""
 
     def __init__(self, input_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10, width: int = 32):
         super().__init__()
@@ -23,3 +30,51 @@ class ConvClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self(x)
+
+
+class MLPClassifier(nn.Module):
+    """A fully connected classifier (seed 002's MNIST digit classifier): flatten, ReLU hidden layers."""
+
+    def __init__(self, input_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10,
+                 hidden: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        sizes = [int(torch.tensor(input_shape).prod()), *hidden]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self(x)
+
+
+def predictor_body(network: str, input_shape: tuple[int, int, int], outputs: int) -> nn.Module:
+    """The conv or fully connected network with `outputs` outputs."""
+    if network == "conv":
+        return ConvClassifier(input_shape, outputs)
+    if network == "mlp":
+        return MLPClassifier(input_shape, outputs)
+    raise ValueError(f"unknown predictor network {network!r}; valid choices: {', '.join(PREDICTOR_NETWORKS)}")
+
+
+class Regressor(nn.Module):
+    """predict(x) = std * net(x) + mean: a scalar image attribute (e.g. stroke thickness)."""
+
+    def __init__(self, network: str, input_shape: tuple[int, int, int], mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        self.net = predictor_body(network, input_shape, 1)
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The standardised prediction (what the loss sees)."""
+        return self.net(x)[:, 0]
+
+    def predict(self, x: Tensor) -> Tensor:
+        return self(x) * self.std + self.mean

@@ -1,4 +1,8 @@
-"""Train (once) and cache the independent CNN classifier of a labelled image dataset."""
+"""Train, save and load classifiers and regressors of images (safetensors weights + JSON record).
+
+    FOLDER/predictor.safetensors   weights
+    FOLDER/predictor.json          kind, network, input shape, outputs or target, test score, what ran
+"""
 
 from __future__ import annotations
 
@@ -8,50 +12,105 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch import nn
 
+from cfae import jsonio
 from cfae.data.base import ImageDataset
-from cfae.nn.classifier import ConvClassifier
+from cfae.nn.classifier import Regressor, predictor_body
+from cfae.train.checkpoint import CheckpointError
+from cfae.train.progress import TrainingProgress
+
+WEIGHTS, RECORD = "predictor.safetensors", "predictor.json"
 
 
 @torch.no_grad()
-def accuracy(classifier: ConvClassifier, data: ImageDataset, batch_size: int = 1000) -> float:
+def classifier_accuracy(classifier: nn.Module, data: ImageDataset, label: str = "label", batch_size: int = 1000) -> float:
     classifier.eval()
-    correct = 0
-    for start in range(0, len(data), batch_size):
-        x = data.pixels(slice(start, start + batch_size))
-        correct += (classifier(x).argmax(1) == data.labels["label"][start : start + batch_size]).sum().item()
+    correct = sum((classifier.logits(b.x).argmax(1) == b.label(label)).sum().item() for b in data.in_order(batch_size))
     return correct / len(data)
 
 
-def train_classifier(train: ImageDataset, test: ImageDataset, epochs: int = 3, seed: int = 0,
-                     batch_size: int = 128, lr: float = 1e-3) -> tuple[ConvClassifier, float]:
-    """Adam on cross-entropy; returns the classifier (eval mode) and its test accuracy."""
+@torch.no_grad()
+def regressor_mae(regressor: Regressor, data: ImageDataset, target: str, batch_size: int = 1000) -> float:
+    regressor.eval()
+    error = sum((regressor.predict(b.x) - b.label(target)).abs().sum().item() for b in data.in_order(batch_size))
+    return error / len(data)
+
+
+def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network: str = "conv", target: str = "label",
+                    epochs: int = 3, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
+                    progress: bool = False) -> tuple[nn.Module, dict]:
+    """Adam on cross-entropy (classifier of label `target`) or on the squared error of the standardised
+    target (regressor); returns the model in eval mode and its record (test accuracy or MAE)."""
+    if kind not in ("classifier", "regressor"):
+        raise ValueError(f"unknown predictor kind {kind!r}; valid choices: classifier, regressor")
+    if target not in train.labels:
+        raise ValueError(f"dataset {train.name!r} has no label {target!r}; valid choices: {', '.join(train.labels)}")
     torch.manual_seed(seed)
-    classes = int(train.labels["label"].max()) + 1
-    model = ConvClassifier(train.image_shape, classes)
+    y_all = train.labels[target]
+    if kind == "classifier":
+        classes = int(y_all.max()) + 1
+        model = predictor_body(network, train.image_shape, classes)
+        loss_of = lambda out, y: F.cross_entropy(out, y)  # noqa: E731
+    else:
+        mean, std = y_all.float().mean().item(), y_all.float().std().item()
+        model = Regressor(network, train.image_shape, mean, std)
+        loss_of = lambda out, y: F.mse_loss(out, (y.float() - mean) / std)  # noqa: E731
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        model.train()
-        for index in train.index_batches(batch_size):
-            loss = F.cross_entropy(model(train.pixels(index)), train.labels["label"][index])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return model.eval(), accuracy(model, test)
+    steps = -(-len(train) // batch_size)
+    with TrainingProgress(progress, epochs, steps) as bar:
+        for _ in range(epochs):
+            model.train()
+            for index in train.index_batches(batch_size):
+                loss = loss_of(model(train.pixels(index)), y_all[index])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.advance(1, {"loss": loss.item()})
+    model.eval()
+    record = {"kind": kind, "network": network, "target": target, "input_shape": list(train.image_shape),
+              "dataset": train.name, "train_size": len(train), "epochs": epochs, "seed": seed, "lr": lr,
+              "batch_size": batch_size}
+    if kind == "classifier":
+        record.update(outputs=classes, test_accuracy=classifier_accuracy(model, test, target))
+    else:
+        record.update(target_mean=mean, target_std=std, test_mae=regressor_mae(model, test, target))
+    return model, record
 
 
-def cached_classifier(train: ImageDataset, test: ImageDataset, folder: Path, epochs: int = 3) -> tuple[ConvClassifier, float]:
-    """Load the classifier saved in `folder` (safetensors + JSON), else train and save it there."""
-    weights, meta = folder / "classifier.safetensors", folder / "classifier.json"
-    if weights.is_file() and meta.is_file():
-        info = json.loads(meta.read_text())
-        model = ConvClassifier(tuple(info["input_shape"]), info["classes"])
-        model.load_state_dict(load_file(weights))
-        return model.eval(), info["test_accuracy"]
-    model, acc = train_classifier(train, test, epochs)
+def save_predictor(folder: str | Path, model: nn.Module, record: dict) -> Path:
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-    classes = int(train.labels["label"].max()) + 1
-    meta.write_text(json.dumps({"input_shape": list(train.image_shape), "classes": classes, "test_accuracy": acc,
-                                "epochs": epochs, "dataset": train.name}))
-    return model, acc
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / WEIGHTS)
+    jsonio.write_json(folder / RECORD, record)
+    return folder
+
+
+def load_predictor(folder: str | Path, device="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a saved classifier or regressor; never executes code from the files."""
+    folder = Path(folder)
+    weights, meta = folder / WEIGHTS, folder / RECORD
+    if not weights.is_file() or not meta.is_file():
+        raise CheckpointError(f"{folder}: no {WEIGHTS} + {RECORD}; is it a folder written by `cfae train-classifier` "
+                              "or `cfae train-regressor`?")
+    try:
+        record = json.loads(meta.read_text())
+        shape = tuple(record["input_shape"])
+        if record["kind"] == "classifier":
+            model = predictor_body(record["network"], shape, record["outputs"])
+        else:
+            model = Regressor(record["network"], shape)
+        model.load_state_dict(load_file(weights))
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{folder}: unreadable predictor ({err})") from None
+    return model.to(device).eval(), record
+
+
+def cached_classifier(train: ImageDataset, test: ImageDataset, folder: Path, epochs: int = 3) -> tuple[nn.Module, float]:
+    """Load the conv classifier saved in `folder`, else train and save it there."""
+    if (folder / WEIGHTS).is_file():
+        model, record = load_predictor(folder)
+        return model, record["test_accuracy"]
+    model, record = train_predictor("classifier", train, test, "conv", epochs=epochs)
+    save_predictor(folder, model, record)
+    return model, record["test_accuracy"]

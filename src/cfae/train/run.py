@@ -38,12 +38,13 @@ class RunConfig(BaseModel):
     dataset: str
     data_root: str | None = None
     limit: int | None = Field(None, ge=1, description="train and evaluate on the first N examples")
+    classes: list[int] | None = Field(None, description="train and evaluate on the examples of these classes only")
     model_options: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)
     changes: list[dict[str, Any]] = Field(default_factory=list, description="settings changed on resume")
 
     def load_split(self, split: str) -> ImageDataset:
-        return get_dataset(self.dataset, split, self.data_root, self.limit)
+        return get_dataset(self.dataset, split, self.data_root).with_classes(self.classes).head(self.limit)
 
     def build_model(self, image_shape: tuple[int, int, int]) -> Autoencoder:
         cls = MODELS.get(self.model)

@@ -1,0 +1,232 @@
+"""Streams of counterfactuals by latent optimisation (LoSoCs, seed 002 Algorithm 1), many at once.
+
+Start at z0 = E(x) (posterior mean); at each step decode x_t = D(z_t), score it and move z along
+-grad L, with
+    classifier:  L = -logit_t(x_t)                          stop when softmax_t(x_t) > tau
+    regressor:   L = -sign(y* - f(x_0)) f(x_t)              stop when f(x_t) reaches y*
+    + proximity    lambda_p ||x_t - x||_1                    (REVISE, Joshi et al. 2019)
+    + plausibility lambda_m ||D(E(x_t)) - x_t||^2            ("recon": reconstruction consistency)
+               or  lambda_m [-log p(x_t | mu) + KL(q(z|x_t) || p(z))]  ("elbo": the negative ELBO of
+                   the frame under the autoencoder, at the posterior mean mu)
+Steps: "sgd" z -= lr g; "adam" per-stream Adam moments; "fixed" z -= lr g / ||g|| (a latent step of
+length lr). Every stream stops on its own: a stopped stream is frozen and no longer computed, so a
+batch of streams gives the same frames as running them one at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from cfae.counterfactual.result import CounterfactualResult
+from cfae.data.base import Batch, as_batch
+from cfae.nn.distributions import kl_divergence
+
+STEP_RULES = ("adam", "sgd", "fixed")
+PLAUSIBILITY_TERMS = ("none", "recon", "elbo")
+
+
+@dataclass
+class StreamSettings:
+    """How streams move and when they stop (recorded with every result)."""
+
+    step_rule: Literal["adam", "sgd", "fixed"] = "adam"
+    lr: float = 0.05
+    max_steps: int = 500
+    tau: float = 0.999
+    proximity: float = 0.0
+    plausibility: Literal["none", "recon", "elbo"] = "none"
+    plausibility_weight: float = 0.0
+    keep_frames: bool = True
+
+    def __post_init__(self):
+        if self.step_rule not in STEP_RULES:
+            raise ValueError(f"unknown step rule {self.step_rule!r}; valid choices: {', '.join(STEP_RULES)}")
+        if self.plausibility not in PLAUSIBILITY_TERMS:
+            raise ValueError(f"unknown plausibility term {self.plausibility!r}; valid choices: {', '.join(PLAUSIBILITY_TERMS)}")
+        if not 0 < self.tau < 1:
+            raise ValueError(f"tau must lie in (0, 1), got {self.tau}")
+        if self.lr <= 0 or self.max_steps < 1:
+            raise ValueError(f"lr must be positive and max_steps at least 1, got lr={self.lr}, max_steps={self.max_steps}")
+
+
+@dataclass
+class StreamResult(CounterfactualResult):
+    """A CounterfactualResult whose codes_after is the whole path (N, T, D) and counterfactuals the
+    decoded end points; frames (N, T, C, H, W), scores (N, T) (target logit or regressor output) and
+    probabilities (N, T) (softmax of the target; NaN for regressors) are padded after each stream's
+    end with its frozen last value; lengths (N,) counts each stream's frames (steps + 1)."""
+
+    frames: Tensor | None = None
+    scores: Tensor = field(default_factory=lambda: torch.empty(0))
+    probabilities: Tensor = field(default_factory=lambda: torch.empty(0))
+    lengths: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    success: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.bool))
+    targets: Tensor = field(default_factory=lambda: torch.empty(0))
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> Tensor:
+        return self.lengths - 1
+
+    def stream(self, i: int) -> tuple[Tensor | None, Tensor, Tensor]:
+        """(frames, codes, scores) of stream i, without padding."""
+        n = int(self.lengths[i])
+        frames = None if self.frames is None else self.frames[i, :n]
+        return frames, self.codes_after[i, :n], self.scores[i, :n]
+
+
+def predictor_kind(predictor) -> str:
+    """'classifier' for a network with logits(x), 'regressor' for one with predict(x)."""
+    if hasattr(predictor, "logits"):
+        return "classifier"
+    if hasattr(predictor, "predict"):
+        return "regressor"
+    raise TypeError(f"{type(predictor).__name__} has neither logits(x) (classifier) nor predict(x) (regressor)")
+
+
+def _penalties(autoencoder, frames: Tensor, x: Tensor, settings: StreamSettings) -> Tensor:
+    """Per-stream proximity and plausibility terms of the loss."""
+    total = torch.zeros(len(frames), device=frames.device)
+    if settings.proximity:
+        total = total + settings.proximity * (frames - x).abs().flatten(1).sum(1)
+    if settings.plausibility_weight and settings.plausibility == "recon":
+        again = autoencoder.decode(autoencoder.encode(frames).mean)
+        total = total + settings.plausibility_weight * (again - frames).square().flatten(1).sum(1)
+    elif settings.plausibility_weight and settings.plausibility == "elbo":
+        posterior = autoencoder.encode(frames)
+        mu = posterior.mean
+        nll = autoencoder.reconstruction_nll(autoencoder.decode_logits(mu), frames)
+        kl = kl_divergence(posterior, autoencoder.prior(len(frames)), mu)
+        total = total + settings.plausibility_weight * (nll + kl)
+    return total
+
+
+class _StepRule:
+    """Per-stream update of the latent codes; rows of frozen streams are never touched."""
+
+    def __init__(self, z: Tensor, settings: StreamSettings, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.settings, self.betas, self.eps = settings, betas, eps
+        self.m, self.v = torch.zeros_like(z), torch.zeros_like(z)
+        self.t = torch.zeros(len(z), device=z.device)
+
+    def step(self, z: Tensor, grad: Tensor, rows: Tensor) -> Tensor:
+        s = self.settings
+        if s.step_rule == "sgd":
+            return z - s.lr * grad
+        if s.step_rule == "fixed":
+            return z - s.lr * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        b1, b2 = self.betas
+        self.t[rows] += 1
+        t = self.t[rows].unsqueeze(1)
+        self.m[rows] = m = b1 * self.m[rows] + (1 - b1) * grad
+        self.v[rows] = v = b2 * self.v[rows] + (1 - b2) * grad.square()
+        return z - s.lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + self.eps)
+
+
+def _score(predictor, kind: str, frames: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """(target score, target probability): the target logit and its softmax, or the output and NaN."""
+    if kind == "classifier":
+        logits = predictor.logits(frames)
+        rows = torch.arange(len(frames), device=frames.device)
+        return logits[rows, targets], logits.softmax(1)[rows, targets]
+    out = predictor.predict(frames).reshape(len(frames))
+    return out, torch.full_like(out, float("nan"))
+
+
+def stream(autoencoder, predictor, x: Batch | Tensor, targets: Tensor | int | float,
+           settings: StreamSettings | None = None, *, change: bool = False) -> StreamResult:
+    """Run one stream per row of x towards its target: a class index (classifier) or an output value
+    (regressor; with change=True the target is added to each stream's starting output)."""
+    settings = settings or StreamSettings()
+    kind = predictor_kind(predictor)
+    batch = as_batch(x)
+    autoencoder.eval()
+    if isinstance(predictor, torch.nn.Module):
+        predictor.eval()
+    started = time.perf_counter()
+    device = batch.x.device
+    n = len(batch)
+    with torch.no_grad():
+        z = autoencoder.encode(batch).mean.float().clone()
+    dtype = torch.long if kind == "classifier" else torch.float32
+    targets = torch.as_tensor(targets, dtype=dtype, device=device).expand(n).clone()
+    rule = _StepRule(z, settings)
+    active = torch.ones(n, dtype=torch.bool, device=device)
+    lengths = torch.zeros(n, dtype=torch.long, device=device)
+    direction = torch.zeros(n, device=device)
+    path, frame_log, score_log, prob_log = [], [], [], []
+    for t in range(settings.max_steps + 1):
+        rows = active.nonzero()[:, 0]
+        if len(rows) == 0:
+            break
+        za = z[rows].requires_grad_(True)
+        with torch.enable_grad():
+            frames = autoencoder.decode(za)
+            score, prob = _score(predictor, kind, frames, targets[rows])
+            if kind == "regressor" and t == 0:
+                if change:
+                    targets = targets + score.detach()
+                direction = torch.sign(targets - score.detach())
+            if kind == "classifier":
+                done = prob.detach() > settings.tau
+                objective = -score
+            else:
+                reached = (score.detach() - targets[rows]) * direction[rows] >= 0
+                done = reached
+                objective = -direction[rows] * score
+            loss = objective + _penalties(autoencoder, frames, batch.x[rows], settings)
+            grad = torch.autograd.grad(loss.sum(), za)[0] if not done.all() and t < settings.max_steps else None
+        path.append((rows, za.detach().clone()))
+        frame_log.append(frames.detach().cpu() if settings.keep_frames else None)
+        score_log.append(score.detach())
+        prob_log.append(prob.detach())
+        lengths[rows] = t + 1
+        moving = ~done if t < settings.max_steps else torch.zeros_like(done)
+        if grad is not None and moving.any():
+            keep = rows[moving]
+            z[keep] = rule.step(za.detach()[moving], grad[moving], keep)
+        active[rows[~moving]] = False
+    seconds = time.perf_counter() - started
+    return _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings, seconds)
+
+
+def _padded(entries: list[tuple[Tensor, Tensor]], n: int, length: int) -> Tensor:
+    """Scatter per-step rows into (n, length, ...) and repeat each stream's last value after its end."""
+    first = entries[0][1]
+    out = torch.zeros(n, length, *first.shape[1:], dtype=first.dtype, device=first.device)
+    filled = torch.zeros(n, length, dtype=torch.bool)
+    for t, (rows, values) in enumerate(entries):
+        out[rows.to(out.device), t] = values
+        filled[rows.cpu(), t] = True
+    for t in range(1, length):
+        stale = ~filled[:, t]
+        out[stale.to(out.device), t] = out[stale.to(out.device), t - 1]
+    return out
+
+
+def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings, seconds) -> StreamResult:
+    n, length = len(batch), len(path)
+    rows_per_step = [rows for rows, _ in path]
+    codes = _padded(path, n, length)
+    scores = _padded(list(zip(rows_per_step, score_log)), n, length)
+    probs = _padded(list(zip(rows_per_step, prob_log)), n, length)
+    frames = _padded(list(zip([r.cpu() for r in rows_per_step], frame_log)), n, length) if settings.keep_frames else None
+    last = (lengths - 1).clamp_min(0)
+    rows = torch.arange(n, device=lengths.device)
+    final_score, final_prob = scores[rows, last], probs[rows, last]
+    if kind == "classifier":
+        success = final_prob > settings.tau
+    else:
+        start = scores[:, 0]
+        success = (final_score - targets) * torch.sign(targets - start) >= 0
+    with torch.no_grad():
+        end_frames = autoencoder.decode(codes[rows, last])
+    info = {**settings.__dict__, "predictor": kind}
+    return StreamResult(batch.x, end_frames, codes[:, 0], codes, "stream", info,
+                        frames=frames, scores=scores, probabilities=probs, lengths=lengths, success=success,
+                        targets=targets, seconds=seconds)

@@ -1,0 +1,280 @@
+"""`cfae reproduce losocs`: seed 002's MNIST experiments, variant beside variant, plus ground truth.
+
+One convolutional VAE (16-D latent) and one fully connected classifier, as in the seed; a thickness
+regressor on Morpho-MNIST labels; per-class autoencoders for IM1 / IM2. Every stage writes its
+result into OUT and is skipped when that file exists, so an interrupted reproduction resumes.
+
+    Table 1   random -> random streams: linearity R^2, continuity CV, and the standard metrics
+    Table 2   cohorts 4 -> 7, 4 -> random, random -> 7, random -> random: pairwise latent distances
+    Table 3   Siamese similarity of 4-digits and their optimised images
+    Regression: thicker / thinner by a set amount under the regressor, re-measured with Morpho-MNIST
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from cfae import jsonio
+from cfae.counterfactual.streams import StreamSettings, stream
+from cfae.data import get_dataset
+from cfae.data.base import ImageDataset
+from cfae.data.morpho import measure
+from cfae.metrics import streams as sm
+from cfae.metrics.siamese import siamese_evaluation
+from cfae.train.classifier import load_predictor, save_predictor, train_predictor
+from cfae.train.config import TrainConfig
+from cfae.train.run import RunConfig, train_run
+
+VARIANTS: dict[str, StreamSettings] = {
+    "plain": StreamSettings(),
+    "plain-sgd": StreamSettings(step_rule="sgd", lr=0.01),
+    "proximity": StreamSettings(proximity=0.01),
+    "plausible-recon": StreamSettings(plausibility="recon", plausibility_weight=0.05),
+    "plausible-elbo": StreamSettings(plausibility="elbo", plausibility_weight=0.02),
+}
+SEED_TABLE1 = {"r2": (0.58, 0.40), "cv": (2.52, 0.75)}
+SEED_TABLE2 = {"4->7": (10.02, 11.09, 2.60, 2.74), "4->random": (10.21, 11.83, 2.58, 3.69),
+               "random->7": (11.95, 11.07, 2.45, 2.52), "random->random": (11.95, 11.01, 2.41, 3.02)}
+SEED_TABLE3 = {"test": {"accuracy": 0.818, "precision": 0.8171, "recall": 0.8268, "f1": 0.8219},
+               "cross_validation": {"accuracy": 0.7925, "precision": 0.8112, "recall": 0.7626, "f1": 0.7850}}
+CHUNK = 250
+
+
+def _trained_run(folder: Path, config: RunConfig):
+    model, _ = train_run(config, folder, resume=(folder / "checkpoints").exists())
+    return model.cpu().eval()
+
+
+def _predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str, epochs: int):
+    if (folder / "predictor.json").exists():
+        return load_predictor(folder)
+    model, record = train_predictor(kind, train, test, network, target, epochs)
+    save_predictor(folder, model, record)
+    return model, record
+
+
+def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n test indices (of class `source`, or any) and targets (`target`, or a random class other than the
+    image's own), drawn with a fixed seed; a fixed source never targets itself."""
+    g = torch.Generator().manual_seed(seed)
+    labels = data.labels["label"]
+    pool = torch.arange(len(data)) if source is None else (labels == source).nonzero()[:, 0]
+    index = pool[torch.randperm(len(pool), generator=g)[:n]]
+    if target is not None:
+        keep = labels[index] != target
+        index = index[keep]
+        return index, torch.full((len(index),), target)
+    shift = torch.randint(1, 10, (len(index),), generator=g)
+    return index, (labels[index] + shift) % 10
+
+
+def run_cohort(vae, classifier, data: ImageDataset, index, targets, settings: StreamSettings,
+               per_stream: Callable | None = None) -> dict[str, torch.Tensor]:
+    """Streams in chunks of CHUNK (bounded memory); per_stream(result) adds per-stream metrics."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(index), CHUNK):
+        batch = data.batch(index[start : start + CHUNK])
+        result = stream(vae, classifier, batch, targets[start : start + CHUNK], settings)
+        last = result.lengths - 1
+        rows = torch.arange(len(result))
+        values = {"start_code": result.codes_before, "end_code": result.codes_after[rows, last],
+                  "inputs": batch.x, "end_frame": result.counterfactuals, "start_frame": result.frames[:, 0],
+                  "steps": result.steps.float(), "success": result.success.float(),
+                  "seconds": torch.full((len(result),), result.seconds / len(result)),
+                  "targets": result.targets.float()}
+        if per_stream is not None:
+            values.update(per_stream(result))
+        for key, value in values.items():
+            parts.setdefault(key, []).append(value.detach().cpu().float())
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def _cached_cohort(path: Path, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if path.exists():
+        return load_file(path)
+    values = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in values.items()}, path)
+    return values
+
+
+def seed_metrics(classifier) -> Callable:
+    """Per-stream seed metrics of one chunk: linearity, continuity (from D(z0), and with the input image
+    as frame 0), mean path R^2 and mean frame changes before / after p = 0.99."""
+    return lambda result: _seed_metrics(classifier, result)
+
+
+def _seed_metrics(classifier, result) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        rows = torch.arange(len(result))
+        input_scores = classifier.logits(result.inputs)[rows, result.targets.long()]
+    before, after = [], []
+    for i in range(len(result)):
+        frames = result.stream(i)[0]
+        prob = result.probabilities[i, : int(result.lengths[i])].cpu()
+        d = sm.frame_differences(frames)
+        reached = prob[:-1] >= 0.99
+        before.append(d[~reached].mean() if (~reached).any() else torch.tensor(float("nan")))
+        after.append(d[reached].mean() if reached.any() else torch.tensor(float("nan")))
+    return {"r2": sm.linearity(result), "cv": sm.continuity(result),
+            "r2_from_input": sm.linearity(result, input_scores), "cv_from_input": sm.continuity(result, include_input=True),
+            "path_r2": sm.path_r_squared(result).nanmean(1), "change_before": torch.stack(before),
+            "change_after": torch.stack(after)}
+
+
+def standard_metrics(values, vae, classifier, im_aes, reference: ImageDataset) -> dict[str, float]:
+    """Success, steps, time, proximity, sparsity, IM1, IM2, yNN and the prior log density of the end codes."""
+    x, cf = values["inputs"], values["end_frame"]
+    targets = values["targets"].long()
+    with torch.no_grad():
+        origin = classifier.logits(x).argmax(1)
+        cf_label = classifier.logits(cf).argmax(1)
+        recon_target = torch.stack([im_aes[int(t)](c[None])[0] for c, t in zip(cf, targets)])
+        recon_origin = torch.stack([im_aes[int(o)](c[None])[0] for c, o in zip(cf, origin)])
+        recon_all = im_aes["all"](cf)
+        ref = reference.pixels(slice(0, 10000))
+        ref_labels = classifier.logits(ref).argmax(1)
+        density = vae.prior(len(cf)).log_prob(values["end_code"])
+    prox = sm.proximity(x, cf)
+    out = {
+        "success_rate": float(values["success"].mean()), "steps": sm.summary(values["steps"]),
+        "seconds_per_counterfactual": float(values["seconds"].mean()),
+        "l1": sm.summary(prox["l1"]), "l2": sm.summary(prox["l2"]), "sparsity": sm.summary(sm.sparsity(x, cf)),
+        "im1": sm.summary(sm.im1(cf, recon_target, recon_origin)), "im2": sm.summary(sm.im2(cf, recon_target, recon_all)),
+        "ynn": sm.summary(sm.ynn(cf, cf_label, ref, ref_labels)), "prior_log_density": sm.summary(density),
+    }
+    return out
+
+
+def regression_streams(vae, regressor, data: ImageDataset, n: int, change: float, settings: StreamSettings,
+                       seed: int) -> dict[str, float]:
+    """Thicker / thinner by `change` under the regressor; claimed vs re-measured thickness change."""
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    claimed, measured, success = [], [], []
+    for start in range(0, n, CHUNK):
+        result = stream(vae, regressor, data.batch(index[start : start + CHUNK]), change, settings, change=True)
+        last = result.lengths - 1
+        rows = torch.arange(len(result))
+        claimed.append(result.scores[rows, last] - result.scores[:, 0])
+        m_start = measure(result.frames[:, 0])["thickness"]
+        m_end = measure(result.counterfactuals.cpu())["thickness"]
+        measured.append(m_end - m_start)
+        success.append(result.success.float())
+    claimed_t, measured_t, ok = torch.cat(claimed).cpu(), torch.cat(measured), torch.cat(success).cpu().bool()
+    return {"intended_change": change, "streams": n, "success_rate": float(ok.float().mean()),
+            "claimed_change": sm.summary(claimed_t[ok]), "measured_change": sm.summary(measured_t[ok]),
+            "abs_claimed_minus_measured": sm.summary((claimed_t - measured_t)[ok].abs()),
+            "abs_intended_minus_measured": sm.summary((change - measured_t)[ok].abs()),
+            "measured_in_intended_direction": float(((measured_t[ok] * change) > 0).float().mean())}
+
+
+def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 10, streams: int = 1000,
+              cohort: int = 500, siamese_streams: int = 5000, regression: int = 500, variants: tuple[str, ...] = tuple(VARIANTS),
+              detail_variants: tuple[str, ...] = ("plain", "plausible-recon"),
+              im_epochs: int = 10, siamese_epochs: int = 20, progress: bool = True,
+              say: Callable[[str], None] = print) -> Path:
+    from cfae.experiments.losocs_report import write_report
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown stream variants {unknown}; valid choices: {', '.join(VARIANTS)}")
+    out = Path(out)
+    train = get_dataset("mnist", "train", data_root)
+    test = get_dataset("mnist", "test", data_root)
+    vae = _trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root,
+                       model_options={"latent_dim": 16, "network": "conv"},
+                       train=TrainConfig(epochs=epochs, seed=0, progress=progress)))
+    classifier, clf_record = _predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5)
+    say(f"classifier (fully connected) test accuracy {clf_record['test_accuracy']:.4f}")
+    im_aes = {"all": _trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, progress)).reconstruct}
+    for k in range(10):
+        im_aes[k] = _trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, progress)).reconstruct
+    results = read_results(out / "results.json")
+
+    for name in variants:
+        key = f"table1/{name}"
+        if key not in results:
+            index, targets = cohort_inputs(test, streams, None, None, seed=1)
+            say(f"table 1, {name}: {len(index)} random -> random streams")
+            values = _cached_cohort(out / "streams" / f"table1-{name}.safetensors",
+                                    lambda: run_cohort(vae, classifier, test, index, targets, VARIANTS[name],
+                                                       seed_metrics(classifier)))
+            results[key] = {"settings": asdict(VARIANTS[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
+                            "r2_from_input": sm.summary(values["r2_from_input"]),
+                            "cv_from_input": sm.summary(values["cv_from_input"]),
+                            "path_r2": sm.summary(values["path_r2"]),
+                            "change_before_p099": sm.summary(values["change_before"]),
+                            "change_after_p099": sm.summary(values["change_after"]),
+                            **standard_metrics(values, vae, classifier, im_aes, train)}
+            jsonio.write_json(out / "results.json", results)
+
+    cohorts = {"4->7": (4, 7), "4->random": (4, None), "random->7": (None, 7), "random->random": (None, None)}
+    for name in [v for v in variants if v in detail_variants]:
+        for cohort_name, (source, target) in cohorts.items():
+            key = f"table2/{name}/{cohort_name}"
+            if key in results:
+                continue
+            index, targets = cohort_inputs(test, cohort, source, target, seed=2)
+            say(f"table 2, {name}: {cohort_name} ({len(index)} streams)")
+            values = _cached_cohort(out / "streams" / f"table2-{name}-{cohort_name.replace('->', '-to-')}.safetensors",
+                                    lambda: run_cohort(vae, classifier, test, index, targets, VARIANTS[name]))
+            results[key] = {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
+                            "final": sm.summary(sm.pairwise_distances(values["end_code"])),
+                            "success_rate": float(values["success"].mean())}
+            jsonio.write_json(out / "results.json", results)
+
+    for name in [v for v in variants if v in detail_variants]:
+        key = f"table3/{name}"
+        if key in results:
+            continue
+        fours = (train.labels["label"] == 4).nonzero()[:, 0][:siamese_streams]
+        targets = (4 + torch.randint(1, 10, (len(fours),), generator=torch.Generator().manual_seed(3))) % 10
+        say(f"table 3, {name}: {len(fours)} streams from training 4-digits for the Siamese test")
+        values = _cached_cohort(out / "streams" / f"table3-{name}.safetensors",
+                                lambda: run_cohort(vae, classifier, train, fours, targets, VARIANTS[name]))
+        origin = torch.arange(len(fours))
+        results[key], net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
+        save_file(net.state_dict(), out / "streams" / f"siamese-{name}.safetensors")
+        results[key]["success_rate"] = float(values["success"].mean())
+        jsonio.write_json(out / "results.json", results)
+
+    morpho_test = get_dataset("mnist-morpho", "test", data_root)
+    morpho_train = get_dataset("mnist-morpho", "train", data_root)
+    regressor, reg_record = _predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
+                                       "thickness", 5)
+    say(f"thickness regressor test MAE {reg_record['test_mae']:.4f} px")
+    for name in variants:
+        for change in (1.0, -1.0):
+            key = f"regression/{name}/{change:+g}"
+            if key in results:
+                continue
+            say(f"regression, {name}: thickness {change:+g} px ({regression} streams)")
+            settings = StreamSettings(**{**asdict(VARIANTS[name]), "max_steps": 300})
+            results[key] = regression_streams(vae, regressor, morpho_test, regression, change, settings, seed=4)
+            jsonio.write_json(out / "results.json", results)
+
+    results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs,
+                         "im_autoencoder_epochs": im_epochs, "siamese_epochs": siamese_epochs}
+    jsonio.write_json(out / "results.json", results)
+    report = write_report(out, results, vae, classifier, test, train, variants, siamese_epochs)
+    say(f"report written to {report.resolve()}")
+    return report
+
+
+def _im_config(data_root, classes, epochs, progress) -> RunConfig:
+    """The IM1 / IM2 autoencoders: a deterministic MLP autoencoder per class and one on all classes."""
+    return RunConfig(model="ae", dataset="mnist", data_root=data_root, classes=classes,
+                     model_options={"latent_dim": 16, "network": "mlp"},
+                     train=TrainConfig(epochs=epochs, seed=0, progress=progress))
+
+
+def read_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+

@@ -1,0 +1,68 @@
+"""`cfae counterfactual stream`: streams from test images of a run's dataset, written as PNG strips,
+animated GIFs, an overview figure and streams.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import cfae
+from cfae import jsonio
+from cfae.counterfactual.streams import StreamSettings, predictor_kind, stream
+from cfae.data.base import ImageDataset
+from cfae.train.classifier import load_predictor
+from cfae.train.run import read_run_config
+from cfae.viz.streams import example_streams, stream_gif, stream_strip
+
+
+def pick_inputs(data: ImageDataset, n: int, from_class: int | None, seed: int) -> torch.Tensor:
+    """n seeded random test indices, of class from_class when given."""
+    pool = torch.arange(len(data))
+    if from_class is not None:
+        pool = pool[data.labels["label"] == from_class]
+        if len(pool) == 0:
+            raise ValueError(f"--from {from_class}: no test image of that class in {data.name}")
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
+    return pool[order[:n]]
+
+
+def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class: int | None, to: int | None,
+                  target: float | None, change: float | None, settings: StreamSettings, seed: int = 0,
+                  device: str = "cpu", say=print) -> Path:
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already holds files; choose another --out")
+    predictor, record = load_predictor(predictor_dir, device)
+    kind = predictor_kind(predictor)
+    if kind == "classifier" and to is None:
+        raise ValueError(f"{predictor_dir} is a classifier: pass --to CLASS")
+    if kind == "classifier" and not 0 <= to < record["outputs"]:
+        raise ValueError(f"--to {to}: the classifier has classes 0..{record['outputs'] - 1}")
+    if kind == "regressor" and (target is None) == (change is None):
+        raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: pass exactly one of --target VALUE or --change DELTA")
+    model = cfae.load(run, device=device)
+    data = read_run_config(run).load_split("test")
+    index = pick_inputs(data, n, from_class, seed)
+    batch = data.batch(index).to(device)
+    goal = to if kind == "classifier" else (change if change is not None else target)
+    result = stream(model, predictor, batch, goal, settings, change=change is not None)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = result.frames
+    for i in range(len(result)):
+        clip = frames[i, : int(result.lengths[i])]
+        stream_strip(clip, out / f"stream-{i:03d}.png")
+        stream_gif(clip, out / f"stream-{i:03d}.gif")
+    example_streams(result, out / "streams.png", rows=min(n, 16))
+    last = result.lengths - 1
+    rows = torch.arange(len(result))
+    summary = {
+        "run": str(run), "predictor": str(predictor_dir), "predictor_kind": kind, "target_name": record["target"],
+        "from": from_class, "to": to, "target": target, "change": change, "seed": seed,
+        "test_indices": index.tolist(), "settings": result.settings, "seconds": result.seconds,
+        "success_rate": float(result.success.float().mean()), "steps": result.steps.tolist(),
+        "start_score": result.scores[:, 0].tolist(), "end_score": result.scores[rows, last].tolist(),
+        "targets": result.targets.tolist(),
+    }
+    jsonio.write_json(out / "streams.json", summary)
+    say(f"{len(result)} streams, success {summary['success_rate']:.0%}, {result.seconds:.2f} s; written to {out}")
+    return out
