@@ -51,10 +51,31 @@ MUTATIONS = {
     "gaussian-nll": ("nn/likelihoods.py", "sq / (2 * std**2)", "sq / std**2"),
     "sap-correlation": ("metrics/predictive.py", "cov[0, 1] ** 2 / (cov[0, 0] * cov[1, 1])", "cov[0, 1] ** 2 / cov[0, 0]"),
     "sap-gap": ("metrics/predictive.py", "return float((top[0] - top[1]).mean())", "return float((top[0] - top[-1]).mean())"),
+    "morpho-thickness": ("data/morpho.py", "thickness = 2 * (dist * skel).sum((1, 2)) / on_skeleton / scale",
+                         "thickness = (dist * skel).sum((1, 2)) / on_skeleton / scale"),
+    "morpho-slant-sign": ("data/morpho.py", "return torch.atan(-mu11 / mu02)", "return torch.atan(mu11 / mu02)"),
+    "morpho-edt-row-pass": ("data/morpho.py", "padded[..., reach + shift : reach + shift + w] + shift**2)",
+                            "padded[..., reach + shift : reach + shift + w] + shift)"),
+    "morpho-diagonal-step": ("data/morpho.py", "math.sqrt(2) * diag.sum((1, 2))", "diag.sum((1, 2))"),
+    "morpho-mass-dropped": ("data/morpho.py", "MASS_DROPPED = 0.02", "MASS_DROPPED = 0.0"),
+    "morpho-thinning-radius": ("data/morpho.py", "lambda t: scale * (target - t).abs() / 2", "lambda t: scale * (target - t).abs()"),
+    "stream-adam-bias": ("counterfactual/streams.py", "(m / (1 - b1**t))", "m"),
+    "stream-fixed-length": ("counterfactual/streams.py", "grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)", "grad"),
+    "stream-stop-rule": ("counterfactual/streams.py", "done = prob.detach() > settings.tau", "done = prob.detach() > 0.5"),
+    "stream-proximity-norm": ("counterfactual/streams.py", "(frames - x).abs().flatten(1).sum(1)", "(frames - x).square().flatten(1).sum(1)"),
+    "stream-elbo-kl": ("counterfactual/streams.py", "settings.plausibility_weight * (nll + kl)", "settings.plausibility_weight * nll"),
+    "stream-frozen": ("counterfactual/streams.py", "moving = ~done if t < settings.max_steps", "moving = done | ~done if t < settings.max_steps"),
+    "r2-centring": ("metrics/streams.py", "tc = t - t.mean()", "tc = t"),
+    "cv-population-sd": ("metrics/streams.py", "float(d.std(unbiased=False) / d.mean())", "float(d.std() / d.mean())"),
+    "im1-denominator": ("metrics/streams.py", "return num / ((x_cf - recon_original)", "return num / ((x_cf - recon_target)"),
+    "im2-normaliser": ("metrics/streams.py", "/ (x_cf.flatten(1).abs().sum(1) + eps)", "/ (x_cf.flatten(1).square().sum(1) + eps)"),
+    "proximity-l2-root": ("metrics/streams.py", '"l2": delta.square().sum(1).sqrt()', '"l2": delta.square().sum(1)'),
+    "contrastive-margin": ("metrics/siamese.py", "(1 - y) * F.relu(margin - d).square()", "(1 - y) * F.relu(d - margin).square()"),
+    "siamese-negative-pairs": ("metrics/siamese.py", "(clash := origin[right] == origin)", "(clash := right == torch.arange(n))"),
 }
 
 
-FAST_FIRST = ("test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

@@ -318,7 +318,7 @@ def counterfactual_stream(
 
     settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, tau=tau, proximity=proximity,
                               plausibility=plausibility, plausibility_weight=plausibility_weight)
-    goal = to if to is not None else (f"change{change:+g}" if change is not None else f"value{target:g}")
+    goal = to if to is not None else f"change{change:+g}" if change is not None else f"value{target:g}" if target is not None else "unset"
     folder = out or run / "streams" / f"{'any' if from_class is None else from_class}-to-{goal}"
     write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, say=typer.echo)
 
@@ -359,7 +359,7 @@ def reproduce(
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
     mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs"),
     rescore_knn: bool = typer.Option(False, help="counterfactual-ae: recompute kNN accuracy from the latest checkpoints"),
-    vae_epochs: int = typer.Option(10, help="losocs: epochs of the 16-D convolutional VAE"),
+    vae_epochs: int = typer.Option(12, help="losocs: epochs of the 16-D convolutional VAE"),
     streams: int = typer.Option(1000, help="losocs: random -> random streams of Table 1"),
     cohort: int = typer.Option(500, help="losocs: streams per cohort of Table 2"),
     siamese_streams: int = typer.Option(5000, help="losocs: streams from 4-digits for the Siamese test (Table 3)"),

@@ -15,6 +15,7 @@ batch of streams gives the same frames as running them one at a time.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -138,16 +139,35 @@ def _score(predictor, kind: str, frames: Tensor, targets: Tensor) -> tuple[Tenso
     return out, torch.full_like(out, float("nan"))
 
 
+@contextlib.contextmanager
+def _frozen(*modules):
+    """Eval mode and no parameter gradients while streams run (only the codes are optimised)."""
+    params = [p for m in modules if isinstance(m, torch.nn.Module) for p in m.parameters()]
+    wanted = [p.requires_grad for p in params]
+    for m in modules:
+        if isinstance(m, torch.nn.Module):
+            m.eval()
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, w in zip(params, wanted):
+            p.requires_grad_(w)
+
+
 def stream(autoencoder, predictor, x: Batch | Tensor, targets: Tensor | int | float,
            settings: StreamSettings | None = None, *, change: bool = False) -> StreamResult:
     """Run one stream per row of x towards its target: a class index (classifier) or an output value
     (regressor; with change=True the target is added to each stream's starting output)."""
     settings = settings or StreamSettings()
     kind = predictor_kind(predictor)
-    batch = as_batch(x)
-    autoencoder.eval()
-    if isinstance(predictor, torch.nn.Module):
-        predictor.eval()
+    with _frozen(autoencoder, predictor):
+        return _run_streams(autoencoder, predictor, kind, as_batch(x), targets, settings, change)
+
+
+def _run_streams(autoencoder, predictor, kind: str, batch: Batch, targets, settings: StreamSettings,
+                 change: bool) -> StreamResult:
     started = time.perf_counter()
     device = batch.x.device
     n = len(batch)
@@ -191,8 +211,9 @@ def stream(autoencoder, predictor, x: Batch | Tensor, targets: Tensor | int | fl
             keep = rows[moving]
             z[keep] = rule.step(za.detach()[moving], grad[moving], keep)
         active[rows[~moving]] = False
-    seconds = time.perf_counter() - started
-    return _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings, seconds)
+    result = _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def _padded(entries: list[tuple[Tensor, Tensor]], n: int, length: int) -> Tensor:
@@ -209,7 +230,7 @@ def _padded(entries: list[tuple[Tensor, Tensor]], n: int, length: int) -> Tensor
     return out
 
 
-def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings, seconds) -> StreamResult:
+def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings) -> StreamResult:
     n, length = len(batch), len(path)
     rows_per_step = [rows for rows, _ in path]
     codes = _padded(path, n, length)
@@ -229,4 +250,4 @@ def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths,
     info = {**settings.__dict__, "predictor": kind}
     return StreamResult(batch.x, end_frames, codes[:, 0], codes, "stream", info,
                         frames=frames, scores=scores, probabilities=probs, lengths=lengths, success=success,
-                        targets=targets, seconds=seconds)
+                        targets=targets)

@@ -36,6 +36,10 @@ def _mnist_morpho(split: str, root: Path | None) -> ImageDataset:
     return with_morphometry(load_mnist_like(MNIST, split, root))
 
 
+# Datasets that add labels to another one: with a limit, only the kept examples are measured.
+LABELLED_VIEWS: dict[str, tuple[str, Callable[[ImageDataset], ImageDataset]]] = {"mnist-morpho": ("mnist", with_morphometry)}
+
+
 # Seed of the one fixed binarisation of a test split (train splits are redrawn every epoch).
 BINARY_TEST_SEED = 2016
 
@@ -98,6 +102,9 @@ def _check_split(split: str) -> None:
 def get_dataset(name: str, split: str = "train", root: str | Path | None = None, limit: int | None = None) -> ImageDataset:
     """Load a registered dataset split; `limit` keeps the first N examples."""
     loader = DATASETS.get(name)
+    if name in LABELLED_VIEWS and limit is not None:
+        base, add_labels = LABELLED_VIEWS[name]
+        return add_labels(get_dataset(base, split, root, limit))
     return loader(split, Path(root) if root else None).head(limit)
 
 

@@ -128,6 +128,15 @@ def _seed_metrics(classifier, result) -> dict[str, torch.Tensor]:
             "change_after": torch.stack(after)}
 
 
+def _per_class_reconstruction(aes: dict, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Each image reconstructed by the autoencoder of its class."""
+    out = torch.empty_like(images)
+    for k in classes.unique().tolist():
+        rows = classes == k
+        out[rows] = aes[k](images[rows])
+    return out
+
+
 def standard_metrics(values, vae, classifier, im_aes, reference: ImageDataset) -> dict[str, float]:
     """Success, steps, time, proximity, sparsity, IM1, IM2, yNN and the prior log density of the end codes."""
     x, cf = values["inputs"], values["end_frame"]
@@ -135,10 +144,11 @@ def standard_metrics(values, vae, classifier, im_aes, reference: ImageDataset) -
     with torch.no_grad():
         origin = classifier.logits(x).argmax(1)
         cf_label = classifier.logits(cf).argmax(1)
-        recon_target = torch.stack([im_aes[int(t)](c[None])[0] for c, t in zip(cf, targets)])
-        recon_origin = torch.stack([im_aes[int(o)](c[None])[0] for c, o in zip(cf, origin)])
+        recon_target = _per_class_reconstruction(im_aes, cf, targets)
+        recon_origin = _per_class_reconstruction(im_aes, cf, origin)
         recon_all = im_aes["all"](cf)
-        ref = reference.pixels(slice(0, 10000))
+        sample = torch.randperm(len(reference), generator=torch.Generator().manual_seed(0))[:10000]
+        ref = reference.pixels(sample)
         ref_labels = classifier.logits(ref).argmax(1)
         density = vae.prior(len(cf)).log_prob(values["end_code"])
     prox = sm.proximity(x, cf)
@@ -174,10 +184,10 @@ def regression_streams(vae, regressor, data: ImageDataset, n: int, change: float
             "measured_in_intended_direction": float(((measured_t[ok] * change) > 0).float().mean())}
 
 
-def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 10, streams: int = 1000,
+def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, streams: int = 1000,
               cohort: int = 500, siamese_streams: int = 5000, regression: int = 500, variants: tuple[str, ...] = tuple(VARIANTS),
               detail_variants: tuple[str, ...] = ("plain", "plausible-recon"),
-              im_epochs: int = 10, siamese_epochs: int = 20, progress: bool = True,
+              im_epochs: int = 10, siamese_epochs: int = 10, progress: bool = True,
               say: Callable[[str], None] = print) -> Path:
     from cfae.experiments.losocs_report import write_report
 

@@ -89,7 +89,7 @@ def write_report(out: Path, results: dict, vae, classifier, test, train, variant
             lines.append(f"- {n}: before {_ms(t['change_before_p099'], 4)}, after {_ms(t['change_after_p099'], 4)}")
     lines += ["", "L1 = sum |x' - x|, L2 = sqrt(sum (x' - x)^2) (a true Euclidean distance), sparsity = 1 - share "
               "of pixels changed by more than 0.05; IM1 / IM2 from per-class MLP autoencoders trained by cfae "
-              f"({r['models']['im_autoencoder_epochs']} epochs each); yNN with 5 neighbours among 10,000 training "
+              f"({r['models']['im_autoencoder_epochs']} epochs each); yNN with 5 neighbours among 10,000 random training "
               "images; s / cf is wall time per counterfactual with 250 streams per batch.", "",
               "## Table 2: pairwise latent distances, start vs end", "",
               "| variant | cohort | original mean | final mean | original sd | final sd | success |", "|---|---|---|---|---|---|---|"]

@@ -45,10 +45,8 @@ def build_pairs(origin: Tensor, generator: torch.Generator) -> tuple[Tensor, Ten
     if len(origin.unique()) < 2:
         raise ValueError("negative pairs need streams from at least two different originals")
     right = torch.randint(0, n, (n,), generator=generator)
-    clash = origin[right] == origin
-    while clash.any():
+    while (clash := origin[right] == origin).any():
         right[clash] = torch.randint(0, n, (int(clash.sum()),), generator=generator)
-        clash = origin[right] == origin
     index = torch.arange(n)
     left = torch.cat([index, index])
     return left, torch.cat([index, right]), torch.cat([torch.ones(n, dtype=torch.long), torch.zeros(n, dtype=torch.long)])
