@@ -385,7 +385,7 @@ def reproduce(
 
         reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
                          siamese_streams=siamese_streams, regression=regression,
-                         variants=tuple(v.strip() for v in variants.split(",") if v.strip()), progress=not quiet,
+                         variants=tuple(v.strip() for v in variants.split(",") if v.strip()), limit=limit, progress=not quiet,
                          say=typer.echo)
     elif experiment == "counterfactual-ae":
         from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf

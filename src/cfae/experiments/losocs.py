@@ -13,7 +13,7 @@ result into OUT and is skipped when that file exists, so an interrupted reproduc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -187,24 +187,27 @@ def regression_streams(vae, regressor, data: ImageDataset, n: int, change: float
 def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, streams: int = 1000,
               cohort: int = 500, siamese_streams: int = 5000, regression: int = 500, variants: tuple[str, ...] = tuple(VARIANTS),
               detail_variants: tuple[str, ...] = ("plain", "plausible-recon"),
-              im_epochs: int = 10, siamese_epochs: int = 10, progress: bool = True,
-              say: Callable[[str], None] = print) -> Path:
+              im_epochs: int = 10, siamese_epochs: int = 10, limit: int | None = None, max_steps: int | None = None,
+              progress: bool = True, say: Callable[[str], None] = print) -> Path:
+    """Run every stage not run yet into OUT and write OUT/report.md; max_steps overrides every variant's
+    step limit (smoke tests)."""
     from cfae.experiments.losocs_report import write_report
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown stream variants {unknown}; valid choices: {', '.join(VARIANTS)}")
     out = Path(out)
-    train = get_dataset("mnist", "train", data_root)
-    test = get_dataset("mnist", "test", data_root)
-    vae = _trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root,
+    settings = {name: replace(VARIANTS[name], max_steps=max_steps or VARIANTS[name].max_steps) for name in variants}
+    train = get_dataset("mnist", "train", data_root, limit)
+    test = get_dataset("mnist", "test", data_root, limit)
+    vae = _trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root, limit=limit,
                        model_options={"latent_dim": 16, "network": "conv"},
                        train=TrainConfig(epochs=epochs, seed=0, progress=progress)))
     classifier, clf_record = _predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5)
     say(f"classifier (fully connected) test accuracy {clf_record['test_accuracy']:.4f}")
-    im_aes = {"all": _trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, progress)).reconstruct}
+    im_aes = {"all": _trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, limit, progress)).reconstruct}
     for k in range(10):
-        im_aes[k] = _trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, progress)).reconstruct
+        im_aes[k] = _trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
     results = read_results(out / "results.json")
 
     for name in variants:
@@ -213,9 +216,9 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             index, targets = cohort_inputs(test, streams, None, None, seed=1)
             say(f"table 1, {name}: {len(index)} random -> random streams")
             values = _cached_cohort(out / "streams" / f"table1-{name}.safetensors",
-                                    lambda: run_cohort(vae, classifier, test, index, targets, VARIANTS[name],
+                                    lambda: run_cohort(vae, classifier, test, index, targets, settings[name],
                                                        seed_metrics(classifier)))
-            results[key] = {"settings": asdict(VARIANTS[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
+            results[key] = {"settings": asdict(settings[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
                             "r2_from_input": sm.summary(values["r2_from_input"]),
                             "cv_from_input": sm.summary(values["cv_from_input"]),
                             "path_r2": sm.summary(values["path_r2"]),
@@ -233,7 +236,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             index, targets = cohort_inputs(test, cohort, source, target, seed=2)
             say(f"table 2, {name}: {cohort_name} ({len(index)} streams)")
             values = _cached_cohort(out / "streams" / f"table2-{name}-{cohort_name.replace('->', '-to-')}.safetensors",
-                                    lambda: run_cohort(vae, classifier, test, index, targets, VARIANTS[name]))
+                                    lambda: run_cohort(vae, classifier, test, index, targets, settings[name]))
             results[key] = {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
                             "final": sm.summary(sm.pairwise_distances(values["end_code"])),
                             "success_rate": float(values["success"].mean())}
@@ -247,15 +250,15 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
         targets = (4 + torch.randint(1, 10, (len(fours),), generator=torch.Generator().manual_seed(3))) % 10
         say(f"table 3, {name}: {len(fours)} streams from training 4-digits for the Siamese test")
         values = _cached_cohort(out / "streams" / f"table3-{name}.safetensors",
-                                lambda: run_cohort(vae, classifier, train, fours, targets, VARIANTS[name]))
+                                lambda: run_cohort(vae, classifier, train, fours, targets, settings[name]))
         origin = torch.arange(len(fours))
         results[key], net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
         save_file(net.state_dict(), out / "streams" / f"siamese-{name}.safetensors")
         results[key]["success_rate"] = float(values["success"].mean())
         jsonio.write_json(out / "results.json", results)
 
-    morpho_test = get_dataset("mnist-morpho", "test", data_root)
-    morpho_train = get_dataset("mnist-morpho", "train", data_root)
+    morpho_test = get_dataset("mnist-morpho", "test", data_root, limit)
+    morpho_train = get_dataset("mnist-morpho", "train", data_root, limit)
     regressor, reg_record = _predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
                                        "thickness", 5)
     say(f"thickness regressor test MAE {reg_record['test_mae']:.4f} px")
@@ -265,21 +268,21 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             if key in results:
                 continue
             say(f"regression, {name}: thickness {change:+g} px ({regression} streams)")
-            settings = StreamSettings(**{**asdict(VARIANTS[name]), "max_steps": 300})
-            results[key] = regression_streams(vae, regressor, morpho_test, regression, change, settings, seed=4)
+            capped = replace(settings[name], max_steps=min(300, settings[name].max_steps))
+            results[key] = regression_streams(vae, regressor, morpho_test, regression, change, capped, seed=4)
             jsonio.write_json(out / "results.json", results)
 
-    results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs,
+    results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs, "limit": limit,
                          "im_autoencoder_epochs": im_epochs, "siamese_epochs": siamese_epochs}
     jsonio.write_json(out / "results.json", results)
-    report = write_report(out, results, vae, classifier, test, train, variants, siamese_epochs)
+    report = write_report(out, results, vae, classifier, test, settings, siamese_epochs)
     say(f"report written to {report.resolve()}")
     return report
 
 
-def _im_config(data_root, classes, epochs, progress) -> RunConfig:
+def _im_config(data_root, classes, epochs, limit, progress) -> RunConfig:
     """The IM1 / IM2 autoencoders: a deterministic MLP autoencoder per class and one on all classes."""
-    return RunConfig(model="ae", dataset="mnist", data_root=data_root, classes=classes,
+    return RunConfig(model="ae", dataset="mnist", data_root=data_root, classes=classes, limit=limit,
                      model_options={"latent_dim": 16, "network": "mlp"},
                      train=TrainConfig(epochs=epochs, seed=0, progress=progress))
 

@@ -8,22 +8,28 @@ import torch
 from safetensors.torch import load_file
 
 from cfae.counterfactual.streams import stream
-from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, VARIANTS, cohort_inputs
+from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig
 
 
+def _num(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def _ms(entry: dict, digits: int = 2) -> str:
+    if entry["mean"] is None:
+        return "n/a"
     return f"{entry['mean']:.{digits}f} ± {entry['sd']:.{digits}f}"
 
 
-def _figures(out: Path, results: dict, vae, classifier, test, variants) -> list[str]:
+def _figures(out: Path, vae, classifier, test, settings: dict) -> list[str]:
     figures = out / "figures"
     lines = []
     index, targets = cohort_inputs(test, 8, 4, 7, seed=5)
-    for name in variants:
-        result = stream(vae, classifier, test.batch(index), targets, VARIANTS[name])
+    for name, chosen in settings.items():
+        result = stream(vae, classifier, test.batch(index), targets, chosen)
         path = fig.example_streams(result, figures / f"streams-4-to-7-{name}.png")
         lines.append(f"![4 -> 7 streams, {name}](figures/{path.name})")
     cohorts = {}
@@ -61,13 +67,15 @@ def _figures(out: Path, results: dict, vae, classifier, test, variants) -> list[
     return lines
 
 
-def write_report(out: Path, results: dict, vae, classifier, test, train, variants, siamese_epochs: int) -> Path:
+def write_report(out: Path, results: dict, vae, classifier, test, settings: dict, siamese_epochs: int) -> Path:
+    """report.md: the seed's tables beside every variant's, then the figures."""
     r = results
+    variants = list(settings)
     lines = ["# LoSoCs on MNIST (seed 002), reproduced by `cfae reproduce losocs`", "",
              f"Convolutional VAE, 16-D latent, {r['models']['vae_epochs']} epochs; fully connected classifier, "
              f"test accuracy {r['models']['classifier']['test_accuracy']:.4f}; thickness regressor (conv), "
              f"test MAE {r['models']['thickness_regressor']['test_mae']:.3f} px. One seed (0) for every network.",
-             "Variants: " + "; ".join(f"**{n}** ({_settings(VARIANTS[n])})" for n in variants) + ".", "",
+             "Variants: " + "; ".join(f"**{n}** ({_settings(settings[n])})" for n in variants) + ".", "",
              "## Table 1: random -> random streams", "",
              "| variant | streams | R^2 | CV | success | steps | s / cf | path R^2 | L1 | L2 | sparsity | IM1 | IM2 | yNN | log p(z_end) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -121,12 +129,12 @@ def write_report(out: Path, results: dict, vae, classifier, test, train, variant
         for change in ("+1", "-1"):
             t = r.get(f"regression/{n}/{change}")
             if t:
-                lines.append(f"| {n} | {change} px | {t['success_rate']:.3f} | {_ms(t['claimed_change'])} | "
+                lines.append(f"| {n} | {change} px | {_num(t['success_rate'])} | {_ms(t['claimed_change'])} | "
                              f"{_ms(t['measured_change'])} | {_ms(t['abs_claimed_minus_measured'])} | "
-                             f"{_ms(t['abs_intended_minus_measured'])} | {t['measured_in_intended_direction']:.3f} |")
+                             f"{_ms(t['abs_intended_minus_measured'])} | {_num(t['measured_in_intended_direction'])} |")
     lines += ["", "Claimed = regressor output at the end minus at the start frame D(z0); measured = Morpho-MNIST "
               "thickness of the end frame minus that of D(z0). Statistics over successful streams.", "",
-              "## Figures", "", *_figures(out, results, vae, classifier, test, variants), ""]
+              "## Figures", "", *_figures(out, vae, classifier, test, settings), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
