@@ -38,8 +38,8 @@ def test_bars_of_known_width_give_their_thickness():
 
 def test_height_and_width_drop_two_percent_each_side():
     m = measure(bar(5, 23, 12, 15))  # 18 rows tall, 3 columns wide
-    assert m["height"].item() == pytest.approx(18 * 0.96, abs=0.5)
-    assert m["width"].item() == pytest.approx(3 * 0.96, abs=0.5)
+    assert m["height"].item() == pytest.approx(18 * 0.96, abs=0.3)
+    assert m["width"].item() == pytest.approx(3 * 0.96, abs=0.3)
 
 
 def test_sheared_rectangle_gives_its_slant_and_sign():

@@ -52,6 +52,10 @@ def test_a_linear_stream_moves_along_the_analytic_gradient():
     codes = result.stream(0)[1]
     direction = ae.w.T @ clf.a[2]  # -grad_z of -logit_2(W z + b)
     assert torch.allclose(codes[1:] - codes[:-1], 0.01 * direction.detach().expand(len(codes) - 1, 3), atol=1e-6)
+    adam = stream(ae, clf, x, 2, StreamSettings(step_rule="adam", lr=0.01, max_steps=3, tau=0.999999)).stream(0)[1]
+    # bias-corrected Adam under a constant gradient moves every coordinate by lr sign(-grad) per step
+    expected = 0.01 * direction.detach().sign().expand(3, 3)
+    assert torch.allclose(adam.diff(dim=0), expected, atol=1e-6)
     fixed = stream(ae, clf, x, 2, StreamSettings(step_rule="fixed", lr=0.1, max_steps=3, tau=0.999999))
     steps = fixed.stream(0)[1].diff(dim=0)
     assert torch.allclose(steps.norm(dim=1), torch.full((3,), 0.1), atol=1e-6)
