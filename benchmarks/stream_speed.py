@@ -28,6 +28,21 @@ from cfae.train.classifier import load_predictor
 from cfae.train.run import read_run_config
 
 
+def step_cost_ms(vae, classifier, rows: int, device: str, repeats: int = 20) -> float:
+    """Milliseconds of one stream step's work (decode, classify, gradient to z) for `rows` codes."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    z = torch.randn(rows, vae.config.latent_dim, device=device, requires_grad=True)
+    for p in [*vae.parameters(), *classifier.parameters()]:
+        p.requires_grad_(False)
+    for k in range(repeats + 3):
+        if k == 3:
+            sync()
+            started = time.perf_counter()
+        torch.autograd.grad(classifier.logits(vae.decode(z))[:, 0].sum(), z)
+    sync()
+    return (time.perf_counter() - started) / repeats * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
@@ -68,6 +83,9 @@ def main() -> None:
         "batched_s": round(batched_s, 3), "sequential_s": round(sequential_s, 3),
         "speedup": round(sequential_s / batched_s, 1), "same_steps": f"{same}/{sequential_n}",
         "success_rate": float(batched.success.float().mean()), "settings": {"lr": args.lr, "step_rule": settings.step_rule},
+        "step_ms_1_row": round(step_cost_ms(vae, classifier, 1, device), 2),
+        f"step_ms_{args.streams}_rows": round(step_cost_ms(vae, classifier, args.streams, device), 2),
+        "run": str(args.run),
     }
     print(json.dumps(record))
     out = Path(__file__).parent / "results" / "stream_speed.jsonl"
