@@ -159,6 +159,26 @@ def test_a_linear_logit_ramp_scores_perfect_linearity_and_zero_cv():
     assert torch.allclose(path_r_squared(result)[0], torch.ones(3), atol=1e-6)
 
 
+def test_frame_change_means_split_at_the_probability_threshold():
+    from cfae.metrics.streams import frame_change_means
+
+    class OneStream:  # frames 0, .4, .6, .7 (padded), target probabilities .1, .5, .995, .999
+        probabilities = torch.tensor([[0.1, 0.5, 0.995, 0.999, 0.999]])
+        lengths = torch.tensor([4])
+        frames = torch.tensor([0.0, 0.4, 0.6, 0.7, 0.7]).view(1, 5, 1, 1, 1)
+
+        def __len__(self):
+            return 1
+
+        def stream(self, i):
+            return self.frames[i, :4], None, None
+
+    before, after = frame_change_means(OneStream(), 0.99)
+    before, after = frame_change_means(result, 0.99)
+    assert before.tolist() == pytest.approx([0.3])  # (0.4 + 0.2) / 2
+    assert after.tolist() == pytest.approx([0.1])
+
+
 def test_pair_builder_never_pairs_an_original_with_its_own_stream_as_a_negative():
     origin = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4, 5])
     for seed in range(20):

@@ -118,18 +118,10 @@ def _seed_metrics(classifier, result) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         rows = torch.arange(len(result))
         input_scores = classifier.logits(result.inputs)[rows, result.targets.long()]
-    before, after = [], []
-    for i in range(len(result)):
-        frames = result.stream(i)[0]
-        prob = result.probabilities[i, : int(result.lengths[i])].cpu()
-        d = sm.frame_differences(frames)
-        reached = prob[:-1] >= 0.99
-        before.append(d[~reached].mean() if (~reached).any() else torch.tensor(float("nan")))
-        after.append(d[reached].mean() if reached.any() else torch.tensor(float("nan")))
+    before, after = sm.frame_change_means(result, 0.99)
     return {"r2": sm.linearity(result), "cv": sm.continuity(result),
             "r2_from_input": sm.linearity(result, input_scores), "cv_from_input": sm.continuity(result, include_input=True),
-            "path_r2": sm.path_r_squared(result).nanmean(1), "change_before": torch.stack(before),
-            "change_after": torch.stack(after)}
+            "path_r2": sm.path_r_squared(result).nanmean(1), "change_before": before, "change_after": after}
 
 
 def _per_class_reconstruction(aes: dict, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ Seed metrics, per stream of frames x_0..x_{T-1} with target scores s_t and codes
                   (either from x_0 = D(z0), or, with the input image counted as frame 0, from x)
     path R^2      R^2 of z_t[k] against t, per latent dimension k
     convergence   pairwise Euclidean distances among start codes and among end codes
-    frame change  d_t split by whether softmax_target(x_t) is below or above p (0.99)
+    frame change  mean d_t while softmax_target(x_t) is below p (0.99), and once it is at or above p
 Standard metrics (reference section 1): success rate, steps and seconds per counterfactual,
 proximity L1 = sum |x' - x| and L2 = sqrt(sum (x' - x)^2) (a true Euclidean distance), sparsity =
 1 - share of pixels changed by more than a threshold, IM1 / IM2 (Van Looveren and Klaise), yNN, and
@@ -92,17 +92,17 @@ def convergence(result) -> dict[str, dict[str, float]]:
     return {"original": _mean_sd(pairwise_distances(result.codes_before.cpu())), "final": _mean_sd(pairwise_distances(ends))}
 
 
-def frame_change_split(result, p: float = 0.99) -> tuple[Tensor, Tensor]:
-    """Consecutive-frame differences d_t taken before and after the target probability passed p."""
+def frame_change_means(result, p: float = 0.99) -> tuple[Tensor, Tensor]:
+    """Per stream, the mean consecutive-frame difference d_t over steps whose earlier frame had the
+    target probability below p, and over those at or above p (NaN where a stream has none)."""
     before, after = [], []
+    nan = torch.tensor(float("nan"))
     for i in range(len(result)):
-        frames, _, _ = result.stream(i)
-        prob = result.probabilities[i, : int(result.lengths[i])].cpu()
-        d = frame_differences(frames)
-        reached = prob[:-1] >= p
-        before.append(d[~reached])
-        after.append(d[reached])
-    return torch.cat(before), torch.cat(after)
+        d = frame_differences(result.stream(i)[0])
+        reached = result.probabilities[i, : int(result.lengths[i])].cpu()[:-1] >= p
+        before.append(d[~reached].mean() if (~reached).any() else nan)
+        after.append(d[reached].mean() if reached.any() else nan)
+    return torch.stack(before), torch.stack(after)
 
 
 def proximity(inputs: Tensor, counterfactuals: Tensor) -> dict[str, Tensor]:
