@@ -174,7 +174,6 @@ def test_frame_change_means_split_at_the_probability_threshold():
             return self.frames[i, :4], None, None
 
     before, after = frame_change_means(OneStream(), 0.99)
-    before, after = frame_change_means(result, 0.99)
     assert before.tolist() == pytest.approx([0.3])  # (0.4 + 0.2) / 2
     assert after.tolist() == pytest.approx([0.1])
 
