@@ -1,6 +1,5 @@
 """Latent-optimisation streams (seed 002) and their metrics: analytic cases that could fail."""
 
-import time
 
 import pytest
 import torch
