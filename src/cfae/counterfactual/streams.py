@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -177,11 +177,11 @@ def _run_streams(autoencoder, predictor, kind: str, batch: Batch, targets, setti
     targets = torch.as_tensor(targets, dtype=dtype, device=device).expand(n).clone()
     rule = _StepRule(z, settings)
     active = torch.ones(n, dtype=torch.bool, device=device)
+    success = torch.zeros(n, dtype=torch.bool, device=device)
     lengths = torch.zeros(n, dtype=torch.long, device=device)
-    direction = torch.zeros(n, device=device)
     path, frame_log, score_log, prob_log = [], [], [], []
     for t in range(settings.max_steps + 1):
-        rows = active.nonzero()[:, 0]
+        rows = active.nonzero()[:, 0]  # the one host sync of a step
         if len(rows) == 0:
             break
         za = z[rows].requires_grad_(True)
@@ -196,58 +196,52 @@ def _run_streams(autoencoder, predictor, kind: str, batch: Batch, targets, setti
                 done = prob.detach() > settings.tau
                 objective = -score
             else:
-                reached = (score.detach() - targets[rows]) * direction[rows] >= 0
-                done = reached
+                done = (score.detach() - targets[rows]) * direction[rows] >= 0
                 objective = -direction[rows] * score
             loss = objective + _penalties(autoencoder, frames, batch.x[rows], settings)
-            grad = torch.autograd.grad(loss.sum(), za)[0] if not done.all() and t < settings.max_steps else None
+            grad = torch.autograd.grad(loss.sum(), za)[0] if t < settings.max_steps else None
         path.append((rows, za.detach().clone()))
-        frame_log.append(frames.detach().cpu() if settings.keep_frames else None)
+        frame_log.append(frames.detach() if settings.keep_frames else None)
         score_log.append(score.detach())
         prob_log.append(prob.detach())
         lengths[rows] = t + 1
+        success[rows] = done
         moving = ~done if t < settings.max_steps else torch.zeros_like(done)
-        if grad is not None and moving.any():
+        if grad is not None:
             keep = rows[moving]
             z[keep] = rule.step(za.detach()[moving], grad[moving], keep)
         active[rows[~moving]] = False
-    result = _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings)
+    result = _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, success, targets, kind,
+                       settings)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _padded(entries: list[tuple[Tensor, Tensor]], n: int, length: int) -> Tensor:
-    """Scatter per-step rows into (n, length, ...) and repeat each stream's last value after its end."""
-    first = entries[0][1]
-    out = torch.zeros(n, length, *first.shape[1:], dtype=first.dtype, device=first.device)
-    filled = torch.zeros(n, length, dtype=torch.bool)
-    for t, (rows, values) in enumerate(entries):
-        out[rows.to(out.device), t] = values
-        filled[rows.cpu(), t] = True
-    for t in range(1, length):
-        stale = ~filled[:, t]
-        out[stale.to(out.device), t] = out[stale.to(out.device), t - 1]
-    return out
+def _padded(rows_per_step: list[Tensor], values: list[Tensor], lengths: Tensor, device=None) -> Tensor:
+    """Scatter each step's rows into (n, T, ...) and repeat each stream's last value after its end
+    (the live rows of a step are always a subset of the previous step's, so that value sits at
+    index lengths - 1)."""
+    n, length = len(lengths), len(values)
+    first = values[0]
+    device = device or first.device
+    out = torch.zeros(n, length, *first.shape[1:], dtype=first.dtype, device=device)
+    for t, (rows, step_values) in enumerate(zip(rows_per_step, values)):
+        out[rows.to(device), t] = step_values.to(device)
+    upto = torch.minimum(torch.arange(length, device=device), (lengths.to(device) - 1).unsqueeze(1))
+    return out[torch.arange(n, device=device).unsqueeze(1), upto]
 
 
-def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, targets, kind, settings) -> StreamResult:
-    n, length = len(batch), len(path)
+def _assemble(autoencoder, batch, path, frame_log, score_log, prob_log, lengths, success, targets, kind,
+              settings) -> StreamResult:
     rows_per_step = [rows for rows, _ in path]
-    codes = _padded(path, n, length)
-    scores = _padded(list(zip(rows_per_step, score_log)), n, length)
-    probs = _padded(list(zip(rows_per_step, prob_log)), n, length)
-    frames = _padded(list(zip([r.cpu() for r in rows_per_step], frame_log)), n, length) if settings.keep_frames else None
-    last = (lengths - 1).clamp_min(0)
-    rows = torch.arange(n, device=lengths.device)
-    final_score, final_prob = scores[rows, last], probs[rows, last]
-    if kind == "classifier":
-        success = final_prob > settings.tau
-    else:
-        start = scores[:, 0]
-        success = (final_score - targets) * torch.sign(targets - start) >= 0
+    codes = _padded(rows_per_step, [codes for _, codes in path], lengths)
+    scores = _padded(rows_per_step, score_log, lengths)
+    probs = _padded(rows_per_step, prob_log, lengths)
+    frames = _padded(rows_per_step, frame_log, lengths, torch.device("cpu")) if settings.keep_frames else None
+    rows = torch.arange(len(lengths), device=lengths.device)
     with torch.no_grad():
-        end_frames = autoencoder.decode(codes[rows, last])
-    info = {**settings.__dict__, "predictor": kind}
+        end_frames = autoencoder.decode(codes[rows, lengths - 1])
+    info = {**asdict(settings), "predictor": kind}
     return StreamResult(batch.x, end_frames, codes[:, 0], codes, "stream", info,
                         frames=frames, scores=scores, probabilities=probs, lengths=lengths, success=success,
                         targets=targets)

@@ -152,70 +152,72 @@ def _weighted_quantile_span(coord: Tensor, mask: Tensor, drop: float) -> Tensor:
     return (ordered.gather(1, high[:, None]) - ordered.gather(1, low[:, None]))[:, 0]
 
 
-def slant_of(mask: Tensor) -> Tensor:
-    """arctan(-mu11 / mu02): the shear of the shape, rows down and columns right (> 0 leans right)."""
+def _centred_grid(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Row and column coordinates of every pixel minus the shape's centre of mass, (N, H, W) each."""
     m = mask.float()
     h, w = mask.shape[-2:]
     rows = torch.arange(h, device=mask.device, dtype=torch.float32).view(1, -1, 1)
     cols = torch.arange(w, device=mask.device, dtype=torch.float32).view(1, 1, -1)
-    mass = m.sum((1, 2)).clamp_min(1)
-    row_mean = (m * rows).sum((1, 2)) / mass
-    col_mean = (m * cols).sum((1, 2)) / mass
-    dr = rows - row_mean.view(-1, 1, 1)
-    dc = cols - col_mean.view(-1, 1, 1)
+    mass = m.sum((1, 2), keepdim=True).clamp_min(1)
+    dr = (rows - (m * rows).sum((1, 2), keepdim=True) / mass).expand_as(m)
+    dc = (cols - (m * cols).sum((1, 2), keepdim=True) / mass).expand_as(m)
+    return dr, dc
+
+
+def slant_of(mask: Tensor) -> Tensor:
+    """arctan(-mu11 / mu02): the shear of the shape, rows down and columns right (> 0 leans right)."""
+    m = mask.float()
+    dr, dc = _centred_grid(mask)
     mu11 = (m * dr * dc).sum((1, 2))
     mu02 = (m * dr.square()).sum((1, 2)).clamp_min(1e-8)
     return torch.atan(-mu11 / mu02)
 
 
-def measure(images: Tensor, scale: int = SCALE, chunk: int = 256) -> dict[str, Tensor]:
-    """The six Morpho-MNIST measurements of each image, in pixels of the input resolution (slant in radians)."""
+def _thickness(skel: Tensor, dist: Tensor, scale: int) -> Tensor:
+    """2 mean(distance map on the skeleton) / scale."""
+    on_skeleton = skel.float().sum((1, 2)).clamp_min(1)
+    return 2 * (dist * skel).sum((1, 2)) / on_skeleton / scale
+
+
+def measure(images: Tensor, scale: int = SCALE, chunk: int = 256, progress: bool = False) -> dict[str, Tensor]:
+    """The six Morpho-MNIST measurements of each image, in pixels of the input resolution (slant in
+    radians), `chunk` images at a time (with a progress bar if asked)."""
     results: dict[str, list[Tensor]] = {name: [] for name in MEASURES}
-    for start in range(0, len(images), chunk):
-        for name, value in _measure_chunk(images[start : start + chunk], scale).items():
-            results[name].append(value)
+    with Progress(TextColumn("morpho-mnist measurements"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=not progress) as bar:
+        task = bar.add_task("measure", total=len(images))
+        for start in range(0, len(images), chunk):
+            for name, value in _measure_chunk(images[start : start + chunk], scale).items():
+                results[name].append(value)
+            bar.advance(task, min(chunk, len(images) - start))
     return {name: torch.cat(values) for name, values in results.items()}
 
 
 def _measure_chunk(images: Tensor, scale: int) -> dict[str, Tensor]:
     mask = upscale_binary(images, scale)
     skel = skeleton(mask)
-    dist = distance_transform(mask)
-    on_skeleton = skel.float().sum((1, 2)).clamp_min(1)
-    thickness = 2 * (dist * skel).sum((1, 2)) / on_skeleton / scale
     slant = slant_of(mask)
-    h, w = mask.shape[-2:]
-    rows = torch.arange(h, device=mask.device, dtype=torch.float32).view(1, -1, 1).expand_as(mask)
-    cols = torch.arange(w, device=mask.device, dtype=torch.float32).view(1, 1, -1).expand_as(mask)
-    m = mask.float()
-    mass = m.sum((1, 2)).clamp_min(1)
-    row_mean = ((m * rows).sum((1, 2)) / mass).view(-1, 1, 1)
-    aligned_cols = cols + torch.tan(slant).view(-1, 1, 1) * (rows - row_mean)
+    dr, dc = _centred_grid(mask)
     return {
-        "area": m.sum((1, 2)) / scale**2,
+        "area": mask.float().sum((1, 2)) / scale**2,
         "length": skeleton_length(skel) / scale,
-        "thickness": thickness,
+        "thickness": _thickness(skel, distance_transform(mask), scale),
         "slant": slant,
-        "width": _weighted_quantile_span(aligned_cols, mask, MASS_DROPPED) / scale,
-        "height": _weighted_quantile_span(rows, mask, MASS_DROPPED) / scale,
+        "width": _weighted_quantile_span(dc + torch.tan(slant).view(-1, 1, 1) * dr, mask, MASS_DROPPED) / scale,
+        "height": _weighted_quantile_span(dr, mask, MASS_DROPPED) / scale,
     }
 
 
-def _reshape_disk(mask: Tensor, radius: Tensor, grow: bool) -> Tensor:
-    """Dilate (grow) or erode each binary image by a disk of its own radius (in upscaled pixels)."""
-    r = radius.view(-1, 1, 1)
-    if grow:
-        return mask | (distance_transform(~mask) <= r)
-    return distance_transform(mask) > r
-
-
 def _perturbed(images: Tensor, radius_of, grow_of, scale: int) -> Tensor:
+    """Erode or dilate each upscaled binary image by a disk of its own radius, then downscale.
+    Erosion keeps pixels farther than r from the background; dilation adds pixels within r of the shape."""
     mask = upscale_binary(images, scale)
     dist = distance_transform(mask)
-    skel = skeleton(mask)
-    thickness = 2 * (dist * skel).sum((1, 2)) / skel.float().sum((1, 2)).clamp_min(1) / scale
-    radius, grow = radius_of(thickness), grow_of(thickness)
-    out = torch.where(grow.view(-1, 1, 1), _reshape_disk(mask, radius, True), _reshape_disk(mask, radius, False))
+    thickness = _thickness(skeleton(mask), dist, scale)
+    r, grow = radius_of(thickness).view(-1, 1, 1), grow_of(thickness).view(-1, 1, 1)
+    out = dist > r
+    if grow.any():
+        out = torch.where(grow, mask | (distance_transform(~mask) <= r), out)
     return downscale(out, scale).reshape(images.shape).to(images.dtype)
 
 
@@ -240,16 +242,7 @@ def morphometry(images: Tensor, cache: Path | None = None, progress: bool = True
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
             return {name: torch.from_numpy(stored[name]) for name in MEASURES}
-    chunk = 256
-    parts: dict[str, list[Tensor]] = {name: [] for name in MEASURES}
-    with Progress(TextColumn("morpho-mnist measurements"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress) as bar:
-        task = bar.add_task("measure", total=len(images))
-        for start in range(0, len(images), chunk):
-            for name, value in measure(images[start : start + chunk]).items():
-                parts[name].append(value)
-            bar.advance(task, min(chunk, len(images) - start))
-    result = {name: torch.cat(values) for name, values in parts.items()}
+    result = measure(images, progress=progress)
     if cache is not None:
         tmp = cache.with_name(cache.name + ".partial.npz")
         np.savez(tmp, **{name: value.numpy() for name, value in result.items()})

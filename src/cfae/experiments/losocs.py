@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -108,13 +109,9 @@ def _cached_cohort(path: Path, compute: Callable[[], dict[str, torch.Tensor]]) -
     return values
 
 
-def seed_metrics(classifier) -> Callable:
+def seed_metrics(classifier, result) -> dict[str, torch.Tensor]:
     """Per-stream seed metrics of one chunk: linearity, continuity (from D(z0), and with the input image
     as frame 0), mean path R^2 and mean frame changes before / after p = 0.99."""
-    return lambda result: _seed_metrics(classifier, result)
-
-
-def _seed_metrics(classifier, result) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         rows = torch.arange(len(result))
         input_scores = classifier.logits(result.inputs)[rows, result.targets.long()]
@@ -214,7 +211,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             say(f"table 1, {name}: {len(index)} random -> random streams")
             values = _cached_cohort(out / "streams" / f"table1-{name}.safetensors",
                                     lambda: run_cohort(vae, classifier, test, index, targets, settings[name],
-                                                       seed_metrics(classifier)))
+                                                       partial(seed_metrics, classifier)))
             results[key] = {"settings": asdict(settings[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
                             "r2_from_input": sm.summary(values["r2_from_input"]),
                             "cv_from_input": sm.summary(values["cv_from_input"]),

@@ -10,21 +10,10 @@ import torch
 import cfae
 from cfae import jsonio
 from cfae.counterfactual.streams import StreamSettings, predictor_kind, stream
-from cfae.data.base import ImageDataset
+from cfae.experiments.losocs import cohort_inputs
 from cfae.train.classifier import load_predictor
 from cfae.train.run import read_run_config
 from cfae.viz.streams import example_streams, stream_gif, stream_strip
-
-
-def pick_inputs(data: ImageDataset, n: int, from_class: int | None, seed: int) -> torch.Tensor:
-    """n seeded random test indices, of class from_class when given."""
-    pool = torch.arange(len(data))
-    if from_class is not None:
-        pool = pool[data.labels["label"] == from_class]
-        if len(pool) == 0:
-            raise ValueError(f"--from {from_class}: no test image of that class in {data.name}")
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
-    return pool[order[:n]]
 
 
 def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class: int | None, to: int | None,
@@ -42,7 +31,9 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
         raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: pass exactly one of --target VALUE or --change DELTA")
     model = cfae.load(run, device=device)
     data = read_run_config(run).load_split("test")
-    index = pick_inputs(data, n, from_class, seed)
+    if from_class is not None and not (data.labels["label"] == from_class).any():
+        raise ValueError(f"--from {from_class}: no test image of that class in {data.name}")
+    index, _ = cohort_inputs(data, n, from_class, None, seed)
     batch = data.batch(index).to(device)
     goal = to if kind == "classifier" else (change if change is not None else target)
     result = stream(model, predictor, batch, goal, settings, change=change is not None)

@@ -5,7 +5,7 @@ Seed metrics, per stream of frames x_0..x_{T-1} with target scores s_t and codes
     continuity    CV = sd(d) / mean(d) of d_t = mean |x_{t+1} - x_t|   (population sd)
                   (either from x_0 = D(z0), or, with the input image counted as frame 0, from x)
     path R^2      R^2 of z_t[k] against t, per latent dimension k
-    convergence   pairwise Euclidean distances among start codes and among end codes
+    convergence   pairwise Euclidean distances among start codes and among end codes (seed Table 2)
     frame change  mean d_t while softmax_target(x_t) is below p (0.99), and once it is at or above p
 Standard metrics (reference section 1): success rate, steps and seconds per counterfactual,
 proximity L1 = sum |x' - x| and L2 = sqrt(sum (x' - x)^2) (a true Euclidean distance), sparsity =
@@ -46,12 +46,6 @@ def coefficient_of_variation(d: Tensor) -> float:
     return float(d.std(unbiased=False) / d.mean())
 
 
-def _mean_sd(values: Tensor) -> dict[str, float]:
-    v = values[~torch.isnan(values)]
-    return {"mean": float(v.mean()) if len(v) else float("nan"),
-            "sd": float(v.std(unbiased=False)) if len(v) else float("nan"), "count": int(len(v))}
-
-
 def linearity(result, input_scores: Tensor | None = None) -> Tensor:
     """Per-stream R^2 of the target score against the step index; with input_scores (N,), the score
     of each input image is counted as the stream's first value."""
@@ -83,13 +77,6 @@ def pairwise_distances(codes: Tensor) -> Tensor:
     d = torch.cdist(codes.double(), codes.double())
     i, j = torch.triu_indices(len(codes), len(codes), offset=1)
     return d[i, j].float()
-
-
-def convergence(result) -> dict[str, dict[str, float]]:
-    """Pairwise latent distances among start points and among end points (seed Table 2)."""
-    last = result.lengths.cpu() - 1
-    ends = result.codes_after.cpu()[torch.arange(len(result)), last]
-    return {"original": _mean_sd(pairwise_distances(result.codes_before.cpu())), "final": _mean_sd(pairwise_distances(ends))}
 
 
 def frame_change_means(result, p: float = 0.99) -> tuple[Tensor, Tensor]:
@@ -140,5 +127,8 @@ def ynn(x_cf: Tensor, cf_labels: Tensor, reference: Tensor, reference_labels: Te
 
 
 def summary(values: Tensor) -> dict[str, float]:
-    """Mean, population sd and count of the finite values."""
-    return _mean_sd(values.float().cpu())
+    """Mean, population sd and count of the finite values (NaN, say for too-short streams, left out)."""
+    v = values.float().cpu()
+    v = v[~torch.isnan(v)]
+    return {"mean": float(v.mean()) if len(v) else float("nan"),
+            "sd": float(v.std(unbiased=False)) if len(v) else float("nan"), "count": int(len(v))}
