@@ -72,10 +72,26 @@ MUTATIONS = {
     "proximity-l2-root": ("metrics/streams.py", '"l2": delta.square().sum(1).sqrt()', '"l2": delta.square().sum(1)'),
     "contrastive-margin": ("metrics/siamese.py", "(1 - y) * F.relu(margin - d).square()", "(1 - y) * F.relu(d - margin).square()"),
     "siamese-negative-pairs": ("metrics/siamese.py", "(clash := origin[right] == origin)", "(clash := right == torch.arange(n))"),
+    # CDVAE-GAN (issue 10)
+    "fid-cross-term": ("metrics/fid.py", "cov_1.trace() + cov_2.trace() - 2 * cross", "cov_1.trace() + cov_2.trace() - cross"),
+    "fid-unbiased-cov": ("metrics/fid.py", "centred.T @ centred / (len(f) - 1)", "centred.T @ centred / len(f)"),
+    "cdvae-lambda-b": ("models/vaegan.py", "divergence = div[\"kl\"] + c.attribute_weight * div.get(\"attribute_bce\", 0.0)",
+                       "divergence = div[\"kl\"] + div.get(\"attribute_bce\", 0.0)"),
+    "cdvae-gamma": ("models/vaegan.py", "\"generator\": c.gamma * recon.mean() / pixels + g_on * fool",
+                    "\"generator\": recon.mean() / pixels + g_on * fool"),
+    "cdvae-prior-fake": ("models/vaegan.py", "+ bce(gen_logit, torch.zeros_like(gen_logit))", ""),
+    "cdvae-flip-bit": ("counterfactual/flip.py", "after[:, index] = _values(value, before[:, index])",
+                       "after[:, index:] = _values(value, before[:, index])[:, None]"),
+    "relaxed-temperature": ("nn/distributions.py", "torch.sigmoid(noisy / self.temperature)", "torch.sigmoid(noisy)"),
+    "mean-difference-sign": ("counterfactual/flip.py", "(target - current)[:, None]", "(current - target)[:, None]"),
+    "attribute-preservation": ("metrics/attributes.py", "(predicted[:, others] == y[:, others])", "(predicted[:, others] != y[:, others])"),
+    "celeba-excluded": ("data/celeba.py", "if n not in EXCLUDED_ATTRIBUTES", "if n != \"Young\""),
+    "shapes-tilted": ("data/attributes.py", "torch.sin(2 * theta).abs() > math.sin(math.pi / 4)", "torch.sin(theta).abs() > math.sin(math.pi / 4)"),
+    "morpho-median": ("data/attributes.py", "train.labels[measure].float().median()", "train.labels[measure].float().mean()"),
 }
 
 
-FAST_FIRST = ("test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

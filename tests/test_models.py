@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from cfae.data.base import Batch
 from cfae.models import MODELS, build_model
 from cfae.registry import UnknownNameError
 
@@ -10,11 +11,13 @@ from cfae.registry import UnknownNameError
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64), (3, 96, 96)])
 def test_forward_shapes_and_finite_loss(name, network, shape):
     torch.manual_seed(0)
-    model = build_model(name, input_shape=shape, latent_dim=3, network=network, hidden=(16, 8) if network == "mlp" else (4, 8))
+    bits = {"attributes": ("a", "b")} if "attributes" in MODELS.get(name).Config.model_fields else {}
+    model = build_model(name, input_shape=shape, latent_dim=3, network=network, hidden=(16, 8) if network == "mlp" else (4, 8),
+                        **bits)
     x = torch.rand(4, *shape)
-    out = model(x)
+    out = model(Batch(x, {"attributes": torch.tensor([[0.0, 1], [1, 0], [1, 1], [0, 0]])}))
     assert out.logits.shape == x.shape
-    assert out.z.shape == (4, 3)
+    assert out.z.shape == (4, 3 + len(bits.get("attributes", ())))
     assert model.decode(out.z).shape == x.shape
     assert 0 <= model.decode(out.z).min() and model.decode(out.z).max() <= 1
     assert set(out.terms) >= {"loss", "recon"}
@@ -64,9 +67,9 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, counterfactual-ae, mmd-vae, vae"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, cdvae, cdvae-gan, counterfactual-ae, mmd-vae, vae, vae-gan"):
         build_model("gan")
-    with pytest.raises(ValueError, match="conv, mlp"):
+    with pytest.raises(ValueError, match="conv, dcgan, mlp"):
         build_model("vae", network="resnet")
     with pytest.raises(ValueError, match="bernoulli, gaussian"):
         build_model("vae", likelihood="poisson")

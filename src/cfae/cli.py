@@ -323,6 +323,23 @@ def counterfactual_stream(
     write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, say=typer.echo)
 
 
+@counterfactual_app.command("flip")
+@_friendly
+def counterfactual_flip(
+    run: Path = typer.Argument(..., help="run folder of a model trained on an attribute dataset"),
+    attribute: list[str] = typer.Option([], "--attribute", "-a", help="attribute to flip (repeat; default: all)"),
+    value: Optional[int] = typer.Option(None, min=0, max=1, help="set the attribute to 0 or 1 instead of flipping it"),
+    n: int = typer.Option(8, "-n", min=1, help="number of test images (columns)"),
+    out: Optional[Path] = typer.Option(None, help="PNG to write (default RUN/flips.png)"),
+    seed: int = typer.Option(0, help="which test images are drawn"),
+):
+    """Seed 001 Figure 7: inputs, reconstructions, then one row per flipped attribute. Models with
+    attribute latents flip their bit; others move along the mean difference of their latents."""
+    from cfae.experiments.flip_job import write_flip_grid
+
+    write_flip_grid(run, attribute, n, out or run / "flips.png", value, seed, say=typer.echo)
+
+
 @app.command()
 def datasets():
     """List the datasets cfae can load."""
@@ -344,7 +361,7 @@ def models():
 @app.command()
 @_friendly
 def reproduce(
-    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites or losocs"),
+    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs or cdvae-gan"),
     dataset: str = typer.Option("mnist", "--dataset", "-d"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
@@ -365,6 +382,9 @@ def reproduce(
     siamese_streams: int = typer.Option(5000, help="losocs: streams from 4-digits for the Siamese test (Table 3)"),
     regression: int = typer.Option(500, help="losocs: streams per thickness change"),
     variants: str = typer.Option("plain,proximity,plausible-recon,plausible-elbo", help="losocs: stream variants"),
+    gan_epochs: Optional[int] = typer.Option(None, help="cdvae-gan: training epochs (default: the dataset's preset)"),
+    eval_size: int = typer.Option(1000, help="cdvae-gan: test images scored"),
+    models: str = typer.Option("cdvae,vae-gan,cdvae-gan", help="cdvae-gan: models to compare"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -372,7 +392,7 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "counterfactual-ae", "losocs")
+    experiments = ("betavae-dsprites", "cdvae-gan", "counterfactual-ae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
@@ -380,6 +400,12 @@ def reproduce(
         from cfae.experiments.counterfactual_ae import rescore_knn as rescore
 
         rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
+    elif experiment == "cdvae-gan":
+        from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
+
+        reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, eval_size=eval_size,
+                            models=tuple(m.strip() for m in models.split(",") if m.strip()), data_root=data_root,
+                            progress=not quiet, say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 

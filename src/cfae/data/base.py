@@ -76,6 +76,7 @@ class ImageDataset:
     images: Tensor
     labels: dict[str, Tensor] = field(default_factory=dict)
     class_names: list[str] | None = None
+    attribute_names: list[str] | None = None  # columns of labels["attributes"] (N, k) in {0, 1}
 
     def __post_init__(self):
         if self.images.ndim != 4:
@@ -83,6 +84,11 @@ class ImageDataset:
         for key, value in self.labels.items():
             if len(value) != len(self.images):
                 raise ValueError(f"{self.name}: label {key!r} has {len(value)} rows for {len(self.images)} images")
+        if self.attribute_names is not None:
+            columns = self.labels["attributes"].shape[1] if "attributes" in self.labels else None
+            if columns != len(self.attribute_names):
+                raise ValueError(f"{self.name}: {len(self.attribute_names)} attribute names for "
+                                 f"{columns or 'no'} attribute columns")
 
     def __len__(self) -> int:
         return self.images.shape[0]

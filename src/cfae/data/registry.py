@@ -6,7 +6,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from cfae.data.attributes import morpho_attributes, morpho_thresholds, shapes_attributes
 from cfae.data.base import DynamicBinarized, ImageDataset, bernoulli_draw
+from cfae.data.celeba import load_celeba
 from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
 from cfae.data.morpho import with_morphometry
@@ -34,6 +36,18 @@ def _fashion(split: str, root: Path | None) -> ImageDataset:
 @DATASETS.register("mnist-morpho", "MNIST with Morpho-MNIST labels: area, length, thickness, slant, width, height")
 def _mnist_morpho(split: str, root: Path | None) -> ImageDataset:
     return with_morphometry(load_mnist_like(MNIST, split, root))
+
+
+@DATASETS.register("mnist-attributes", "MNIST with binary attributes thick, slanted, wide (Morpho-MNIST above the train median)")
+def _mnist_attributes(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
+    data = get_dataset("mnist-morpho", split, root, limit)
+    train = data if split == "train" else get_dataset("mnist-morpho", "train", root, limit)
+    return morpho_attributes(data, morpho_thresholds(train))
+
+
+@DATASETS.register("shapes-attributes", "generated shapes with binary attributes is_heart, large, tilted, left")
+def _shapes_attributes(split: str, root: Path | None) -> ImageDataset:
+    return shapes_attributes(_shapes(split, root))
 
 
 # Datasets that add labels to another one: with a limit, only the kept examples are measured.
@@ -89,6 +103,11 @@ def _dsprites_file(root: Path | None) -> Path:
     return path
 
 
+@DATASETS.register("celeba", "CelebA from the data root (img_align_celeba/ + attribute and partition lists), 64x64 RGB, 38 attributes")
+def _celeba(split: str, root: Path | None) -> ImageDataset:
+    return load_celeba(split, root)
+
+
 @DATASETS.register("pendulum", "CausalVAE's Pendulum, 96x96 RGB, 4 causal concepts (generated, cached)")
 def _pendulum(split: str, root: Path | None) -> ImageDataset:
     return load_pendulum(split)
@@ -102,6 +121,8 @@ def _check_split(split: str) -> None:
 def get_dataset(name: str, split: str = "train", root: str | Path | None = None, limit: int | None = None) -> ImageDataset:
     """Load a registered dataset split; `limit` keeps the first N examples."""
     loader = DATASETS.get(name)
+    if name == "mnist-attributes":  # its thresholds come from the train split under the same limit
+        return _mnist_attributes(split, Path(root) if root else None, limit)
     if name in LABELLED_VIEWS and limit is not None:
         base, add_labels = LABELLED_VIEWS[name]
         return add_labels(get_dataset(base, split, root, limit))

@@ -51,12 +51,12 @@ SEED_TABLE3 = {"test": {"accuracy": 0.818, "precision": 0.8171, "recall": 0.8268
 CHUNK = 250
 
 
-def _trained_run(folder: Path, config: RunConfig):
+def trained_run(folder: Path, config: RunConfig):
     model, _ = train_run(config, folder, resume=(folder / "checkpoints").exists())
     return model.cpu().eval()
 
 
-def _predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str, epochs: int):
+def cached_predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str, epochs: int):
     if (folder / "predictor.json").exists():
         return load_predictor(folder)
     model, record = train_predictor(kind, train, test, network, target, epochs)
@@ -194,14 +194,14 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
     settings = {name: replace(VARIANTS[name], max_steps=max_steps or VARIANTS[name].max_steps) for name in variants}
     train = get_dataset("mnist", "train", data_root, limit)
     test = get_dataset("mnist", "test", data_root, limit)
-    vae = _trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root, limit=limit,
+    vae = trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root, limit=limit,
                        model_options={"latent_dim": 16, "network": "conv"},
                        train=TrainConfig(epochs=epochs, seed=0, progress=progress)))
-    classifier, clf_record = _predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5)
+    classifier, clf_record = cached_predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5)
     say(f"classifier (fully connected) test accuracy {clf_record['test_accuracy']:.4f}")
-    im_aes = {"all": _trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, limit, progress)).reconstruct}
+    im_aes = {"all": trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, limit, progress)).reconstruct}
     for k in range(10):
-        im_aes[k] = _trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
+        im_aes[k] = trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
     results = read_results(out / "results.json")
 
     for name in variants:
@@ -253,7 +253,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
 
     morpho_test = get_dataset("mnist-morpho", "test", data_root, limit)
     morpho_train = get_dataset("mnist-morpho", "train", data_root, limit)
-    regressor, reg_record = _predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
+    regressor, reg_record = cached_predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
                                        "thickness", 5)
     say(f"thickness regressor test MAE {reg_record['test_mae']:.4f} px")
     for name in [v for v in variants if v not in TABLE1_ONLY]:

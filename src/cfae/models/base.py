@@ -240,6 +240,20 @@ class BaseModel(nn.Module):
                 self.gradient_sync(optimizer)
             optimizer.step()
 
+    def update_each(self, losses: dict[str, Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Several networks, one loss each: every loss is backpropagated into the parameters of the
+        optimiser of the same name only; all gradients are taken before any step (a simultaneous update)."""
+        names = list(losses)
+        for name in names:
+            optimizers[name].zero_grad(set_to_none=True)
+        for k, name in enumerate(names):
+            params = [p for group in optimizers[name].param_groups for p in group["params"]]
+            losses[name].backward(inputs=params, retain_graph=k < len(names) - 1)
+        for name in names:
+            if self.gradient_sync is not None:
+                self.gradient_sync(optimizers[name])
+            optimizers[name].step()
+
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         """One update; returns detached loss terms. Models with several networks or phases override this."""
         out = self.forward_pass(batch)

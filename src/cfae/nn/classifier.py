@@ -34,6 +34,10 @@ class ConvClassifier(nn.Module):
     def logits(self, x: Tensor) -> Tensor:
         return self(x)
 
+    def embedding(self, x: Tensor) -> Tensor:
+        """The 128 hidden units before the output layer (the domain features of cfae.metrics.fid)."""
+        return self.head[:-1](self.features(x))
+
 
 class MLPClassifier(nn.Module):
     """A fully connected classifier (seed 002's MNIST digit classifier): flatten, ReLU hidden layers."""

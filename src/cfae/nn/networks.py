@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from cfae.nn.conv import ConvDecoder, ConvEncoder
 from cfae.nn.mlp import MLPDecoder, MLPEncoder
 
-_ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder}
-_DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder}
-DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64, 128)}
+# "dcgan": 5x5 stride-2 convolutions, a 2048-unit layer after them and a batch-normalised projection
+# in the decoder (Larsen et al. 2016; seed 001 Table 1, whose widths are the defaults).
+_ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "dcgan": partial(ConvEncoder, kernel=5, fc=2048)}
+_DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "dcgan": partial(ConvDecoder, kernel=5, project_norm=True)}
+DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (32, 64, 128), "dcgan": (64, 128, 256)}
+# Discriminator (channels, kernel, fully connected width) for each network family.
+DISCRIMINATORS = {"mlp": ((32, 64, 128), 4, 256), "conv": ((32, 64, 128), 4, 256), "dcgan": ((64, 128, 256, 512), 5, 2048)}
 NETWORKS = tuple(sorted(_ENCODERS))
 
 

@@ -21,6 +21,7 @@ from cfae.train.checkpoint import CheckpointError
 from cfae.train.progress import TrainingProgress
 
 WEIGHTS, RECORD = "predictor.safetensors", "predictor.json"
+PREDICTOR_KINDS = ("classifier", "attributes", "regressor")
 
 
 @torch.no_grad()
@@ -28,6 +29,15 @@ def classifier_accuracy(classifier: nn.Module, data: ImageDataset, label: str = 
     classifier.eval()
     correct = sum((classifier.logits(b.x).argmax(1) == b.label(label)).sum().item() for b in data.in_order(batch_size))
     return correct / len(data)
+
+
+@torch.no_grad()
+def attribute_accuracy(classifier: nn.Module, data: ImageDataset, batch_size: int = 1000) -> list[float]:
+    """Per attribute: the share of images whose predicted bit (logit > 0) equals its label."""
+    classifier.eval()
+    hits = sum(((classifier.logits(b.x) > 0).float() == b.label("attributes")).float().sum(0)
+               for b in data.in_order(batch_size))
+    return (hits / len(data)).tolist()
 
 
 @torch.no_grad()
@@ -40,10 +50,14 @@ def regressor_mae(regressor: Regressor, data: ImageDataset, target: str, batch_s
 def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network: str = "conv", target: str = "label",
                     epochs: int = 3, seed: int = 0, batch_size: int = 128, lr: float = 1e-3,
                     progress: bool = False) -> tuple[nn.Module, dict]:
-    """Adam on cross-entropy (classifier of label `target`) or on the squared error of the standardised
-    target (regressor); returns the model in eval mode and its record (test accuracy or MAE)."""
-    if kind not in ("classifier", "regressor"):
-        raise ValueError(f"unknown predictor kind {kind!r}; valid choices: classifier, regressor")
+    """Adam on cross-entropy (classifier of label `target`), on per-attribute binary cross-entropy
+    (attributes: one logit per column of labels["attributes"]) or on the squared error of the
+    standardised target (regressor); returns the model in eval mode and its record (test accuracy,
+    train and test accuracy per attribute, or MAE)."""
+    if kind not in PREDICTOR_KINDS:
+        raise ValueError(f"unknown predictor kind {kind!r}; valid choices: {', '.join(PREDICTOR_KINDS)}")
+    if kind == "attributes":
+        target = "attributes"
     if target not in train.labels:
         raise ValueError(f"dataset {train.name!r} has no label {target!r}; valid choices: {', '.join(train.labels)}")
     torch.manual_seed(seed)
@@ -52,6 +66,9 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         classes = int(y_all.max()) + 1
         model = predictor_body(network, train.image_shape, classes)
         loss_of = lambda out, y: F.cross_entropy(out, y)  # noqa: E731
+    elif kind == "attributes":
+        model = predictor_body(network, train.image_shape, y_all.shape[1])
+        loss_of = lambda out, y: F.binary_cross_entropy_with_logits(out, y.float())  # noqa: E731
     else:
         mean, std = y_all.float().mean().item(), y_all.float().std().item()
         model = Regressor(network, train.image_shape, mean, std)
@@ -73,6 +90,9 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
               "batch_size": batch_size}
     if kind == "classifier":
         record.update(outputs=classes, test_accuracy=classifier_accuracy(model, test, target))
+    elif kind == "attributes":
+        record.update(outputs=y_all.shape[1], attribute_names=train.attribute_names,
+                      train_accuracy=attribute_accuracy(model, train), test_accuracy=attribute_accuracy(model, test))
     else:
         record.update(target_mean=mean, target_std=std, test_mae=regressor_mae(model, test, target))
     return model, record
@@ -96,7 +116,7 @@ def load_predictor(folder: str | Path, device="cpu") -> tuple[nn.Module, dict]:
     try:
         record = json.loads(meta.read_text())
         shape = tuple(record["input_shape"])
-        if record["kind"] == "classifier":
+        if record["kind"] in ("classifier", "attributes"):
             model = predictor_body(record["network"], shape, record["outputs"])
         else:
             model = Regressor(record["network"], shape)

@@ -44,11 +44,18 @@ class RunConfig(BaseModel):
     changes: list[dict[str, Any]] = Field(default_factory=list, description="settings changed on resume")
 
     def load_split(self, split: str) -> ImageDataset:
-        return get_dataset(self.dataset, split, self.data_root).with_classes(self.classes).head(self.limit)
+        # Without a class filter the limit goes to the loader, so labelled views measure only what is kept.
+        early = self.limit if self.classes is None else None
+        return get_dataset(self.dataset, split, self.data_root, early).with_classes(self.classes).head(self.limit)
 
-    def build_model(self, image_shape: tuple[int, int, int]) -> Autoencoder:
+    def build_model(self, image_shape: tuple[int, int, int], attribute_names: list[str] | None = None) -> Autoencoder:
+        """The model, sized for the images; a model with attribute latents takes the dataset's
+        attribute names unless model_options names them."""
         cls = MODELS.get(self.model)
-        return cls(cls.Config(name=self.model, input_shape=image_shape, **self.model_options))
+        options = dict(self.model_options)
+        if getattr(cls, "needs_attributes", False) and "attributes" not in options and attribute_names:
+            options["attributes"] = tuple(attribute_names)
+        return cls(cls.Config(name=self.model, input_shape=image_shape, **options))
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -85,7 +92,10 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
     differ from run.json is refused unless allow_changes, and then the changes are recorded."""
     out = Path(out_dir)
     cls = MODELS.get(config.model)  # fail on an unknown name or bad options before touching the folder
-    cls.Config(name=config.model, **config.model_options)
+    probe = dict(config.model_options)
+    if getattr(cls, "needs_attributes", False):  # attribute names come from the dataset, loaded below
+        probe.setdefault("attributes", ("attribute",))
+    cls.Config(name=config.model, **probe)
     main = is_main_process()
     with run_lock(out) if main else contextlib.nullcontext():
         if main:
@@ -99,7 +109,7 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
         train_data = config.load_split("train")
         test_data = config.load_split("test")
         torch.manual_seed(config.train.seed)  # weights initialise from the run's seed too
-        model = config.build_model(train_data.image_shape)
+        model = config.build_model(train_data.image_shape, train_data.attribute_names)
         trainer = Trainer(model, config.train, train_data, test_data, out_dir=out)
         if resume and started:
             trainer.resume()
