@@ -36,6 +36,9 @@ def test_flipping_a_bit_changes_only_that_decoder_input():
     assert set(result.codes_before[:, 4:].unique().tolist()) <= {0.0, 1.0}  # hard bits at counterfactual time
     set_one = flip(model, batch, "a", 1.0)
     assert (set_one.codes_after[:, 4] == 1).all()
+    assert torch.equal(set_one.codes_after[:, [0, 1, 2, 3, 5, 6]], set_one.codes_before[:, [0, 1, 2, 3, 5, 6]])
+    set_zero = flip(model, batch, "a", 0.0)
+    assert torch.equal(set_zero.codes_after[:, 5:], set_zero.codes_before[:, 5:])
     assert torch.allclose(set_one.counterfactuals, model.decode(set_one.codes_after))
     with pytest.raises(KeyError, match="valid choices: a, b, c"):
         flip(model, batch, "d")
@@ -68,6 +71,10 @@ def test_divergence_is_the_gaussian_kl_plus_lambda_bernoulli_cross_entropy():
     bce = -(y * pi.log() + (1 - y) * (1 - pi).log()).sum(1)
     assert torch.allclose(terms["kl"], kl, atol=1e-5)
     assert torch.allclose(terms["attribute_bce"], bce, atol=1e-5)
+    torch.manual_seed(4)
+    objectives, logged = model.objectives(batch)
+    encoder = (logged["recon"] + logged["kl"] + 2.0 * logged["attribute_bce"]) / (28 * 28)  # Algorithm 1, line 11
+    assert objectives["encoder"].item() == pytest.approx(encoder.item(), rel=1e-5)
     model.eval()
     out = model.loss_terms(batch, model(batch))
     assert torch.allclose(out["loss"], out["recon"] + out["kl"] + 2.0 * out["attribute_bce"], atol=1e-4)
@@ -203,3 +210,17 @@ def test_runs_fill_attribute_names_only_for_models_with_attribute_latents():
     for name in ("cdvae", "cdvae-gan"):
         model = RunConfig(model=name, dataset="x", model_options=small).build_model(shape, names)
         assert model.attribute_names == ("thick", "wide")
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 64, 64)])
+def test_table1_networks_keep_the_image_size(shape):
+    from cfae.nn.conv import stage_sizes
+
+    assert stage_sizes(64, 3, kernel=5) == [64, 32, 16, 8] and stage_sizes(28, 3, kernel=5) == [28, 14, 7, 4]
+    assert stage_sizes(28, 3, kernel=4) == [28, 14, 7, 3]
+    model = build_model("cdvae-gan", input_shape=shape, network="dcgan", latent_dim=100, attributes=tuple("abc"))
+    assert model.encoder.fc[0].out_features == 2048
+    x = torch.rand(2, *shape)
+    assert model.decode(model.hard_code(model.encode(x))).shape == x.shape
+    logit, features = model.discriminator(x)
+    assert logit.shape == (2,) and features.shape[1] == 512 * stage_sizes(shape[1], 4, 5)[-1] ** 2

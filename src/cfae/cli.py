@@ -340,6 +340,20 @@ def counterfactual_flip(
     write_flip_grid(run, attribute, n, out or run / "flips.png", value, seed, say=typer.echo)
 
 
+@app.command("convert-weights")
+@_friendly
+def convert_weights(
+    source: Path = typer.Argument(..., help="a PyTorch state-dict file, e.g. pt_inception-2015-12-05-6726825d.pth"),
+    target: Path = typer.Argument(..., help="the safetensors file to write"),
+):
+    """Convert a state-dict file to safetensors, reading tensors only (torch.load weights_only=True)."""
+    from cfae.metrics.inception import convert_to_safetensors
+
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; choose another target")
+    typer.echo(f"{convert_to_safetensors(source, target)} tensors written to {target}")
+
+
 @app.command()
 def datasets():
     """List the datasets cfae can load."""
@@ -385,6 +399,8 @@ def reproduce(
     gan_epochs: Optional[int] = typer.Option(None, help="cdvae-gan: training epochs (default: the dataset's preset)"),
     eval_size: int = typer.Option(1000, help="cdvae-gan: test images scored"),
     models: str = typer.Option("cdvae,vae-gan,cdvae-gan", help="cdvae-gan: models to compare"),
+    inception: Optional[Path] = typer.Option(None, help="cdvae-gan: Inception-v3 weights (safetensors) for FID; "
+                                             "default: a cfae domain classifier"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -405,7 +421,7 @@ def reproduce(
 
         reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, eval_size=eval_size,
                             models=tuple(m.strip() for m in models.split(",") if m.strip()), data_root=data_root,
-                            progress=not quiet, say=typer.echo)
+                            inception=inception, progress=not quiet, say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 

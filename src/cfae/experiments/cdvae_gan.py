@@ -28,6 +28,7 @@ from cfae.data.morpho import measure
 from cfae.experiments.losocs import cached_predictor, trained_run
 from cfae.metrics.attributes import attribute_scores, composition
 from cfae.metrics.fid import DomainFeatures, feature_statistics, fid, frechet_distance
+from cfae.metrics.inception import InceptionFeatures
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -50,11 +51,15 @@ def run_config(dataset: str, model: str, seed: int, preset: dict, data_root: str
                      train=TrainConfig(epochs=preset["epochs"], batch_size=preset["batch_size"], seed=seed, progress=progress))
 
 
-def feature_backend(folder: Path, train: ImageDataset, test: ImageDataset) -> tuple[DomainFeatures, dict]:
-    """A classifier of the dataset's class label (else of its attributes, seed 1), as FID features."""
+def feature_backend(folder: Path, train: ImageDataset, test: ImageDataset,
+                    inception: str | Path | None = None) -> tuple[torch.nn.Module, dict]:
+    """Inception-v3 pool features from a user's weights file, else a classifier of the dataset's class
+    label (else of its attributes, seed 1) trained by cfae."""
+    if inception is not None:
+        return InceptionFeatures.from_file(inception), {"weights": str(inception)}
     kind, target = ("classifier", "label") if "label" in train.labels else ("attributes", "attributes")
     net, record = cached_predictor(folder, kind, train, test, "conv", target, 3)
-    return DomainFeatures(net, f"domain classifier of {target!r} ({folder})"), record
+    return DomainFeatures(net, f"cfae domain classifier of {target!r} (conv, {folder.name}/)"), record
 
 
 def mean_pairwise_distance(features: torch.Tensor) -> float:
@@ -62,7 +67,7 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend: DomainFeatures,
+def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend: torch.nn.Module,
                    real_stats, thresholds: dict[str, float] | None, seed: int) -> dict:
     """Every score of one trained model on the evaluation batch."""
     names = list(train.attribute_names)
@@ -125,8 +130,11 @@ def remeasured(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, tes
 
 def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2), epochs: int | None = None,
               limit: int | None = None, eval_size: int = 1000, models: tuple[str, ...] = tuple(MODELS),
-              data_root: str | None = None, progress: bool = True, say: Callable[[str], None] = print) -> Path:
-    """Train each model for each seed, score it, and write OUT/results.json and OUT/report.md."""
+              data_root: str | None = None, inception: str | Path | None = None, progress: bool = True,
+              say: Callable[[str], None] = print) -> Path:
+    """Train each model for each seed, score it, and write OUT/results.json and OUT/report.md. FIDs use
+    Inception-v3 features when `inception` names a weights file, else a cfae domain classifier; a
+    results.json written with another backend is refused rather than mixed."""
     from cfae.experiments.cdvae_gan_report import write_report
 
     if dataset not in PRESETS:
@@ -140,11 +148,14 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     test_data = get_dataset(dataset, "test", data_root, preset["limit"])
     classifier, clf_record = cached_predictor(out / "predictors" / "attributes", "attributes", train, test_data, "conv",
                                               "attributes", 3)
-    backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data)
+    backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data, inception)
     test = test_data.batch(slice(0, eval_size))
     real_stats = feature_statistics(backend, test.x)
     thresholds = morpho_thresholds(train) if dataset == "mnist-attributes" else None
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    if results.get("setup", {}).get("feature_backend", backend.name) != backend.name:
+        raise ValueError(f"{out / 'results.json'} holds FIDs under {results['setup']['feature_backend']!r}, not "
+                         f"{backend.name!r}; choose another --out")
     for model_name in models:
         for seed in seeds:
             key = f"{model_name}/seed-{seed}"
@@ -158,7 +169,7 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     data_fid = frechet_distance(*real_stats, *feature_statistics(backend, train.batch(slice(0, eval_size)).x))
     results["setup"] = {"dataset": dataset, "preset": preset, "seeds": list(seeds), "eval_size": len(test),
                         "attribute_classifier": clf_record, "feature_backend": backend.name,
-                        "feature_classifier": backend_record, "fid_train_vs_test": data_fid,
+                        "feature_record": backend_record, "fid_train_vs_test": data_fid,
                         "thresholds": thresholds}
     jsonio.write_json(out / "results.json", results)
     report = write_report(out, results, train, test, models, seeds)

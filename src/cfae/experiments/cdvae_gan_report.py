@@ -28,6 +28,12 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _backend_note(record: dict) -> str:
+    if "weights" in record:
+        return f"weights {record['weights']}"
+    return f"its test accuracy {record['test_accuracy']:.4f}"
+
+
 def verdicts(results: dict, models, seeds) -> list[str]:
     """Whether CDVAE-GAN's mean beats each baseline's on effectiveness (higher) and counterfactual FID (lower)."""
     if "cdvae-gan" not in models:
@@ -55,10 +61,9 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
              f"Runs: {len(seeds)} seeds ({', '.join(map(str, seeds))}) per model; budget {setup['preset']}; "
              f"scores on the first {setup['eval_size']} test images. Model settings are the seed's defaults "
              "(RMSProp 3e-4 / 3e-4 / 3e-5, gamma 15, lambda_B 1, tau 0.1).", "",
-             f"FID backend: {setup['feature_backend']} (test accuracy "
-             f"{setup['feature_classifier'].get('test_accuracy')}); FID of training vs test images under it: "
-             f"{setup['fid_train_vs_test']:.3f} (the floor). These FIDs are not Inception FIDs and are not comparable "
-             f"with the seed's CelebA values ({SEED_TABLE2}).", ""]
+             f"FID backend: {setup['feature_backend']} ({_backend_note(setup['feature_record'])}); FID of training vs test images under it: "
+             f"{setup['fid_train_vs_test']:.3f} (the floor). Only Inception FIDs on CelebA "
+             f"are comparable with the seed's values ({SEED_TABLE2}).", ""]
     parts += ["## Table 2: FID of counterfactual images (lower is better)", "",
               _table(["model", "seeds", "FID counterfactuals", "FID reconstructions", "FID prior samples",
                       "sample diversity (1 = data)"],
