@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import cfae
 from cfae.counterfactual.flip import MeanDifference, counterfactual, flip

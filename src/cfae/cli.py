@@ -398,6 +398,7 @@ def reproduce(
     variants: str = typer.Option("plain,proximity,plausible-recon,plausible-elbo", help="losocs: stream variants"),
     gan_epochs: Optional[int] = typer.Option(None, help="cdvae-gan: training epochs (default: the dataset's preset)"),
     eval_size: int = typer.Option(1000, help="cdvae-gan: test images scored"),
+    gan_latent_dim: Optional[int] = typer.Option(None, help="cdvae-gan: Gaussian feature size (default: the preset's)"),
     models: str = typer.Option("cdvae,vae-gan,cdvae-gan", help="cdvae-gan: models to compare"),
     inception: Optional[Path] = typer.Option(None, help="cdvae-gan: Inception-v3 weights (safetensors) for FID; "
                                              "default: a cfae domain classifier"),
@@ -419,7 +420,8 @@ def reproduce(
     elif experiment == "cdvae-gan":
         from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
 
-        reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, eval_size=eval_size,
+        reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
+                            eval_size=eval_size,
                             models=tuple(m.strip() for m in models.split(",") if m.strip()), data_root=data_root,
                             inception=inception, progress=not quiet, say=typer.echo)
     elif experiment == "losocs":

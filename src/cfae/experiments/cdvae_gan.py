@@ -35,10 +35,12 @@ from cfae.train.run import RunConfig
 MODELS = {"cdvae": "VAE", "vae-gan": "VAE-GAN", "cdvae-gan": "CDVAE-GAN"}
 # Budget settings per dataset (the model settings are the seed's defaults).
 PRESETS = {
-    "mnist-attributes": {"network": "conv", "hidden": None, "latent_dim": 16, "epochs": 4, "batch_size": 64, "limit": 10000},
+    "mnist-attributes": {"network": "conv", "hidden": None, "latent_dim": 16, "epochs": 4, "batch_size": 64, "limit": 10000,
+                         "predictor_epochs": 3},
     "shapes-attributes": {"network": "conv", "hidden": (16, 32, 64), "latent_dim": 10, "epochs": 4, "batch_size": 64,
-                          "limit": 10000},
-    "celeba": {"network": "dcgan", "hidden": None, "latent_dim": 100, "epochs": 20, "batch_size": 32, "limit": None},
+                          "limit": 10000, "predictor_epochs": 8},
+    "celeba": {"network": "dcgan", "hidden": None, "latent_dim": 100, "epochs": 20, "batch_size": 32, "limit": None,
+               "predictor_epochs": 5},
 }
 SEED_TABLE2 = {"VAE": 122.86, "VAE-GAN": 48.46, "CDVAE-GAN": 34.24}
 
@@ -51,14 +53,14 @@ def run_config(dataset: str, model: str, seed: int, preset: dict, data_root: str
                      train=TrainConfig(epochs=preset["epochs"], batch_size=preset["batch_size"], seed=seed, progress=progress))
 
 
-def feature_backend(folder: Path, train: ImageDataset, test: ImageDataset,
-                    inception: str | Path | None = None) -> tuple[torch.nn.Module, dict]:
+def feature_backend(folder: Path, train: ImageDataset, test: ImageDataset, inception: str | Path | None = None,
+                    epochs: int = 3) -> tuple[torch.nn.Module, dict]:
     """Inception-v3 pool features from a user's weights file, else a classifier of the dataset's class
     label (else of its attributes, seed 1) trained by cfae."""
     if inception is not None:
         return InceptionFeatures.from_file(inception), {"weights": str(inception)}
     kind, target = ("classifier", "label") if "label" in train.labels else ("attributes", "attributes")
-    net, record = cached_predictor(folder, kind, train, test, "conv", target, 3)
+    net, record = cached_predictor(folder, kind, train, test, "conv", target, epochs)
     return DomainFeatures(net, f"cfae domain classifier of {target!r} (conv, {folder.name}/)"), record
 
 
@@ -129,7 +131,7 @@ def remeasured(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, tes
 
 
 def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2), epochs: int | None = None,
-              limit: int | None = None, eval_size: int = 1000, models: tuple[str, ...] = tuple(MODELS),
+              limit: int | None = None, latent_dim: int | None = None, eval_size: int = 1000, models: tuple[str, ...] = tuple(MODELS),
               data_root: str | None = None, inception: str | Path | None = None, progress: bool = True,
               say: Callable[[str], None] = print) -> Path:
     """Train each model for each seed, score it, and write OUT/results.json and OUT/report.md. FIDs use
@@ -142,13 +144,15 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown models {unknown}; valid choices: {', '.join(MODELS)}")
-    preset = {**PRESETS[dataset], **({"epochs": epochs} if epochs else {}), **({"limit": limit} if limit else {})}
+    overrides = {"epochs": epochs, "limit": limit, "latent_dim": latent_dim}
+    preset = {**PRESETS[dataset], **{k: v for k, v in overrides.items() if v}}
     out = Path(out)
     train = get_dataset(dataset, "train", data_root, preset["limit"])
     test_data = get_dataset(dataset, "test", data_root, preset["limit"])
     classifier, clf_record = cached_predictor(out / "predictors" / "attributes", "attributes", train, test_data, "conv",
-                                              "attributes", 3)
-    backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data, inception)
+                                              "attributes", preset["predictor_epochs"])
+    backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data, inception,
+                                              preset["predictor_epochs"])
     test = test_data.batch(slice(0, eval_size))
     real_stats = feature_statistics(backend, test.x)
     thresholds = morpho_thresholds(train) if dataset == "mnist-attributes" else None
@@ -156,8 +160,8 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     if results.get("setup", {}).get("feature_backend", backend.name) != backend.name:
         raise ValueError(f"{out / 'results.json'} holds FIDs under {results['setup']['feature_backend']!r}, not "
                          f"{backend.name!r}; choose another --out")
-    for model_name in models:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: a run cut short still compares every model on the seeds it finished
+        for model_name in models:
             key = f"{model_name}/seed-{seed}"
             if key in results:
                 continue

@@ -15,8 +15,11 @@ LOWER_IS_BETTER = ("reversibility", "composition_1", "composition_10", "fid_coun
 
 
 def _cell(values: list[float]) -> str:
+    """mean +- sd over seeds; a single seed's value alone (it has no sd)."""
     stats = mean_sd(values)
-    return "-" if stats is None else "{:.3f} +- {:.3f}".format(*stats)
+    if stats is None:
+        return "-"
+    return f"{stats[0]:.3f}" if len(values) == 1 else "{:.3f} +- {:.3f}".format(*stats)
 
 
 def _runs(results: dict, model: str, seeds) -> list[dict]:

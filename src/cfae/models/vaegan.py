@@ -148,13 +148,10 @@ class VAEGAN(BaseModel):
             terms["attribute_accuracy"] = ((bits.logits > 0).float() == y).float().mean(1)
         return terms
 
-    def pixel_nll(self, logits: Tensor, x: Tensor) -> Tensor:
-        return self.reconstruction_nll(logits, x)
-
     def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
         """Evaluation terms (nats per example): pixel reconstruction NLL, KL, attribute BCE and accuracy;
         loss = the negative ELBO plus lambda_B BCE."""
-        terms = {"recon": self.pixel_nll(out.logits, batch.x), **self.divergence_terms(batch, out.posterior)}
+        terms = {"recon": self.reconstruction_nll(out.logits, batch.x), **self.divergence_terms(batch, out.posterior)}
         terms = {k: v.mean() for k, v in terms.items()}
         terms["loss"] = terms["recon"] + terms["kl"] + self.config.attribute_weight * terms.get("attribute_bce", 0.0)
         return terms
@@ -170,7 +167,7 @@ class VAEGAN(BaseModel):
             divergence = div["kl"] + c.attribute_weight * div.get("attribute_bce", 0.0)
             terms = {k: v.mean() for k, v in div.items()}
             if not c.adversarial:
-                recon = self.pixel_nll(logits, x)
+                recon = self.reconstruction_nll(logits, x)
                 objectives = {"encoder": (recon + divergence).mean() / pixels, "generator": recon.mean() / pixels}
             else:
                 objectives, recon, gan_terms = self._adversarial(x, logits, divergence, pixels)
@@ -190,7 +187,7 @@ class VAEGAN(BaseModel):
         if c.reconstruction == "features":
             recon = 0.5 * (fake_features[: len(x)] - real_features).float().square().sum(1)
         else:
-            recon = self.pixel_nll(logits, x)
+            recon = self.reconstruction_nll(logits, x)
         bce = F.binary_cross_entropy_with_logits
         real_cost = bce(real_logit, torch.ones_like(real_logit))
         fake_cost = bce(rec_logit, torch.zeros_like(rec_logit)) + bce(gen_logit, torch.zeros_like(gen_logit))
