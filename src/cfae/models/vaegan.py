@@ -172,8 +172,9 @@ class VAEGAN(BaseModel):
             else:
                 objectives, recon, gan_terms = self._adversarial(x, logits, divergence, pixels)
                 terms.update(gan_terms)
-        terms["recon"] = recon.mean()
-        terms["loss"] = objectives["encoder"] * pixels
+        # logged under its own name in feature space: eval/recon is always the pixel NLL
+        terms["feature_recon" if c.reconstruction == "features" else "recon"] = recon.mean()
+        terms["loss"] = objectives["encoder"] * pixels  # the encoder's objective, in nats per example
         terms["mse"] = pixel_mse(logits, x)
         return objectives, {k: v.detach() for k, v in terms.items()}
 
