@@ -340,20 +340,6 @@ def counterfactual_flip(
     write_flip_grid(run, attribute, n, out or run / "flips.png", value, seed, say=typer.echo)
 
 
-@app.command("convert-weights")
-@_friendly
-def convert_weights(
-    source: Path = typer.Argument(..., help="a PyTorch state-dict file, e.g. pt_inception-2015-12-05-6726825d.pth"),
-    target: Path = typer.Argument(..., help="the safetensors file to write"),
-):
-    """Convert a state-dict file to safetensors, reading tensors only (torch.load weights_only=True)."""
-    from cfae.metrics.inception import convert_to_safetensors
-
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; choose another target")
-    typer.echo(f"{convert_to_safetensors(source, target)} tensors written to {target}")
-
-
 @app.command()
 def datasets():
     """List the datasets cfae can load."""

@@ -5,11 +5,11 @@ except that the average pools inside the blocks exclude padding and the last blo
 pooling branch. Images in [0, 1] are resized to 299 x 299 (bilinear) and mapped to [-1, 1]; the
 features are the 2048 global-average-pooled activations of the last block.
 
-Weights: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`, converted once to safetensors with
-`cfae convert-weights pt_inception-2015-12-05-6726825d.pth inception.safetensors`. That command reads
-tensors only: torch.load(weights_only=True). `InceptionFeatures.from_file` loads the safetensors
-file, which never executes code. Parameter names follow torchvision's (Conv2d_1a_3x3.conv.weight,
-Mixed_5b.branch1x1.bn.running_mean, ...); the classifier (fc.*) is not used.
+Weights: the tensors of pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` saved as one safetensors
+file by the user (cfae reads no pickle files, so it cannot convert that file itself; docs/attributes.md
+says how). `InceptionFeatures.from_file` loads the safetensors file, which never executes code.
+Parameter names follow torchvision's (Conv2d_1a_3x3.conv.weight, Mixed_5b.branch1x1.bn.running_mean,
+...); the classifier (fc.*) and auxiliary head are not used.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ class InceptionFeatures(nn.Module):
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: Inception weights not found (see `cfae convert-weights`)")
+            raise FileNotFoundError(f"{path}: Inception weights not found (a safetensors file of the FID Inception weights; see docs/attributes.md)")
         try:
             state = {k: v for k, v in load_file(path).items() if not k.startswith(("fc.", "AuxLogits."))}
         except Exception as err:  # safetensors raises its own error types for corrupt files
@@ -181,16 +181,3 @@ class InceptionFeatures(nn.Module):
             x = block(x)
         return x.mean(dim=(2, 3))
 
-
-def convert_to_safetensors(source: str | Path, target: str | Path) -> int:
-    """Tensors of a PyTorch state-dict file -> safetensors; weights_only loading (no code runs). Returns the count."""
-    from safetensors.torch import save_file
-
-    state = torch.load(source, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    tensors = {k: v.contiguous() for k, v in state.items() if isinstance(v, Tensor)}
-    if not tensors:
-        raise ValueError(f"{source}: holds no tensors")
-    save_file(tensors, str(target))
-    return len(tensors)
