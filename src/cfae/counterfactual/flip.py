@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -33,10 +34,15 @@ def _settings(attribute: str, value) -> dict:
             (value.tolist() if isinstance(value, Tensor) else value)}
 
 
+def has_attribute_latents(model) -> bool:
+    """Whether the model has Bernoulli attribute latents to flip (else: the mean-difference method)."""
+    return bool(getattr(model, "attribute_names", None))
+
+
 @torch.no_grad()
 def flip(model, x: Batch | Tensor, attribute: str, value: float | Tensor | None = None) -> CounterfactualResult:
     """Set the Bernoulli attribute latent `attribute` to value (0/1, one per row, or None = flip)."""
-    if not getattr(model, "attribute_names", None):
+    if not has_attribute_latents(model):
         raise ValueError(f"{type(model).__name__} has no attribute latents; use MeanDifference for plain latents")
     batch = as_batch(x)
     model.eval()
@@ -89,8 +95,18 @@ class MeanDifference:
 def counterfactual(model, x: Batch, attribute: str, value: float | Tensor | None = None,
                    directions: MeanDifference | None = None) -> CounterfactualResult:
     """flip() for a model with attribute latents, else the mean-difference method with `directions`."""
-    if getattr(model, "attribute_names", None):
+    if has_attribute_latents(model):
         return flip(model, x, attribute, value)
     if directions is None:
         raise ValueError(f"{type(model).__name__} has no attribute latents: pass MeanDifference directions")
     return directions.flip(model, x, attribute, value)
+
+
+def attribute_method(model, train: ImageDataset | None = None, fit_size: int = 5000):
+    """method(batch, attribute, value) -> CounterfactualResult for this model: its flip, or for plain
+    latents the mean difference measured on the first fit_size examples of train."""
+    if has_attribute_latents(model):
+        return partial(flip, model)
+    if train is None:
+        raise ValueError(f"{type(model).__name__} has no attribute latents: mean-difference directions need training data")
+    return partial(MeanDifference.fit(model, train.head(fit_size)).flip, model)

@@ -33,25 +33,36 @@ def _fashion(split: str, root: Path | None) -> ImageDataset:
     return load_mnist_like(FASHION, split, root)
 
 
-@DATASETS.register("mnist-morpho", "MNIST with Morpho-MNIST labels: area, length, thickness, slant, width, height")
-def _mnist_morpho(split: str, root: Path | None) -> ImageDataset:
-    return with_morphometry(load_mnist_like(MNIST, split, root))
+# Views add labels to another dataset. Their loaders take the limit too, so that only the kept
+# examples are measured and a test split's thresholds come from the train split under that limit.
+VIEWS: set[str] = set()
 
 
-@DATASETS.register("mnist-attributes", "MNIST with binary attributes thick, slanted, wide (Morpho-MNIST above the train median)")
+def register_view(name: str, help_text: str):
+    """Register a loader(split, root, limit) that builds on another dataset."""
+
+    def add(loader):
+        VIEWS.add(name)
+        return DATASETS.register(name, help_text)(loader)
+
+    return add
+
+
+@register_view("mnist-morpho", "MNIST with Morpho-MNIST labels: area, length, thickness, slant, width, height")
+def _mnist_morpho(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
+    return with_morphometry(get_dataset("mnist", split, root, limit))
+
+
+@register_view("mnist-attributes", "MNIST with binary attributes thick, slanted, wide (Morpho-MNIST above the train median)")
 def _mnist_attributes(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
     data = get_dataset("mnist-morpho", split, root, limit)
     train = data if split == "train" else get_dataset("mnist-morpho", "train", root, limit)
     return morpho_attributes(data, morpho_thresholds(train))
 
 
-@DATASETS.register("shapes-attributes", "generated shapes with binary attributes is_heart, large, tilted, left")
-def _shapes_attributes(split: str, root: Path | None) -> ImageDataset:
-    return shapes_attributes(_shapes(split, root))
-
-
-# Datasets that add labels to another one: with a limit, only the kept examples are measured.
-LABELLED_VIEWS: dict[str, tuple[str, Callable[[ImageDataset], ImageDataset]]] = {"mnist-morpho": ("mnist", with_morphometry)}
+@register_view("shapes-attributes", "generated shapes with binary attributes is_heart, large, tilted, left")
+def _shapes_attributes(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
+    return shapes_attributes(get_dataset("shapes", split, root, limit))
 
 
 # Seed of the one fixed binarisation of a test split (train splits are redrawn every epoch).
@@ -121,11 +132,8 @@ def _check_split(split: str) -> None:
 def get_dataset(name: str, split: str = "train", root: str | Path | None = None, limit: int | None = None) -> ImageDataset:
     """Load a registered dataset split; `limit` keeps the first N examples."""
     loader = DATASETS.get(name)
-    if name == "mnist-attributes":  # its thresholds come from the train split under the same limit
-        return _mnist_attributes(split, Path(root) if root else None, limit)
-    if name in LABELLED_VIEWS and limit is not None:
-        base, add_labels = LABELLED_VIEWS[name]
-        return add_labels(get_dataset(base, split, root, limit))
+    if name in VIEWS:
+        return loader(split, Path(root) if root else None, limit)
     return loader(split, Path(root) if root else None).head(limit)
 
 

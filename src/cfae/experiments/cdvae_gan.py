@@ -13,21 +13,21 @@ reproduction resumes. The seed's model names: "VAE" = cfae's cdvae, "VAE-GAN" = 
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from cfae import jsonio
-from cfae.counterfactual.flip import MeanDifference, counterfactual
+from cfae.counterfactual.flip import attribute_method
 from cfae.data import get_dataset
 from cfae.data.attributes import MORPHO_ATTRIBUTES, morpho_thresholds
 from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
-from cfae.experiments.losocs import cached_predictor, trained_run
+from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.metrics.attributes import attribute_scores, composition
-from cfae.metrics.fid import DomainFeatures, feature_statistics, fid, frechet_distance
+from cfae.metrics.fid import (DomainFeatures, feature_statistics, features_of, fid, frechet_distance,
+                              gaussian_statistics)
 from cfae.metrics.inception import InceptionFeatures
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
@@ -70,20 +70,20 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend: torch.nn.Module,
-                   real_stats, thresholds: dict[str, float] | None, seed: int) -> dict:
-    """Every score of one trained model on the evaluation batch."""
+                   real_features: torch.Tensor, thresholds: dict[str, float] | None, seed: int) -> dict:
+    """Every score of one trained model on the evaluation batch (real_features: the backend's
+    features of test.x)."""
     names = list(train.attribute_names)
-    directions = None if getattr(model, "attribute_names", None) else MeanDifference.fit(model, train.head(5000))
-    method = partial(counterfactual, model, directions=directions)
+    method = attribute_method(model, train)
     scores: dict = {"attributes": {}}
     images = []
     for attribute in names:
         per_row = attribute_scores(method, test, names, attribute, classifier)
-        scores["attributes"][attribute] = {k: float(v.mean()) for k, v in per_row.items() if k != "counterfactuals"}
+        scores["attributes"][attribute] = {k: float(per_row[k].mean()) for k in ("effectiveness", "preservation",
+                                                                                  "reversibility")}
         if thresholds is not None and attribute in MORPHO_ATTRIBUTES:
-            reconstruction = method(test, attribute, test.labels["attributes"][:, names.index(attribute)]).counterfactuals
-            scores["attributes"][attribute].update(remeasured(per_row["counterfactuals"], reconstruction, test,
-                                                              names.index(attribute), MORPHO_ATTRIBUTES[attribute],
+            scores["attributes"][attribute].update(remeasured(per_row["counterfactuals"], per_row["reconstructions"],
+                                                              test, names.index(attribute), MORPHO_ATTRIBUTES[attribute],
                                                               thresholds[attribute]))
         images.append(per_row["counterfactuals"])
     for key in ("effectiveness", "preservation", "reversibility"):
@@ -94,12 +94,13 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     scores["feature_probe_accuracy"] = sum(probe) / len(probe)
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
+    real_stats = gaussian_statistics(real_features)
     torch.manual_seed(seed)
-    samples = model.sample(len(test))
+    sample_features = features_of(backend, model.sample(len(test)))
     scores["fid_counterfactual"] = fid(backend, None, torch.cat(images), real_stats)
     scores["fid_reconstruction"] = fid(backend, None, model.reconstruct(test), real_stats)
-    scores["fid_samples"] = fid(backend, None, samples, real_stats)
-    scores["diversity"] = mean_pairwise_distance(backend(samples)) / mean_pairwise_distance(backend(test.x))
+    scores["fid_samples"] = frechet_distance(*real_stats, *gaussian_statistics(sample_features))
+    scores["diversity"] = mean_pairwise_distance(sample_features) / mean_pairwise_distance(real_features)
     return scores
 
 
@@ -154,7 +155,7 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data, inception,
                                               preset["predictor_epochs"])
     test = test_data.batch(slice(0, eval_size))
-    real_stats = feature_statistics(backend, test.x)
+    real_features = features_of(backend, test.x)
     thresholds = morpho_thresholds(train) if dataset == "mnist-attributes" else None
     results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     if results.get("setup", {}).get("feature_backend", backend.name) != backend.name:
@@ -168,9 +169,10 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
             say(f"{MODELS[model_name]} ({model_name}), seed {seed}: {preset['epochs']} epochs on {len(train)} images")
             config = run_config(dataset, model_name, seed, preset, data_root, progress)
             model = trained_run(out / "runs" / f"{model_name}-seed-{seed}", config)
-            results[key] = evaluate_model(model, train, test, classifier, backend, real_stats, thresholds, seed)
+            results[key] = evaluate_model(model, train, test, classifier, backend, real_features, thresholds, seed)
             jsonio.write_json(out / "results.json", results)
-    data_fid = frechet_distance(*real_stats, *feature_statistics(backend, train.batch(slice(0, eval_size)).x))
+    data_fid = frechet_distance(*gaussian_statistics(real_features),
+                                *feature_statistics(backend, train.batch(slice(0, eval_size)).x))
     results["setup"] = {"dataset": dataset, "preset": preset, "seeds": list(seeds), "eval_size": len(test),
                         "attribute_classifier": clf_record, "feature_backend": backend.name,
                         "feature_record": backend_record, "fid_train_vs_test": data_fid,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
-from cfae.counterfactual.flip import MeanDifference, counterfactual
+import cfae
+from cfae.counterfactual.flip import attribute_method
 from cfae.experiments.cf_report import mean_sd
-from cfae.train.run import read_run_config
 from cfae.viz.attributes import flip_grid, flip_rows
 
 LOWER_IS_BETTER = ("reversibility", "composition_1", "composition_10", "fid_counterfactual", "fid_reconstruction",
@@ -55,7 +54,6 @@ def verdicts(results: dict, models, seeds) -> list[str]:
 
 def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
     from cfae.experiments.cdvae_gan import MODELS, SEED_TABLE2
-    from cfae.experiments.losocs import trained_run
 
     setup = results["setup"]
     names = list(train.attribute_names)
@@ -109,9 +107,8 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
         folder = out / "runs" / f"{m}-seed-{seeds[0]}"
         if not folder.exists():
             continue
-        model = trained_run(folder, read_run_config(folder))
-        directions = None if getattr(model, "attribute_names", None) else MeanDifference.fit(model, train.head(5000))
-        rows = flip_rows(partial(counterfactual, model, directions=directions), sample, names)
+        model = cfae.load(folder)
+        rows = flip_rows(attribute_method(model, train), sample, names)
         path = flip_grid(rows, out / f"figure7_{m}.png", title=f"{MODELS[m]}, seed {seeds[0]}")
         parts.append(f"![{MODELS[m]}]({path.name})")
     (out / "report.md").write_text("\n".join(parts) + "\n")

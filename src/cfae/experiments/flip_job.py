@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import torch
 
 import cfae
 from cfae import jsonio
-from cfae.counterfactual.flip import MeanDifference, counterfactual
+from cfae.counterfactual.flip import attribute_method, has_attribute_latents
 from cfae.train.run import read_run_config
-from cfae.viz.attributes import flip_grid
+from cfae.viz.attributes import flip_grid, flip_rows
 
 
 @torch.no_grad()
@@ -29,22 +28,16 @@ def write_flip_grid(run: Path, attributes: list[str], n: int, out: Path, value: 
     unknown = [a for a in attributes if a not in names]
     if unknown:
         raise ValueError(f"unknown attributes {unknown}; valid choices: {', '.join(names)}")
-    directions = None
-    if not getattr(model, "attribute_names", None):
+    train = None
+    if not has_attribute_latents(model):
         say(f"{config.model} has no attribute latents: mean-difference directions from the training split")
-        directions = MeanDifference.fit(model, config.load_split("train").head(5000))
-    method = partial(counterfactual, model, directions=directions)
+        train = config.load_split("train")
+    method = attribute_method(model, train)
     index = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]
-    batch = test.batch(index)
-    y = batch.labels["attributes"].float()
-    rows = {"input": batch.x, "reconstruction": method(batch, names[0], y[:, 0]).counterfactuals}
-    for name in attributes or names:
-        a = names.index(name)
-        target = 1 - y[:, a] if value is None else torch.full_like(y[:, a], float(value))
-        rows[f"{'flip' if value is None else f'set {value}'} {name}"] = method(batch, name, target).counterfactuals
+    rows = flip_rows(method, test.batch(index), names, attributes, value)
     path = flip_grid(rows, out, title=f"{config.model} on {config.dataset}")
     jsonio.write_json(out.with_suffix(".json"), {"run": str(run), "test_indices": index.tolist(),
                                                   "rows": list(rows), "value": value, "method":
-                                                  "flip" if directions is None else "mean-difference"})
+                                                  "flip" if train is None else "mean-difference"})
     say(f"grid written to {path}")
     return path

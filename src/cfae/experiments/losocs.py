@@ -26,11 +26,11 @@ from cfae.counterfactual.streams import StreamSettings, stream
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.data.morpho import measure
+from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import siamese_evaluation
-from cfae.train.classifier import load_predictor, save_predictor, train_predictor
 from cfae.train.config import TrainConfig
-from cfae.train.run import RunConfig, train_run
+from cfae.train.run import RunConfig
 
 VARIANTS: dict[str, StreamSettings] = {
     "plain": StreamSettings(),
@@ -49,19 +49,6 @@ SEED_TABLE2 = {"4->7": (10.02, 11.09, 2.60, 2.74), "4->random": (10.21, 11.83, 2
 SEED_TABLE3 = {"test": {"accuracy": 0.818, "precision": 0.8171, "recall": 0.8268, "f1": 0.8219},
                "cross_validation": {"accuracy": 0.7925, "precision": 0.8112, "recall": 0.7626, "f1": 0.7850}}
 CHUNK = 250
-
-
-def trained_run(folder: Path, config: RunConfig):
-    model, _ = train_run(config, folder, resume=(folder / "checkpoints").exists())
-    return model.cpu().eval()
-
-
-def cached_predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str, epochs: int):
-    if (folder / "predictor.json").exists():
-        return load_predictor(folder)
-    model, record = train_predictor(kind, train, test, network, target, epochs)
-    save_predictor(folder, model, record)
-    return model, record
 
 
 def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,7 +37,8 @@ def relabelled(images: Tensor, batch: Batch, column: int, values: Tensor) -> Bat
 
 @torch.no_grad()
 def attribute_scores(method: Method, batch: Batch, names: list[str], attribute: str, classifier) -> dict[str, Tensor]:
-    """Per-row effectiveness, preservation and reversibility of flipping `attribute`, plus the images."""
+    """Per-row effectiveness, preservation and reversibility of flipping `attribute`, plus the
+    counterfactual images and the reconstructions (the null flip) they are compared with."""
     a = names.index(attribute)
     y = batch.labels["attributes"].float()
     target = 1 - y[:, a]
@@ -51,6 +52,7 @@ def attribute_scores(method: Method, batch: Batch, names: list[str], attribute: 
         "preservation": (predicted[:, others] == y[:, others]).float().mean(1) if others else torch.ones(len(y)),
         "reversibility": mean_abs(back.counterfactuals, reconstruction),
         "counterfactuals": result.counterfactuals,
+        "reconstructions": reconstruction,
     }
 
 

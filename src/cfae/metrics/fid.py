@@ -6,7 +6,7 @@ In float64; S_1^{1/2} from a symmetric eigendecomposition with negative round-of
 to 0, so S_1^{1/2} S_2 S_1^{1/2} is symmetric positive semi-definite and the trace of its square
 root is the sum of the square roots of its (clamped) eigenvalues: no complex parts, no sqrtm.
 
-Feature backends: any module with features(x) -> (N, F). `DomainFeatures` wraps a classifier
+Feature backends: any module whose forward(x) gives features (N, F). `DomainFeatures` wraps a classifier
 trained by cfae on the dataset (its 128 hidden units); the report names the backend it used.
 """
 
@@ -56,16 +56,18 @@ class DomainFeatures(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier.embedding(x.float())
 
-    def features(self, x: Tensor) -> Tensor:
-        return self(x)
-
 
 @torch.no_grad()
-def feature_statistics(backend: nn.Module, images: Tensor | Iterable[Tensor], batch_size: int = 500) -> tuple[Tensor, Tensor]:
-    """Mean and covariance of backend features over images (a tensor or an iterable of batches)."""
+def features_of(backend: nn.Module, images: Tensor | Iterable[Tensor], batch_size: int = 500) -> Tensor:
+    """Backend features (N, F) on the CPU, computed batch by batch on the backend's device."""
     batches = images.split(batch_size) if isinstance(images, Tensor) else images
     device = next(backend.parameters()).device
-    return gaussian_statistics(torch.cat([backend(b.to(device)).cpu() for b in batches]))
+    return torch.cat([backend(b.to(device)).cpu() for b in batches])
+
+
+def feature_statistics(backend: nn.Module, images: Tensor | Iterable[Tensor], batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    """Mean and covariance of backend features over images (a tensor or an iterable of batches)."""
+    return gaussian_statistics(features_of(backend, images, batch_size))
 
 
 def fid(backend: nn.Module, real: Tensor | Iterable[Tensor], fake: Tensor | Iterable[Tensor],

@@ -25,11 +25,14 @@ def flip_grid(rows: dict[str, torch.Tensor], path: str | Path, title: str = "") 
 
 
 @torch.no_grad()
-def flip_rows(method, batch, names: list[str]) -> dict[str, torch.Tensor]:
-    """{input, reconstruction, each attribute flipped}: `method(batch, attribute, value)` gives the images."""
-    first = names[0]
+def flip_rows(method, batch, names: list[str], chosen: list[str] | None = None,
+              value: int | None = None) -> dict[str, torch.Tensor]:
+    """{input, reconstruction, then each chosen attribute (default all) flipped, or set to value}:
+    `method(batch, attribute, value)` gives the images; the reconstruction is the null flip."""
     y = batch.labels["attributes"].float()
-    rows = {"input": batch.x, "reconstruction": method(batch, first, y[:, 0]).counterfactuals}
-    for a, name in enumerate(names):
-        rows[f"flip {name}"] = method(batch, name, 1 - y[:, a]).counterfactuals
+    rows = {"input": batch.x, "reconstruction": method(batch, names[0], y[:, 0]).counterfactuals}
+    for name in chosen or names:
+        a = names.index(name)
+        target = 1 - y[:, a] if value is None else torch.full_like(y[:, a], float(value))
+        rows[f"{'flip' if value is None else f'set {value}'} {name}"] = method(batch, name, target).counterfactuals
     return rows

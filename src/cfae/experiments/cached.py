@@ -1,0 +1,26 @@
+"""Runs and predictors that an experiment trains once and then reuses: each lives in its own folder,
+and a finished one is loaded instead of retrained (an unfinished run resumes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cfae.data.base import ImageDataset
+from cfae.train.classifier import load_predictor, save_predictor, train_predictor
+from cfae.train.run import RunConfig, train_run
+
+
+def trained_run(folder: Path, config: RunConfig):
+    """The model of the run in folder, trained (or resumed) up to config's epochs; on the CPU, in eval mode."""
+    model, _ = train_run(config, folder, resume=(folder / "checkpoints").exists())
+    return model.cpu().eval()
+
+
+def cached_predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str,
+                     epochs: int):
+    """(model, record) of the predictor saved in folder, else trained and saved there."""
+    if (folder / "predictor.json").exists():
+        return load_predictor(folder)
+    model, record = train_predictor(kind, train, test, network, target, epochs)
+    save_predictor(folder, model, record)
+    return model, record
