@@ -88,10 +88,34 @@ MUTATIONS = {
     "celeba-excluded": ("data/celeba.py", "if n not in EXCLUDED_ATTRIBUTES", "if n != \"Young\""),
     "shapes-tilted": ("data/attributes.py", "torch.sin(2 * theta).abs() > math.sin(math.pi / 4)", "torch.sin(theta).abs() > math.sin(math.pi / 4)"),
     "morpho-median": ("data/attributes.py", "train.labels[measure].float().median()", "train.labels[measure].float().mean()"),
+    # issue 11: interventional consistency
+    "inv-normalise": ("metrics/consistency.py", "inv[m] = 1 - (leak[keep] / size[keep, None]).mean(0)",
+                      "inv[m] = 1 - leak[keep].mean(0)"),
+    "inv-size-units": ("metrics/consistency.py", ".view(interventions, -1).mean(1) / s[m]", ".view(interventions, -1).mean(1)"),
+    "eqv-reapply": ("metrics/consistency.py", "again[:, m] = grid[:, m]", "again[:, m] = moved[:, m]"),
+    "scn-abs": ("metrics/consistency.py", "scn = 1 - (plain - base).abs().mean(0) / s", "scn = 1 - (plain - base).mean(0) / s"),
+    "hybrid-rows": ("counterfactual/hybrid.py", "codes.shape[1] if mode == \"hybrid\" else 1", "1"),
+    "hybrid-permute": ("counterfactual/hybrid.py", "for _ in range(d)], 1)", "for _ in range(1)] * d, 1)"),
+    "lrm-sqrt": ("metrics/consistency.py", "(response(model, moved) - plain).square().mean(0).sqrt()",
+                 "(response(model, moved) - plain).abs().mean(0)"),
+    "sparsity-possible": ("metrics/consistency.py", "possible = n * (n - 1) / 2", "possible = n * n / 2"),
+    "xblock-parents": ("nn/xblock.py", "parts = [(gates[i, j] * causes[j]) for j in range(i)]",
+                       "parts = [causes[j] for j in range(i)]"),
+    "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",
+                           "causes.append(value.expand(len(noise), self.unit_dim).clone())"),
+    "inv-penalty-off-diagonal": ("nn/interventions.py", "keep[torch.arange(len(a), device=a.device), dims] = 0", "pass"),
+    "eqv-penalty-reapply": ("models/consistency.py", "again = intervene_columns(self.response(intervened), dims, values)",
+                            "again = self.response(intervened)"),
+    "consistency-weight": ("models/consistency.py", "out.terms[\"loss\"] + c.consistency_weight * penalty",
+                           "out.terms[\"loss\"] + penalty"),
+    "avae-rho": ("models/vae.py", "DiagonalGaussian(rho * out.z,", "DiagonalGaussian(out.z,"),
+    "avae-no-grad-decoder": ("models/vae.py", "        with torch.no_grad():\n            decoded = self.decode(out.z, batch)",
+                             "        if True:\n            decoded = self.decode(out.z, batch)"),
+    "sae-chunks": ("nn/pooled.py", "h = modulate[k](h, chunks[k])", "h = modulate[k](h, chunks[self.stages[0]])"),
 }
 
 
-FAST_FIRST = ("test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

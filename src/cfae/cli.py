@@ -361,12 +361,13 @@ def models():
 @app.command()
 @_friendly
 def reproduce(
-    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs or cdvae-gan"),
+    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan "
+                                     "or consistency"),
     dataset: str = typer.Option("mnist", "--dataset", "-d"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
     epochs: str = typer.Option("20,50", help="comma-separated epoch counts to evaluate at"),
-    latent_dims: str = typer.Option("2", help="comma-separated latent sizes, e.g. 2,16"),
+    latent_dims: str = typer.Option("", help="comma-separated latent sizes, e.g. 2,16 (default: 2; consistency: the preset's)"),
     network: str = typer.Option("mlp", help="encoder/decoder family shared by all models"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     data_root: Optional[str] = typer.Option(None),
@@ -388,6 +389,10 @@ def reproduce(
     models: str = typer.Option("cdvae,vae-gan,cdvae-gan", help="cdvae-gan: models to compare"),
     inception: Optional[Path] = typer.Option(None, help="cdvae-gan: Inception-v3 weights (safetensors) for FID; "
                                              "default: a cfae domain classifier"),
+    preset: str = typer.Option("cpu", help="consistency: cpu (depth 3, 5,000 images, 6 epochs) or seed (the seed's Appendix)"),
+    families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
+    model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
+    run_epochs: Optional[int] = typer.Option(None, help="consistency: training epochs (default: the preset's)"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -395,10 +400,11 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "cdvae-gan", "counterfactual-ae", "losocs")
+    experiments = ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
+    names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
     if experiment == "counterfactual-ae" and rescore_knn:
         from cfae.experiments.counterfactual_ae import rescore_knn as rescore
 
@@ -408,19 +414,25 @@ def reproduce(
 
         reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
                             eval_size=eval_size,
-                            models=tuple(m.strip() for m in models.split(",") if m.strip()), data_root=data_root,
+                            models=names(models), data_root=data_root,
                             inception=inception, progress=not quiet, say=typer.echo)
+    elif experiment == "consistency":
+        from cfae.experiments.consistency import reproduce as reproduce_consistency
+
+        reproduce_consistency(out, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
+                              families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
+                              data_root=data_root, progress=not quiet, say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 
         reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
                          siamese_streams=siamese_streams, regression=regression,
-                         variants=tuple(v.strip() for v in variants.split(",") if v.strip()), limit=limit, progress=not quiet,
+                         variants=names(variants), limit=limit, progress=not quiet,
                          say=typer.echo)
     elif experiment == "counterfactual-ae":
         from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
 
-        reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims),
+        reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims) or (2,),
                      network=network, data_root=data_root, limit=limit, progress=not quiet, say=typer.echo)
     else:
         from cfae.experiments.betavae_dsprites import reproduce as reproduce_beta

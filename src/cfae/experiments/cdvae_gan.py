@@ -24,11 +24,9 @@ from cfae.data import get_dataset
 from cfae.data.attributes import MORPHO_ATTRIBUTES, morpho_thresholds
 from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
-from cfae.experiments.cached import cached_predictor, trained_run
+from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
 from cfae.metrics.attributes import attribute_scores, composition
-from cfae.metrics.fid import (DomainFeatures, feature_statistics, features_of, fid, frechet_distance,
-                              gaussian_statistics)
-from cfae.metrics.inception import InceptionFeatures
+from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -51,17 +49,6 @@ def run_config(dataset: str, model: str, seed: int, preset: dict, data_root: str
         options["hidden"] = preset["hidden"]
     return RunConfig(model=model, dataset=dataset, data_root=data_root, limit=preset["limit"], model_options=options,
                      train=TrainConfig(epochs=preset["epochs"], batch_size=preset["batch_size"], seed=seed, progress=progress))
-
-
-def feature_backend(folder: Path, train: ImageDataset, test: ImageDataset, inception: str | Path | None = None,
-                    epochs: int = 3) -> tuple[torch.nn.Module, dict]:
-    """Inception-v3 pool features from a user's weights file, else a classifier of the dataset's class
-    label (else of its attributes, seed 1) trained by cfae."""
-    if inception is not None:
-        return InceptionFeatures.from_file(inception), {"weights": str(inception)}
-    kind, target = ("classifier", "label") if "label" in train.labels else ("attributes", "attributes")
-    net, record = cached_predictor(folder, kind, train, test, "conv", target, epochs)
-    return DomainFeatures(net, f"cfae domain classifier of {target!r} (conv, {folder.name}/)"), record
 
 
 def mean_pairwise_distance(features: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ LOWER_IS_BETTER = ("reversibility", "composition_1", "composition_10", "fid_coun
                    "fid_samples")
 
 
-def _cell(values: list[float]) -> str:
+def seed_cell(values: list[float]) -> str:
     """mean +- sd over seeds; a single seed's value alone (it has no sd)."""
     stats = mean_sd(values)
     if stats is None:
@@ -25,7 +25,7 @@ def _runs(results: dict, model: str, seeds) -> list[dict]:
     return [results[f"{model}/seed-{s}"] for s in seeds if f"{model}/seed-{s}" in results]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -66,21 +66,21 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
              f"{setup['fid_train_vs_test']:.3f} (the floor). Only Inception FIDs on CelebA "
              f"are comparable with the seed's values ({SEED_TABLE2}).", ""]
     parts += ["## Table 2: FID of counterfactual images (lower is better)", "",
-              _table(["model", "seeds", "FID counterfactuals", "FID reconstructions", "FID prior samples",
+              markdown_table(["model", "seeds", "FID counterfactuals", "FID reconstructions", "FID prior samples",
                       "sample diversity (1 = data)"],
                      [[MODELS[m], str(len(_runs(results, m, seeds)))] +
-                      [_cell([r[k] for r in _runs(results, m, seeds)]) for k in
+                      [seed_cell([r[k] for r in _runs(results, m, seeds)]) for k in
                        ("fid_counterfactual", "fid_reconstruction", "fid_samples", "diversity")] for m in models]), ""]
     rows = []
     for a, name in enumerate(names):
         row = [name, f"{clf['train_accuracy'][a]:.3f}", f"{clf['test_accuracy'][a]:.3f}"]
-        row += [_cell([r["attributes"][name]["effectiveness"] for r in _runs(results, m, seeds)]) for m in models]
+        row += [seed_cell([r["attributes"][name]["effectiveness"] for r in _runs(results, m, seeds)]) for m in models]
         rows.append(row)
-    rows.append(["mean", "", ""] + [_cell([r["effectiveness"] for r in _runs(results, m, seeds)]) for m in models])
+    rows.append(["mean", "", ""] + [seed_cell([r["effectiveness"] for r in _runs(results, m, seeds)]) for m in models])
     parts += ["## Table 3: attribute classifier accuracy on counterfactuals (higher is better)", "",
               "Each test image's attribute is set to the opposite of its label; the independent classifier "
               "(conv, trained on the training split) must see the new value.", "",
-              _table(["attribute", "classifier train", "classifier test"] + [MODELS[m] for m in models], rows), ""]
+              markdown_table(["attribute", "classifier train", "classifier test"] + [MODELS[m] for m in models], rows), ""]
     keys = ("preservation", "reversibility", "composition_1", "composition_10", "feature_probe_accuracy")
     parts += ["## Beyond the seed", "",
               "preservation: classifier accuracy on the attributes not flipped (higher is better); reversibility: "
@@ -88,19 +88,19 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
               "pixel (lower is better); feature_probe_accuracy: a logistic regression from the Gaussian features z_G "
               "(posterior means) to the attributes, mean test accuracy: how much of the attributes z_G still carries "
               "(0.5-ish: none; near the classifier's accuracy: all of it, so a decoder can ignore the bits).", "",
-              _table(["model"] + list(keys), [[MODELS[m]] + [_cell([r[k] for r in _runs(results, m, seeds)]) for k in keys]
+              markdown_table(["model"] + list(keys), [[MODELS[m]] + [seed_cell([r[k] for r in _runs(results, m, seeds)]) for k in keys]
                                               for m in models]), ""]
     if setup.get("thresholds"):
         rows = []
         for name in setup["thresholds"]:
             for key in ("remeasured_on_target_side", "remeasured_change_towards_target"):
-                rows.append([name, key] + [_cell([r["attributes"][name][key] for r in _runs(results, m, seeds)])
+                rows.append([name, key] + [seed_cell([r["attributes"][name][key] for r in _runs(results, m, seeds)])
                                            for m in models])
         parts += ["## Morpho-MNIST re-measurement of the counterfactuals", "",
                   f"Thresholds (training-split medians): {setup['thresholds']}. On target side: share of counterfactuals "
                   "whose re-measured value lies on the flipped side of the threshold; change: mean re-measured change "
                   "from the reconstruction towards the target (pixels for thickness and width, radians for slant).", "",
-                  _table(["attribute", "score"] + [MODELS[m] for m in models], rows), ""]
+                  markdown_table(["attribute", "score"] + [MODELS[m] for m in models], rows), ""]
     parts += ["## Verdicts (means over seeds)", "", *verdicts(results, models, seeds), "", "## Figure 7", ""]
     sample = test.select(slice(0, 8))
     for m in models:

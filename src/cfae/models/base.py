@@ -128,12 +128,16 @@ class BaseModel(nn.Module):
         c = config
         enc_out = 2 * c.latent_dim if self.stochastic else c.latent_dim
         self.encoder = encoder or build_encoder(c.network, c.input_shape, enc_out, c.hidden)
-        self.decoder = decoder or build_decoder(c.network, c.latent_dim, c.input_shape, c.hidden)
+        self.decoder = decoder or build_decoder(c.network, self.decoded_dim(), c.input_shape, c.hidden)
         self.step = 0
         self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self.gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None
 
     # --- latent space -------------------------------------------------------------------------
+    def decoded_dim(self) -> int:
+        """Width of what the decoder takes: the code, or what a latent layer makes of it."""
+        return self.config.latent_dim
+
     @property
     def latent_spec(self) -> tuple[LatentPart, ...]:
         return latent_layout(("z", "gaussian" if self.stochastic else "deterministic", self.config.latent_dim))

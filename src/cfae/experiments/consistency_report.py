@@ -1,0 +1,123 @@
+"""report.md of `cfae reproduce consistency`: seed 003 Tables 1 and 2, Figures 2, 3, 5 and 8, and the
+acceptance check (consistency training raises invariance without worsening reconstruction FID by > 10%)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
+from cfae.experiments.cf_report import mean_sd
+from cfae.viz import consistency as figures
+
+SCORES = ("invariance", "equivariance", "hybrid_mmd", "mse", "fid_reconstruction", "fid_hybrid", "fid_traversal")
+
+
+def runs(results: dict, latent_dim: int, family: str, variant: str) -> list[dict]:
+    prefix = f"latent-{latent_dim}/{family}/{variant}/seed-"
+    return [value for key, value in results.items() if key.startswith(prefix)]
+
+
+def acceptance(results: dict, latent_dim: int, family: str, variants) -> list[str]:
+    """Per consistency-trained variant: invariance against the plain model and the change of
+    reconstruction FID, on means over seeds."""
+    from cfae.experiments.consistency import label
+
+    plain = runs(results, latent_dim, family, "plain")
+    lines = []
+    for variant in (v for v in variants if v.startswith("XC")):
+        trained = runs(results, latent_dim, family, variant)
+        if not plain or not trained:
+            continue
+        inv0, inv1 = (mean_sd([r["invariance"] for r in group])[0] for group in (plain, trained))
+        fid0, fid1 = (mean_sd([r["fid_reconstruction"] for r in group])[0] for group in (plain, trained))
+        change = 100 * (fid1 - fid0) / fid0
+        holds = inv1 > inv0 and change <= 10
+        lines.append(f"- latent {latent_dim}, {label(family, variant)} vs {label(family, 'plain')}: invariance "
+                     f"{inv0:.3f} -> {inv1:.3f}, reconstruction FID {fid0:.2f} -> {fid1:.2f} ({change:+.1f}%): "
+                     f"{'holds' if holds else 'does NOT hold'} ({len(plain)} / {len(trained)} seeds)")
+    return lines
+
+
+def write_report(out: Path, results: dict) -> Path:
+    from cfae.experiments.consistency import SEED_TABLE1, SEED_TABLE2, label
+
+    setup = results["setup"]
+    dims, families, variants = setup["latent_dims"], setup["families"], setup["variants"]
+    parts = ["# Interventional consistency on MNIST (seed 003)", "",
+             f"Preset {setup['preset']!r}: hidden {setup['hidden']}, {setup['epochs']} epochs, "
+             f"{setup['limit'] or 'all'} training images, Adam lr {setup['lr']} (halved every 30 epochs), batch 128, "
+             f"beta-VAE beta {setup['beta']}; seeds {setup['seeds']}. Scores: INV / EQV / SCN at {setup['samples']} codes x "
+             f"{setup['interventions']} interventions per dimension (codes: one posterior draw of each of up to 5000 "
+             "training images); FIDs on "
+             f"{setup['eval_size']} test images under {setup['feature_backend']} (not Inception: not comparable with "
+             "the seed's Figure 5a).", ""]
+    rows = []
+    for d in dims:
+        for family in families:
+            for variant in variants:
+                group = runs(results, d, family, variant)
+                if group:
+                    rows.append([str(d), label(family, variant), str(len(group))] +
+                                [seed_cell([r[k] for r in group]) for k in SCORES])
+    parts += ["## Scores (mean +- sd over seeds)", "",
+              "invariance: mean off-diagonal INV (Figure 5b; 1 = interventions stay in their dimension); equivariance: "
+              "mean EQV; hybrid_mmd: IMQ MMD^2 between codes and their hybridised version (Figure 8; 0 = independent "
+              "dimensions); mse: reconstruction error per pixel.", "",
+              markdown_table(["latent", "model", "seeds", *SCORES], rows), "", "## Acceptance check", ""]
+    for d in dims:
+        for family in families:
+            parts += acceptance(results, d, family, variants)
+    rows = []
+    for d in dims:
+        masks = [r["mask"] for f in families for v in variants for r in runs(results, d, f, v) if "mask" in r]
+        if masks:
+            rows.append([str(d), str(len(masks)), seed_cell([m["edge_percent"] for m in masks]),
+                         seed_cell([m["percent_of_n_squared"] for m in masks]), f"{SEED_TABLE1.get(d, float('nan')):.2f}"])
+    parts += ["", "## Table 1: XBlock mask sparsity", "",
+              "edges present (gate logit > 0) as a percentage of the n(n-1)/2 possible ones, and the same count over "
+              "all n^2 mask entries. The seed's values equal (n-1)/(2n) exactly, the n^2 reading of a fully "
+              "connected mask.", "",
+              markdown_table(["latent", "X runs", "edges / possible (%)", "edges / n^2 (%)", "seed (%)"], rows)]
+    rows = []
+    for d in dims[:1]:
+        for mode, seed_values in SEED_TABLE2.items():
+            row = [mode]
+            for variant, seed_value in zip(("plain", "X", "XC-I"), seed_values):
+                group = runs(results, d, "ae", variant)
+                row += [seed_cell([r["self_consistency"][mode] for r in group]), f"{seed_value:.2f}"]
+            rows.append(row)
+    parts += ["", f"## Table 2: self-consistency of the AE family (latent {dims[0]}), mean over dimensions", "",
+              markdown_table(["sampling", "AE", "seed AE", "XAE", "seed XAE", "XCAE-I", "seed XCAE"], rows), ""]
+    parts += figure_section(out, results, dims[0], families, variants)
+    (out / "report.md").write_text("\n".join(parts) + "\n")
+    return out / "report.md"
+
+
+def figure_section(out: Path, results: dict, latent_dim: int, families, variants) -> list[str]:
+    """Figures 2, 3, 5b, 8 and the learned masks, from the first seed's runs of the first latent size."""
+    from cfae.experiments.consistency import label
+
+    parts = ["## Figures", ""]
+    summary = {label(f, "plain"): {v: mean_sd([r["invariance"] for r in runs(results, latent_dim, f, v)]) or (np.nan, 0)
+                                   for v in variants} for f in families}
+    parts.append(f"![invariance summary]({figures.grouped_bars(summary, out / 'fig5b_invariance.png', 'mean off-diagonal INV').name})")
+    spread = {label(f, v): [r["hybrid_mmd"] for r in runs(results, latent_dim, f, v)] for f in families for v in variants}
+    parts.append(f"![hybrid MMD]({figures.distributions(spread, out / 'fig8_hybrid_mmd.png', 'IMQ MMD^2 codes vs hybrid').name})")
+    for family in families:
+        first = {v: runs(results, latent_dim, family, v)[0] for v in variants if runs(results, latent_dim, family, v)}
+        inv = {f"INV {label(family, v)}": np.array(r["INV"]) for v, r in first.items()}
+        eqv = {f"EQV {label(family, v)}": np.array(r["EQV"]) for v, r in first.items()}
+        path = figures.heatmaps({**inv, **eqv}, out / f"fig3_{family}.png", vmin=None, vmax=1.0)
+        parts.append(f"![INV and EQV, {family}]({path.name})")
+        for v, r in first.items():
+            walk = r["traversal"]
+            path = figures.response_errors(walk["values"], walk["errors"], out / f"fig2_{family}_{v}.png",
+                                           title=f"{label(family, v)}: response errors traversing the last dimension")
+            parts.append(f"![response errors {label(family, v)}]({path.name})")
+        masks = {label(family, v): np.array(r["mask"]["gates"]) for v, r in first.items() if "mask" in r}
+        if masks:
+            path = figures.heatmaps(masks, out / f"masks_{family}.png", xlabel="parent", ylabel="child")
+            parts.append(f"![learned masks {family}]({path.name})")
+    return parts

@@ -1,0 +1,66 @@
+"""Figures of the interventional consistency study (seed 003 Figures 2, 3, 5b, 8 and A.4.4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cfae.viz.figures import _save, plt
+
+
+def heatmaps(matrices: dict[str, np.ndarray], path: str | Path, xlabel: str = "response dimension i",
+             ylabel: str = "intervened dimension m", vmin: float | None = 0.0, vmax: float | None = 1.0) -> Path:
+    """One annotated heatmap per title, side by side (INV / EQV matrices, learned masks)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    for ax, (title, matrix) in zip(axes[0], matrices.items()):
+        matrix = np.asarray(matrix, dtype=float)
+        image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
+        if matrix.shape[0] <= 12:
+            for (r, c), value in np.ndenumerate(matrix):
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6, color="w")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def response_errors(values: np.ndarray, errors: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Seed Figure 2 (bottom): errors[step, sample, i] against the traversal value, one panel per
+    dimension i, one line per sample."""
+    values, errors = np.asarray(values), np.asarray(errors)
+    dims = errors.shape[2]
+    fig, axes = plt.subplots(1, dims, figsize=(2.2 * dims, 2.2), sharey=True, squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.plot(values, errors[:, :, i], linewidth=0.8)
+        ax.axhline(0, color="k", linewidth=0.5)
+        ax.set_title(f"dim {i}", fontsize=8)
+        ax.set_xlabel("traversal value", fontsize=7)
+    axes[0][0].set_ylabel("N_I - R(N_I)")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: str | Path, ylabel: str) -> Path:
+    """Seed Figure 5b: for each group (model family) one bar per variant, mean with an sd error bar."""
+    variants = list(next(iter(groups.values())))
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(1.8 * len(groups) + 2, 3.2))
+    for k, variant in enumerate(variants):
+        stats = [groups[g].get(variant, (np.nan, 0.0)) for g in groups]
+        ax.bar(np.arange(len(groups)) + k * width, [s[0] for s in stats], width, yerr=[s[1] for s in stats],
+               label=variant, capsize=2)
+    ax.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2, list(groups))
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def distributions(samples: dict[str, list[float]], path: str | Path, ylabel: str) -> Path:
+    """Seed Figure 8: the spread of one score over runs, one box per model."""
+    fig, ax = plt.subplots(figsize=(0.9 * len(samples) + 2, 3.2))
+    ax.boxplot(list(samples.values()))
+    ax.set_xticks(range(1, len(samples) + 1), list(samples), rotation=45, fontsize=7)
+    ax.set_ylabel(ylabel)
+    return _save(fig, path)
