@@ -3,15 +3,17 @@ sampling, the consistency penalties and the seed 003 networks."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_dataset
 from torch import nn
 
 import cfae
-from cfae.counterfactual.hybrid import hybrid_codes, sample_codes
+from cfae.counterfactual.hybrid import double_interventions, hybrid_codes, sample_codes, swapped_codes
 from cfae.metrics.consistency import (consistency_matrices, hybrid_mmd, invariance_summary, latent_response_matrix,
                                       mask_sparsity, self_consistency, traversal_response)
+from cfae.metrics.groundtruth import single_dimension_counterfactuals
 from cfae.models import build_model
 from cfae.nn.distributions import PointMass
 from cfae.nn.divergences import mmd
@@ -272,3 +274,54 @@ def test_x_model_trains_and_round_trips_through_its_checkpoint(tmp_path):
     codes = torch.randn(4, 3)
     assert loaded.config.xblock and torch.equal(loaded.xblock.mask_logits, model.xblock.mask_logits)
     assert torch.equal(loaded.intervene(codes, {"Z1": 0.5}), model.intervene(codes, {"Z1": 0.5}))
+
+
+class FactorSpace:
+    """Two factors rendered as the image [a, b] itself (C=1, H=1, W=2)."""
+
+    factor_names, factor_sizes = ("a", "b"), (5, 7)
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, s, n) for s in self.factor_sizes], 1)
+
+    def render(self, factors):
+        return torch.as_tensor(factors, dtype=torch.float32).view(-1, 1, 1, 2)
+
+
+class PixelCodes(nn.Module):
+    """encode: the image's two values through a matrix; decode: back through its inverse."""
+
+    def __init__(self, matrix):
+        super().__init__()
+        self.matrix, self.dummy = matrix, nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        return PointMass(x.flatten(1) @ self.matrix)
+
+    def decode(self, z):
+        return (z @ torch.linalg.inv(self.matrix)).view(-1, 1, 1, 2)
+
+
+def test_single_dimension_counterfactuals_are_exact_for_aligned_codes_and_not_for_mixed_ones():
+    aligned = single_dimension_counterfactuals(PixelCodes(torch.diag(torch.tensor([2.0, 0.5]))), FactorSpace(), n=200)
+    assert aligned["error"] == pytest.approx(0.0, abs=1e-9) and aligned["dimension_agreement"] == 1.0
+    mixed = single_dimension_counterfactuals(PixelCodes(torch.tensor([[1.0, 1.0], [1.0, -1.0]])), FactorSpace(), n=200)
+    assert mixed["error"] > 0.5 and mixed["floor"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_double_intervention_matrix_layout_and_cause_interventions():
+    base, first, second = torch.zeros(3), torch.ones(3), torch.full((3,), 2.0)
+    codes = swapped_codes(base, first, second)
+    assert torch.equal(codes[0, 2], torch.tensor([1.0, 0.0, 2.0]))
+    assert torch.equal(codes[1, 1], torch.tensor([0.0, 1.0, 0.0]))  # the diagonal: first only
+    torch.manual_seed(0)
+    model = build_model("ae", latent_dim=3, xblock=True, hidden=(16,)).eval()
+    noise = double_interventions(model, base, first, second)
+    assert noise.shape == (3, 3, 1, 28, 28)
+    assert torch.allclose(noise[0, 2], model.decode(codes[0, 2][None])[0])
+    causes = double_interventions(model, base, first, second, on="causes")
+    z1, z2 = model.causes(first[None])[0], model.causes(second[None])[0]
+    expected = model.decode_from_causes(model.xblock(base[None], {2: z2[2:3], 0: z1[0:1]}))
+    assert torch.allclose(causes[0, 2], expected[0])
+    with pytest.raises(ValueError, match="'noise', or on 'causes'"):
+        double_interventions(model, base, first, second, on="z")

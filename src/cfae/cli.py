@@ -419,7 +419,7 @@ def reproduce(
     elif experiment == "consistency":
         from cfae.experiments.consistency import reproduce as reproduce_consistency
 
-        reproduce_consistency(out, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
+        reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
                               families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
                               data_root=data_root, progress=not quiet, say=typer.echo)
     elif experiment == "losocs":

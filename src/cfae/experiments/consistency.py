@@ -1,4 +1,4 @@
-"""`cfae reproduce consistency`: seed 003's interventional consistency study on MNIST.
+"""`cfae reproduce consistency`: seed 003's interventional consistency study on MNIST or generated shapes.
 
 Families AE, beta-VAE and SAE, each plain, X (XBlock), XC-I (invariance training) and XC-E
 (equivariance training), for each latent size and seed. Per run: the INV / EQV / SCN matrices,
@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from cfae import jsonio
-from cfae.counterfactual.hybrid import sample_codes
+from cfae.counterfactual.hybrid import double_interventions, sample_codes
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.experiments.cached import feature_backend, trained_run
@@ -26,9 +26,12 @@ from cfae.metrics.consistency import (consistency_matrices, hybrid_mmd, invarian
                                       mask_sparsity, self_consistency, traversal_response)
 from cfae.metrics.encode import encode_dataset
 from cfae.metrics.fid import features_of, fid, gaussian_statistics
+from cfae.metrics.groundtruth import single_dimension_counterfactuals
 from cfae.rng import seeded
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
+from cfae.viz import consistency as figures
+from cfae.viz.grid import save_image_grid
 
 FAMILIES = {"ae": "AE", "vae": "VAE", "sae": "SAE", "avae": "AVAE"}
 ONLY_PLAIN = {"avae"}  # the seed compares AVAE (Cemgil et al. 2020) as it is, without X or XC variants
@@ -45,6 +48,7 @@ PRESETS = {
     "test": {"hidden": (8, 8, 8), "epochs": 1, "limit": 300, "lr": 1e-3, "latent_dims": (3,), "samples": 40,
              "interventions": 3},
 }
+DATASETS = {"mnist": False, "shapes": True}  # True: a renderable ground truth (disentanglement, true counterfactuals)
 SEED_TABLE1 = {6: 41.66, 12: 45.83, 32: 48.44}
 SEED_TABLE2 = {"posterior": (0.96, 0.96, 0.95), "hybrid": (0.75, 0.81, 0.88), "uniform": (0.66, 0.68, 0.80)}
 
@@ -57,36 +61,47 @@ def label(family: str, variant: str) -> str:
     return f"{prefix}{name}{suffix}"
 
 
-def run_config(family: str, variant: str, latent_dim: int, seed: int, preset: dict, data_root, progress: bool) -> RunConfig:
+def run_config(dataset: str, family: str, variant: str, latent_dim: int, seed: int, preset: dict, data_root,
+               progress: bool) -> RunConfig:
     options = {"latent_dim": latent_dim, "network": "structural" if family == "sae" else "pooled",
                "hidden": preset["hidden"], **VARIANTS[variant]}
     if family == "vae":
         options["beta"] = BETA
     train = TrainConfig(epochs=preset["epochs"], batch_size=128, lr=preset["lr"], lr_schedule="step",
                         lr_step_epochs=30, seed=seed, progress=progress)
-    return RunConfig(model=family, dataset="mnist", data_root=data_root, limit=preset["limit"], model_options=options,
+    return RunConfig(model=family, dataset=dataset, data_root=data_root, limit=preset["limit"], model_options=options,
                      train=train)
 
 
 @torch.no_grad()
-def traversal_images(model, codes: torch.Tensor, count: int, steps: int = 10, seed: int = 0) -> torch.Tensor:
-    """count decoded traversals: random rows with one random dimension set to one of `steps` values
-    spread over its 1-99% quantiles (the images Figure 5a's traversal FID scores)."""
+def training_codes(model, train: ImageDataset, seed: int, size: int = 5000) -> torch.Tensor:
+    """One posterior draw per training image (the first `size`): samples of the aggregate posterior Q(N)."""
+    with seeded(seed):
+        return encode_dataset(model, train.head(size)).sample(torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def traversal_codes(codes: torch.Tensor, count: int, steps: int = 10, seed: int = 0) -> torch.Tensor:
+    """count codes for traversal images: random rows with one random dimension set to one of `steps`
+    values spread over its 1-99% quantiles (the images Figure 5a's traversal FID scores)."""
     gen = torch.Generator().manual_seed(seed)
     rows = codes[torch.randint(len(codes), (count,), generator=gen)].clone()
     dims = torch.randint(codes.shape[1], (count,), generator=gen)
     levels = torch.quantile(codes, torch.linspace(0.01, 0.99, steps), dim=0)  # (steps, n)
     rows[torch.arange(count), dims] = levels[torch.randint(steps, (count,), generator=gen), dims]
-    return torch.cat([model.decode(part) for part in rows.split(500)])
+    return rows
 
 
 @torch.no_grad()
-def evaluate_run(model, train: ImageDataset, test_x: torch.Tensor, backend, real_stats, seed: int, samples: int = 200,
-                 interventions: int = 10, size: int = 5000) -> dict:
-    """Every consistency score of one trained model (codes: one posterior draw per training image,
-    INV / EQV at `samples` codes x `interventions` values per dimension)."""
-    with seeded(seed):
-        codes = encode_dataset(model, train.head(size)).sample(torch.Generator().manual_seed(seed))
+def decode_all(model, codes: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model.decode(part) for part in codes.split(500)])
+
+
+@torch.no_grad()
+def evaluate_run(model, codes: torch.Tensor, test_x: torch.Tensor, backend, real_stats, seed: int, samples: int = 200,
+                 interventions: int = 10) -> dict:
+    """Every consistency score of one trained model at its training codes (INV / EQV at `samples`
+    codes x `interventions` values per dimension) and FIDs against test_x's feature statistics."""
     matrices = consistency_matrices(model, codes, interventions=interventions, samples=samples, seed=seed,
                                     unit_dim=model.config.unit_dim if model.config.xblock else 1)
     scores = {key: value.tolist() for key, value in matrices.items()}
@@ -102,32 +117,69 @@ def evaluate_run(model, train: ImageDataset, test_x: torch.Tensor, backend, real
         scores["mask"] = {**mask_sparsity(model.xblock.adjacency()), "gates": model.xblock.gates().tolist()}
     n = len(test_x)
     recon = torch.cat([model.reconstruct(part) for part in test_x.split(500)])
-    hybrid = torch.cat([model.decode(part) for part in sample_codes(codes, n, "hybrid", torch.Generator().manual_seed(seed)).split(500)])
+    hybrid = decode_all(model, sample_codes(codes, n, "hybrid", torch.Generator().manual_seed(seed)))
     scores["mse"] = float((recon - test_x).square().mean())
     scores["fid_reconstruction"] = fid(backend, None, recon, real_stats)
     scores["fid_hybrid"] = fid(backend, None, hybrid, real_stats)
-    scores["fid_traversal"] = fid(backend, None, traversal_images(model, codes, n, seed=seed), real_stats)
+    scores["fid_traversal"] = fid(backend, None, decode_all(model, traversal_codes(codes, n, seed=seed)), real_stats)
     return scores
 
 
-def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
+def ground_truth_scores(model, dataset: str, seed: int, fast: bool) -> dict:
+    """On a renderable dataset: MIG and DCI disentanglement, and single-dimension counterfactuals
+    against the true render (cfae.metrics.groundtruth)."""
+    from cfae.data.registry import ground_truth_space
+    from cfae.metrics.disentanglement import disentanglement_suite
+    from cfae.metrics.factor_stats import model_representation
+
+    space = ground_truth_space(dataset)
+    scores = disentanglement_suite(space, model_representation(model), seed=seed, fast=fast, only=("mig", "dci"))
+    return {**scores, "counterfactual": single_dimension_counterfactuals(model, space, 100 if fast else 1000, seed)}
+
+
+@torch.no_grad()
+def run_figures(model, codes: torch.Tensor, test_x: torch.Tensor, folder: Path, name: str, seed: int) -> None:
+    """Image figures of one run: traversals (seed Figures 2 and 6; one row per dimension), inputs /
+    reconstructions / hybrid samples (Figure 7), hybridisation (Figure 34) and double interventions on
+    N and, with an XBlock, on Z (Figure 35)."""
+    gen = torch.Generator().manual_seed(seed)
+    n, steps = codes.shape[1], 10
+    base = codes[torch.randint(len(codes), (1,), generator=gen)].repeat(n * steps, 1)
+    levels = torch.quantile(codes, torch.linspace(0.01, 0.99, steps), dim=0)
+    for dim in range(n):
+        base[dim * steps : (dim + 1) * steps, dim] = levels[:, dim]
+    save_image_grid(folder / f"traversals_{name}.png", model.decode(base), nrow=steps)
+    hybrids = model.decode(sample_codes(codes, 10, "hybrid", gen))
+    save_image_grid(folder / f"samples_{name}.png", torch.cat([test_x[:10], model.reconstruct(test_x[:10]), hybrids]), nrow=10)
+    picks = codes[torch.randperm(len(codes), generator=gen)[:8]]
+    rows = torch.stack([double_interventions(model, picks[k], picks[k + 4], picks[k + 4]).diagonal().movedim(-1, 0)
+                        for k in range(4)])
+    figures.hybridisation_rows(model.decode(picks[:4]), model.decode(picks[4:]), rows, folder / f"hybridisation_{name}.png")
+    references = model.decode(picks[:3])
+    for on in ("noise", "causes") if model.config.xblock else ("noise",):
+        grid = double_interventions(model, picks[0], picks[1], picks[2], on=on)
+        figures.double_intervention_grid(grid, references, folder / f"double_{on}_{name}.png")
+
+
+def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
               latent_dims: tuple[int, ...] | None = None, families: tuple[str, ...] = tuple(FAMILIES),
               variants: tuple[str, ...] = tuple(VARIANTS), epochs: int | None = None, limit: int | None = None,
               data_root: str | None = None, eval_size: int = 1000, progress: bool = True,
               say: Callable[[str], None] = print) -> Path:
-    """Train and score every (latent size, family, variant, seed), seed-major; write OUT/results.json
-    and OUT/report.md."""
+    """Train and score every (latent size, family, variant, seed), seed-major, on mnist or the
+    generated shapes (which add the ground-truth scores); write OUT/results.json, the first seed's
+    image figures and OUT/report.md."""
     from cfae.experiments.consistency_report import write_report
 
-    for given, valid, what in ((families, FAMILIES, "families"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
+    for given, valid, what in ((families, FAMILIES, "families"), ((dataset,), DATASETS, "dataset"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
         unknown = [v for v in given if v not in valid]
         if unknown:
             raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(valid)}")
     preset = {**PRESETS[preset_name], **{k: v for k, v in {"epochs": epochs, "limit": limit}.items() if v}}
     latent_dims = latent_dims or preset["latent_dims"]
     out = Path(out)
-    train = get_dataset("mnist", "train", data_root, preset["limit"])
-    test_data = get_dataset("mnist", "test", data_root, preset["limit"])
+    train = get_dataset(dataset, "train", data_root, preset["limit"])
+    test_data = get_dataset(dataset, "test", data_root, preset["limit"])
     backend, backend_record = feature_backend(out / "predictors" / "features", train, test_data)
     test_x = test_data.batch(slice(0, eval_size)).x
     real_stats = gaussian_statistics(features_of(backend, test_x))
@@ -141,12 +193,17 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
                     if key in results:
                         continue
                     say(f"{label(family, variant)}, latent {latent_dim}, seed {seed}: {preset['epochs']} epochs on {len(train)} images")
-                    config = run_config(family, variant, latent_dim, seed, preset, data_root, progress)
+                    config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress)
                     model = trained_run(out / "runs" / key.replace("/", "-"), config)
-                    results[key] = evaluate_run(model, train, test_x, backend, real_stats, seed, preset["samples"],
+                    codes = training_codes(model, train, seed)
+                    results[key] = evaluate_run(model, codes, test_x, backend, real_stats, seed, preset["samples"],
                                                 preset["interventions"])
+                    if DATASETS[dataset]:
+                        results[key]["ground_truth"] = ground_truth_scores(model, dataset, seed, preset_name == "test")
+                    if seed == seeds[0]:
+                        run_figures(model, codes, test_x, out / "figures", f"{latent_dim}_{family}_{variant}", seed)
                     jsonio.write_json(path, results)
-    results["setup"] = {"preset": preset_name, **preset, "seeds": list(seeds), "latent_dims": list(latent_dims),
+    results["setup"] = {"dataset": dataset, "preset": preset_name, **preset, "seeds": list(seeds), "latent_dims": list(latent_dims),
                         "families": list(families), "variants": list(variants), "beta": BETA, "eval_size": len(test_x),
                         "feature_backend": backend.name, "feature_record": backend_record}
     jsonio.write_json(path, results)

@@ -45,7 +45,7 @@ def write_report(out: Path, results: dict) -> Path:
 
     setup = results["setup"]
     dims, families, variants = setup["latent_dims"], setup["families"], setup["variants"]
-    parts = ["# Interventional consistency on MNIST (seed 003)", "",
+    parts = [f"# Interventional consistency on {setup['dataset']} (seed 003)", "",
              f"Preset {setup['preset']!r}: hidden {setup['hidden']}, {setup['epochs']} epochs, "
              f"{setup['limit'] or 'all'} training images, Adam lr {setup['lr']} (halved every 30 epochs), batch 128, "
              f"beta-VAE beta {setup['beta']}; seeds {setup['seeds']}. Scores: INV / EQV / SCN at {setup['samples']} codes x "
@@ -90,9 +90,45 @@ def write_report(out: Path, results: dict) -> Path:
             rows.append(row)
     parts += ["", f"## Table 2: self-consistency of the AE family (latent {dims[0]}), mean over dimensions", "",
               markdown_table(["sampling", "AE", "seed AE", "XAE", "seed XAE", "XCAE-I", "seed XCAE"], rows), ""]
+    parts += ground_truth_section(results, dims, families, variants)
     parts += figure_section(out, results, dims[0], families, variants)
     (out / "report.md").write_text("\n".join(parts) + "\n")
     return out / "report.md"
+
+
+def ground_truth_section(results: dict, dims, families, variants) -> list[str]:
+    """On generated shapes: disentanglement and true-counterfactual scores per model, and whether
+    invariance goes with them across every run (Spearman rank correlation)."""
+    from scipy.stats import spearmanr
+
+    from cfae.experiments.consistency import label
+
+    every = [r for d in dims for f in families for v in variants for r in runs(results, d, f, v) if "ground_truth" in r]
+    if not every:
+        return []
+    keys = {"MIG": lambda g: g["mig"], "DCI disentanglement": lambda g: g["dci_disentanglement"],
+            "counterfactual error": lambda g: g["counterfactual"]["error"],
+            "re-encoding floor": lambda g: g["counterfactual"]["floor"],
+            "dimension agreement": lambda g: g["counterfactual"]["dimension_agreement"]}
+    rows = []
+    for d in dims:
+        for f in families:
+            for v in variants:
+                group = [r["ground_truth"] for r in runs(results, d, f, v) if "ground_truth" in r]
+                if group:
+                    rows.append([str(d), label(f, v), str(len(group))] + [seed_cell([get(g) for g in group]) for get in keys.values()])
+    parts = ["## Ground truth (generated shapes)", "",
+             "counterfactual error: per-pixel squared error between the true render of a scene with one factor "
+             "changed and the model's counterfactual made by intervening on the one latent dimension that moves most "
+             "(value from the true render's code); re-encoding floor: the error of decoding the true render's full "
+             "code; dimension agreement: how often the same dimension is chosen for a factor.", "",
+             markdown_table(["latent", "model", "seeds", *keys], rows), "",
+             f"Spearman rank correlation with invariance over all {len(every)} runs:", ""]
+    invariance = [r["invariance"] for r in every]
+    for name, get in keys.items():
+        rho, p = spearmanr(invariance, [get(r["ground_truth"]) for r in every])
+        parts.append(f"- {name}: rho = {rho:.3f} (p = {p:.3g})")
+    return parts + [""]
 
 
 def figure_section(out: Path, results: dict, latent_dim: int, families, variants) -> list[str]:
@@ -109,7 +145,7 @@ def figure_section(out: Path, results: dict, latent_dim: int, families, variants
         first = {v: runs(results, latent_dim, family, v)[0] for v in variants if runs(results, latent_dim, family, v)}
         inv = {f"INV {label(family, v)}": np.array(r["INV"]) for v, r in first.items()}
         eqv = {f"EQV {label(family, v)}": np.array(r["EQV"]) for v, r in first.items()}
-        path = figures.heatmaps({**inv, **eqv}, out / f"fig3_{family}.png", vmin=None, vmax=1.0)
+        path = figures.heatmaps({**inv, **eqv}, out / f"fig3_{family}.png")
         parts.append(f"![INV and EQV, {family}]({path.name})")
         for v, r in first.items():
             walk = r["traversal"]
@@ -120,4 +156,9 @@ def figure_section(out: Path, results: dict, latent_dim: int, families, variants
         if masks:
             path = figures.heatmaps(masks, out / f"masks_{family}.png", xlabel="parent", ylabel="child")
             parts.append(f"![learned masks {family}]({path.name})")
-    return parts
+    images = sorted((out / "figures").glob(f"*_{latent_dim}_*.png"))
+    parts += ["", "Image figures of the first seed's runs (traversals: one row per dimension; samples: inputs, "
+              "reconstructions, hybrid samples; hybridisation: base, alternative, one hybrid per dimension; "
+              "double_noise / double_causes: references, then base with dimensions i and j from the two "
+              "alternatives):", ""]
+    return parts + [f"![{p.stem}](figures/{p.name})" for p in images]

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from cfae.viz.figures import _save, plt
+from cfae.viz.grid import save_image_grid
 
 
 def heatmaps(matrices: dict[str, np.ndarray], path: str | Path, xlabel: str = "response dimension i",
              ylabel: str = "intervened dimension m", vmin: float | None = 0.0, vmax: float | None = 1.0) -> Path:
     """One annotated heatmap per title, side by side (INV / EQV matrices, learned masks)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.4), squeeze=False)
     for ax, (title, matrix) in zip(axes[0], matrices.items()):
         matrix = np.asarray(matrix, dtype=float)
         image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
@@ -64,3 +67,19 @@ def distributions(samples: dict[str, list[float]], path: str | Path, ylabel: str
     ax.set_xticks(range(1, len(samples) + 1), list(samples), rotation=45, fontsize=7)
     ax.set_ylabel(ylabel)
     return _save(fig, path)
+
+
+def double_intervention_grid(images: Tensor, references: Tensor, path: str | Path) -> Path:
+    """Seed Figure 35: a first row with the references (base, first and second alternative), then
+    the (n, n) matrix of double interventions."""
+    n = images.shape[0]
+    top = torch.ones(n, *images.shape[2:])
+    top[: len(references)] = references
+    return save_image_grid(path, torch.cat([top, images.flatten(0, 1)]), nrow=n)
+
+
+def hybridisation_rows(bases: Tensor, alternatives: Tensor, hybrids: Tensor, path: str | Path) -> Path:
+    """Seed Figure 34: per row the base, the alternative and the n hybrids (base with one dimension
+    from the alternative); hybrids (rows, n, C, H, W)."""
+    rows = torch.cat([bases[:, None], alternatives[:, None], hybrids], 1)
+    return save_image_grid(path, rows.flatten(0, 1), nrow=rows.shape[1])
