@@ -22,7 +22,7 @@ def test_reproduce_consistency_smoke_resumes_and_refuses_unknown_names(shared_da
     text = (out / "report.md").read_text()
     assert "Table 1" in text and "Table 2" in text and "XCAE-E vs AE" in text and "AVAE" in text
     assert (out / "fig3_ae.png").stat().st_size > 0 and (out / "masks_ae.png").stat().st_size > 0
-    assert (out / "figures" / "double_causes_3_ae_XC-E.png").stat().st_size > 0
+    assert (out / "figures" / "double_causes_3_ae_XC-E_seed0.png").stat().st_size > 0
     again = runner.invoke(app, args)  # resumes: every run is found, nothing retrained
     assert again.exit_code == 0 and "epochs on" not in again.output
     bad = runner.invoke(app, args[:-1] + ["--families", "ae,gan"])
@@ -38,4 +38,4 @@ def test_reproduce_consistency_on_shapes_scores_the_ground_truth(tmp_path):
     assert 0 <= truth["mig"] <= 1 and truth["counterfactual"]["error"] >= 0
     text = (out / "report.md").read_text()
     assert "Ground truth (generated shapes)" in text and "Spearman rank correlation with invariance over all 2 runs" in text
-    assert (out / "figures" / "double_causes_3_ae_XC-I.png").stat().st_size > 0
+    assert (out / "figures" / "double_causes_3_ae_XC-I_seed0.png").stat().st_size > 0

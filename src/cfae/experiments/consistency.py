@@ -201,7 +201,7 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
                     if DATASETS[dataset]:
                         results[key]["ground_truth"] = ground_truth_scores(model, dataset, seed, preset_name == "test")
                     if seed == seeds[0]:
-                        run_figures(model, codes, test_x, out / "figures", f"{latent_dim}_{family}_{variant}", seed)
+                        run_figures(model, codes, test_x, out / "figures", f"{latent_dim}_{family}_{variant}_seed{seed}", seed)
                     jsonio.write_json(path, results)
     results["setup"] = {"dataset": dataset, "preset": preset_name, **preset, "seeds": list(seeds), "latent_dims": list(latent_dims),
                         "families": list(families), "variants": list(variants), "beta": BETA, "eval_size": len(test_x),

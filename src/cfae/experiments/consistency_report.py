@@ -30,13 +30,19 @@ def acceptance(results: dict, latent_dim: int, family: str, variants) -> list[st
         trained = runs(results, latent_dim, family, variant)
         if not plain or not trained:
             continue
-        inv0, inv1 = (mean_sd([r["invariance"] for r in group])[0] for group in (plain, trained))
-        fid0, fid1 = (mean_sd([r["fid_reconstruction"] for r in group])[0] for group in (plain, trained))
-        change = 100 * (fid1 - fid0) / fid0
-        holds = inv1 > inv0 and change <= 10
+        inv0, inv1 = (mean_sd([r["invariance"] for r in group]) for group in (plain, trained))
+        fid0, fid1 = (mean_sd([r["fid_reconstruction"] for r in group]) for group in (plain, trained))
+        change = 100 * (fid1[0] - fid0[0]) / fid0[0]
+        holds = inv1[0] > inv0[0] and change <= 10
+        block = runs(results, latent_dim, family, "X")
+        versus_x = ""
+        if block:
+            fid_x = mean_sd([r["fid_reconstruction"] for r in block])[0]
+            versus_x = f"; against {label(family, 'X')} (FID {fid_x:.2f}) {100 * (fid1[0] - fid_x) / fid_x:+.1f}%"
         lines.append(f"- latent {latent_dim}, {label(family, variant)} vs {label(family, 'plain')}: invariance "
-                     f"{inv0:.3f} -> {inv1:.3f}, reconstruction FID {fid0:.2f} -> {fid1:.2f} ({change:+.1f}%): "
-                     f"{'holds' if holds else 'does NOT hold'} ({len(plain)} / {len(trained)} seeds)")
+                     f"{inv0[0]:.3f} +- {inv0[1]:.3f} -> {inv1[0]:.3f} +- {inv1[1]:.3f}, reconstruction FID "
+                     f"{fid0[0]:.2f} +- {fid0[1]:.2f} -> {fid1[0]:.2f} +- {fid1[1]:.2f} ({change:+.1f}% in the mean"
+                     f"{versus_x}): {'holds' if holds else 'does NOT hold'} ({len(plain)} / {len(trained)} seeds)")
     return lines
 
 
@@ -156,8 +162,9 @@ def figure_section(out: Path, results: dict, latent_dim: int, families, variants
         if masks:
             path = figures.heatmaps(masks, out / f"masks_{family}.png", xlabel="parent", ylabel="child")
             parts.append(f"![learned masks {family}]({path.name})")
-    images = sorted((out / "figures").glob(f"*_{latent_dim}_*.png"))
-    parts += ["", "Image figures of the first seed's runs (traversals: one row per dimension; samples: inputs, "
+    first_seed = results["setup"]["seeds"][0]
+    images = sorted((out / "figures").glob(f"*_{latent_dim}_*_seed{first_seed}.png"))
+    parts += ["", f"Image figures of seed {first_seed}'s runs (traversals: one row per dimension; samples: inputs, "
               "reconstructions, hybrid samples; hybridisation: base, alternative, one hybrid per dimension; "
               "double_noise / double_causes: references, then base with dimensions i and j from the two "
               "alternatives):", ""]
