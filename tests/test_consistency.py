@@ -193,7 +193,7 @@ def test_invariance_penalty_is_the_algorithm1_estimate():
         plain, changed = model.response(codes), model.response(moved)
     expected = sum(float((plain[k] - changed[k]).square().sum() - (plain[k, dims[k]] - changed[k, dims[k]]).square())
                    for k in range(6)) / (6 * 3)
-    assert float(penalty) == pytest.approx(expected, rel=1e-5)
+    assert float(penalty.detach()) == pytest.approx(expected, rel=1e-5)
     terms = {k: float(v.detach()) for k, v in model(torch.rand(5, 1, 28, 28)).terms.items()}
     assert terms["loss"] == pytest.approx(terms["recon"] + 4 * terms["consistency"], rel=1e-6)
 
@@ -209,7 +209,7 @@ def test_equivariance_penalty_compares_causes_after_reapplying_the_intervention(
     again = model.response(moved)
     again[torch.arange(6), dims] = values
     expected = (model.causes(moved) - model.causes(again)).square().sum() / (6 * 3)
-    assert float(penalty) == pytest.approx(float(expected), rel=1e-5)
+    assert float(penalty.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
 def test_model_intervention_on_a_cause_goes_through_the_block():

@@ -67,9 +67,9 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, cdvae, cdvae-gan, counterfactual-ae, mmd-vae, vae, vae-gan"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, cdvae, cdvae-gan, counterfactual-ae, mmd-vae, sae, vae, vae-gan"):
         build_model("gan")
-    with pytest.raises(ValueError, match="conv, dcgan, mlp"):
+    with pytest.raises(ValueError, match="conv, dcgan, mlp, pooled, structural"):
         build_model("vae", network="resnet")
     with pytest.raises(ValueError, match="bernoulli, gaussian"):
         build_model("vae", likelihood="poisson")
