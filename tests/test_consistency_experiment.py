@@ -25,6 +25,9 @@ def test_reproduce_consistency_smoke_resumes_and_refuses_unknown_names(shared_da
     assert (out / "figures" / "double_causes_3_ae_XC-E_seed0.png").stat().st_size > 0
     again = runner.invoke(app, args)  # resumes: every run is found, nothing retrained
     assert again.exit_code == 0 and "epochs on" not in again.output
+    wider = runner.invoke(app, [*args, "--model-variants", "plain,X,XC-E", "--report-only"])  # X never ran: reported as absent
+    assert wider.exit_code == 0 and "epochs on" not in wider.output
+    assert json.loads((out / "results.json").read_text())["setup"]["variants"] == ["plain", "X", "XC-E"]
     bad = runner.invoke(app, args[:-1] + ["--families", "ae,gan"])
     assert bad.exit_code == 1 and "valid choices: ae, vae, sae, avae" in bad.output
 

@@ -164,11 +164,12 @@ def run_figures(model, codes: torch.Tensor, test_x: torch.Tensor, folder: Path, 
 def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
               latent_dims: tuple[int, ...] | None = None, families: tuple[str, ...] = tuple(FAMILIES),
               variants: tuple[str, ...] = tuple(VARIANTS), epochs: int | None = None, limit: int | None = None,
-              data_root: str | None = None, eval_size: int = 1000, progress: bool = True,
+              data_root: str | None = None, eval_size: int = 1000, progress: bool = True, report_only: bool = False,
               say: Callable[[str], None] = print) -> Path:
     """Train and score every (latent size, family, variant, seed), seed-major, on mnist or the
     generated shapes (which add the ground-truth scores); write OUT/results.json, the first seed's
-    image figures and OUT/report.md."""
+    image figures and OUT/report.md. report_only: train nothing, write the report from the scores
+    already in results.json (a reproduction cut short reports what finished, with its seed counts)."""
     from cfae.experiments.consistency_report import write_report
 
     for given, valid, what in ((families, FAMILIES, "families"), ((dataset,), DATASETS, "dataset"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
@@ -185,7 +186,7 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
     real_stats = gaussian_statistics(features_of(backend, test_x))
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    for seed in seeds:
+    for seed in () if report_only else seeds:
         for latent_dim in latent_dims:
             for family in families:
                 for variant in (v for v in variants if family not in ONLY_PLAIN or v == "plain"):
