@@ -96,6 +96,8 @@ MUTATIONS = {
     "scn-abs": ("metrics/consistency.py", "scn = 1 - (plain - base).abs().mean(0) / s", "scn = 1 - (plain - base).mean(0) / s"),
     "hybrid-rows": ("counterfactual/hybrid.py", "codes.shape[1] if mode == \"hybrid\" else 1", "1"),
     "hybrid-permute": ("counterfactual/hybrid.py", "for _ in range(d)], 1)", "for _ in range(1)] * d, 1)"),
+    "scn-response-scale": ("metrics/consistency.py", 'sigma = (drawn if scale == "codes" else answer).std(0)',
+                           'sigma = (drawn if scale == "codes" else drawn).std(0)'),
     "lrm-sqrt": ("metrics/consistency.py", "(response(model, moved) - plain).square().mean(0).sqrt()",
                  "(response(model, moved) - plain).abs().mean(0)"),
     "sparsity-possible": ("metrics/consistency.py", "possible = n * (n - 1) / 2", "possible = n * n / 2"),

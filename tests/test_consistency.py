@@ -170,6 +170,19 @@ def test_self_consistency_modes_order_on_a_map_that_only_knows_the_data():
     assert (hybrid < 0.6).all()
 
 
+def test_self_consistency_scales_on_a_response_that_doubles_the_codes():
+    """R(N) = 2N: |R(N) - N| = |N|, and E|N| / sd = sqrt(2 / pi) for a Gaussian; the seed's response-space
+    sd is twice the codes' one."""
+    codes = torch.randn(200000, 1, generator=torch.Generator().manual_seed(1))
+    double = LinearResponse(torch.full((1, 1), 2.0))
+    folded = math.sqrt(2 / math.pi)
+    assert float(self_consistency(double, codes, "posterior", count=100000)) == pytest.approx(1 - folded, abs=0.01)
+    assert float(self_consistency(double, codes, "posterior", count=100000, scale="response")) == pytest.approx(
+        1 - folded / 2, abs=0.01)
+    with pytest.raises(ValueError, match="valid choices: codes, response"):
+        self_consistency(double, codes, "posterior", scale="data")
+
+
 def test_off_dimension_error_and_single_interventions():
     a, b = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.0, 0.0, 0.0]])
     assert float(off_dimension_error(a, b, torch.tensor([1]))) == pytest.approx((1 + 9) / 3)

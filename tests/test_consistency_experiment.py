@@ -25,6 +25,11 @@ def test_reproduce_consistency_smoke_resumes_and_refuses_unknown_names(shared_da
     assert (out / "figures" / "double_causes_3_ae_XC-E_seed0.png").stat().st_size > 0
     again = runner.invoke(app, args)  # resumes: every run is found, nothing retrained
     assert again.exit_code == 0 and "epochs on" not in again.output
+    del results["latent-3/ae/plain/seed-0"]["self_consistency_response_scale"]
+    (out / "results.json").write_text(json.dumps(results))
+    rescored = runner.invoke(app, [*args, "--rescore"])  # scores again from the checkpoints, trains nothing
+    assert rescored.exit_code == 0 and "epochs on" not in rescored.output and "scored again" in rescored.output
+    assert "self_consistency_response_scale" in json.loads((out / "results.json").read_text())["latent-3/ae/plain/seed-0"]
     wider = runner.invoke(app, [*args, "--model-variants", "plain,X,XC-E", "--report-only"])  # X never ran: reported as absent
     assert wider.exit_code == 0 and "epochs on" not in wider.output
     assert json.loads((out / "results.json").read_text())["setup"]["variants"] == ["plain", "X", "XC-E"]

@@ -394,6 +394,8 @@ def reproduce(
     model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
     run_epochs: Optional[int] = typer.Option(None, help="consistency: training epochs (default: the preset's)"),
     report_only: bool = typer.Option(False, help="consistency: write the report from results.json, train nothing"),
+    rescore: bool = typer.Option(False, help="consistency: score the runs already trained again from their "
+                                 "checkpoints (after a metric changed), train nothing"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -422,7 +424,8 @@ def reproduce(
 
         reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
                               families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
-                              data_root=data_root, progress=not quiet, report_only=report_only, say=typer.echo)
+                              data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
+                              say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 

@@ -107,8 +107,9 @@ def evaluate_run(model, codes: torch.Tensor, test_x: torch.Tensor, backend, real
     scores = {key: value.tolist() for key, value in matrices.items()}
     scores["invariance"] = invariance_summary(matrices["INV"])
     scores["equivariance"] = float(matrices["EQV"].mean())
-    scores["self_consistency"] = {mode: float(self_consistency(model, codes, mode, count=5 * samples, seed=seed).mean())
-                                  for mode in ("posterior", "hybrid", "uniform")}
+    for name, scale in (("self_consistency", "codes"), ("self_consistency_response_scale", "response")):
+        scores[name] = {mode: float(self_consistency(model, codes, mode, 5 * samples, seed, scale).mean())
+                        for mode in ("posterior", "hybrid", "uniform")}
     scores["hybrid_mmd"] = hybrid_mmd(codes, seed=seed)
     scores["latent_response"] = latent_response_matrix(model, codes, samples=samples, seed=seed).tolist()
     walk = traversal_response(model, codes, dim=codes.shape[1] - 1, seed=seed)
@@ -165,11 +166,12 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
               latent_dims: tuple[int, ...] | None = None, families: tuple[str, ...] = tuple(FAMILIES),
               variants: tuple[str, ...] = tuple(VARIANTS), epochs: int | None = None, limit: int | None = None,
               data_root: str | None = None, eval_size: int = 1000, progress: bool = True, report_only: bool = False,
-              say: Callable[[str], None] = print) -> Path:
+              rescore: bool = False, say: Callable[[str], None] = print) -> Path:
     """Train and score every (latent size, family, variant, seed), seed-major, on mnist or the
     generated shapes (which add the ground-truth scores); write OUT/results.json, the first seed's
     image figures and OUT/report.md. report_only: train nothing, write the report from the scores
-    already in results.json (a reproduction cut short reports what finished, with its seed counts)."""
+    already in results.json (a reproduction cut short reports what finished, with its seed counts).
+    rescore: score every selected run that has a checkpoint again (after a metric changed), train nothing."""
     from cfae.experiments.consistency_report import write_report
 
     for given, valid, what in ((families, FAMILIES, "families"), ((dataset,), DATASETS, "dataset"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
@@ -191,11 +193,13 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
             for family in families:
                 for variant in (v for v in variants if family not in ONLY_PLAIN or v == "plain"):
                     key = f"latent-{latent_dim}/{family}/{variant}/seed-{seed}"
-                    if key in results:
+                    folder = out / "runs" / key.replace("/", "-")
+                    if (key in results) if not rescore else not (folder / "checkpoints").exists():
                         continue
-                    say(f"{label(family, variant)}, latent {latent_dim}, seed {seed}: {preset['epochs']} epochs on {len(train)} images")
+                    say(f"{label(family, variant)}, latent {latent_dim}, seed {seed}: " + ("scored again from its checkpoint"
+                        if rescore else f"{preset['epochs']} epochs on {len(train)} images"))
                     config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress)
-                    model = trained_run(out / "runs" / key.replace("/", "-"), config)
+                    model = trained_run(folder, config)
                     codes = training_codes(model, train, seed)
                     results[key] = evaluate_run(model, codes, test_x, backend, real_stats, seed, preset["samples"],
                                                 preset["interventions"])

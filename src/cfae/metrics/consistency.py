@@ -29,6 +29,7 @@ from cfae.counterfactual.hybrid import hybrid_codes, sample_codes
 from cfae.nn.divergences import mmd
 
 EPS = 1e-8
+SCN_SCALES = ("codes", "response")
 
 
 @torch.no_grad()
@@ -96,12 +97,18 @@ def invariance_summary(inv: Tensor) -> float:
     return float(inv[~torch.eye(n, dtype=torch.bool)].mean())
 
 
-def self_consistency(model, codes: Tensor, mode: str, count: int = 1000, seed: int = 0) -> Tensor:
-    """SCN[i] under prior draws of the given mode (posterior, hybrid or uniform) built from codes."""
+def self_consistency(model, codes: Tensor, mode: str, count: int = 1000, seed: int = 0,
+                     scale: str = "codes") -> Tensor:
+    """SCN[i] = 1 - E|R(N)_i - N_i| / sigma_i under prior draws of the given mode (posterior, hybrid
+    or uniform) built from codes; sigma_i the sd of the drawn codes (scale "codes", cfae's unit) or of
+    the response (scale "response", the seed's reading: a response that inflates codes scores higher)."""
+    if scale not in SCN_SCALES:
+        raise ValueError(f"unknown self-consistency scale {scale!r}; valid choices: {', '.join(SCN_SCALES)}")
     gen = torch.Generator().manual_seed(seed)
     drawn = sample_codes(codes.float(), count, mode, gen)
     answer = response(model, drawn)
-    return 1 - (answer - drawn).abs().mean(0) / drawn.std(0).clamp_min(EPS)
+    sigma = (drawn if scale == "codes" else answer).std(0).clamp_min(EPS)
+    return 1 - (answer - drawn).abs().mean(0) / sigma
 
 
 def traversal_response(model, codes: Tensor, dim: int, steps: int = 11, samples: int = 8, seed: int = 0,

@@ -13,10 +13,15 @@ from cfae.viz.grid import save_image_grid
 
 
 def heatmaps(matrices: dict[str, np.ndarray], path: str | Path, xlabel: str = "response dimension i",
-             ylabel: str = "intervened dimension m", vmin: float | None = 0.0, vmax: float | None = 1.0) -> Path:
-    """One annotated heatmap per title, side by side (INV / EQV matrices, learned masks)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.4), squeeze=False)
-    for ax, (title, matrix) in zip(axes[0], matrices.items()):
+             ylabel: str = "intervened dimension m", vmin: float | None = 0.0, vmax: float | None = 1.0,
+             columns: int = 4) -> Path:
+    """One annotated heatmap per title, `columns` to a row (INV / EQV matrices, learned masks)."""
+    columns = min(columns, len(matrices))
+    rows = -(-len(matrices) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(matrices):]:
+        ax.axis("off")
+    for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         matrix = np.asarray(matrix, dtype=float)
         image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
         if matrix.shape[0] <= 12:
@@ -46,15 +51,21 @@ def response_errors(values: np.ndarray, errors: np.ndarray, path: str | Path, ti
 
 
 def grouped_bars(groups: dict[str, dict[str, tuple[float, float]]], path: str | Path, ylabel: str) -> Path:
-    """Seed Figure 5b: for each group (model family) one bar per variant, mean with an sd error bar."""
-    variants = list(next(iter(groups.values())))
+    """Seed Figure 5b: for each group (model family) one bar per variant it has (mean, sd error bar),
+    centred on the group's tick; a variant keeps its colour across groups."""
+    variants = list(dict.fromkeys(v for stats in groups.values() for v in stats))
+    colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     width = 0.8 / len(variants)
     fig, ax = plt.subplots(figsize=(1.8 * len(groups) + 2, 3.2))
-    for k, variant in enumerate(variants):
-        stats = [groups[g].get(variant, (np.nan, 0.0)) for g in groups]
-        ax.bar(np.arange(len(groups)) + k * width, [s[0] for s in stats], width, yerr=[s[1] for s in stats],
-               label=variant, capsize=2)
-    ax.set_xticks(np.arange(len(groups)) + width * (len(variants) - 1) / 2, list(groups))
+    labelled = set()
+    for i, stats in enumerate(groups.values()):
+        present = [v for v in variants if v in stats and np.isfinite(stats[v][0])]
+        for k, variant in enumerate(present):
+            mean, sd = stats[variant]
+            ax.bar(i + (k - (len(present) - 1) / 2) * width, mean, width, yerr=sd, capsize=2, color=colours[variant],
+                   label=None if variant in labelled else variant)
+            labelled.add(variant)
+    ax.set_xticks(np.arange(len(groups)), list(groups))
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     return _save(fig, path)
