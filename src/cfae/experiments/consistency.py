@@ -171,7 +171,8 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
     generated shapes (which add the ground-truth scores); write OUT/results.json, the first seed's
     image figures and OUT/report.md. report_only: train nothing, write the report from the scores
     already in results.json (a reproduction cut short reports what finished, with its seed counts).
-    rescore: score every selected run that has a checkpoint again (after a metric changed), train nothing."""
+    rescore: score every selected run already in results.json again from its checkpoint (after a
+    metric changed), train nothing."""
     from cfae.experiments.consistency_report import write_report
 
     for given, valid, what in ((families, FAMILIES, "families"), ((dataset,), DATASETS, "dataset"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
@@ -193,9 +194,9 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
             for family in families:
                 for variant in (v for v in variants if family not in ONLY_PLAIN or v == "plain"):
                     key = f"latent-{latent_dim}/{family}/{variant}/seed-{seed}"
-                    folder = out / "runs" / key.replace("/", "-")
-                    if (key in results) if not rescore else not (folder / "checkpoints").exists():
+                    if (key in results) != rescore:  # rescore: only the runs already trained and scored
                         continue
+                    folder = out / "runs" / key.replace("/", "-")
                     say(f"{label(family, variant)}, latent {latent_dim}, seed {seed}: " + ("scored again from its checkpoint"
                         if rescore else f"{preset['epochs']} epochs on {len(train)} images"))
                     config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress)
