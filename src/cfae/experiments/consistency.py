@@ -18,12 +18,12 @@ from typing import Callable
 import torch
 
 from cfae import jsonio
-from cfae.counterfactual.hybrid import double_interventions, sample_codes
+from cfae.counterfactual.hybrid import SAMPLING_MODES, double_interventions, sample_codes
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.experiments.cached import feature_backend, trained_run
 from cfae.metrics.consistency import (consistency_matrices, hybrid_mmd, invariance_summary, latent_response_matrix,
-                                      mask_sparsity, self_consistency, traversal_response)
+                                      mask_sparsity, self_consistency_scales, traversal_response)
 from cfae.metrics.encode import encode_dataset
 from cfae.metrics.fid import features_of, fid, gaussian_statistics
 from cfae.metrics.groundtruth import single_dimension_counterfactuals
@@ -107,9 +107,9 @@ def evaluate_run(model, codes: torch.Tensor, test_x: torch.Tensor, backend, real
     scores = {key: value.tolist() for key, value in matrices.items()}
     scores["invariance"] = invariance_summary(matrices["INV"])
     scores["equivariance"] = float(matrices["EQV"].mean())
+    by_mode = {mode: self_consistency_scales(model, codes, mode, 5 * samples, seed) for mode in SAMPLING_MODES}
     for name, scale in (("self_consistency", "codes"), ("self_consistency_response_scale", "response")):
-        scores[name] = {mode: float(self_consistency(model, codes, mode, 5 * samples, seed, scale).mean())
-                        for mode in ("posterior", "hybrid", "uniform")}
+        scores[name] = {mode: float(scn[scale].mean()) for mode, scn in by_mode.items()}
     scores["hybrid_mmd"] = hybrid_mmd(codes, seed=seed)
     scores["latent_response"] = latent_response_matrix(model, codes, samples=samples, seed=seed).tolist()
     walk = traversal_response(model, codes, dim=codes.shape[1] - 1, seed=seed)

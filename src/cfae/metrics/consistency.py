@@ -54,18 +54,17 @@ def unit_norms(values: Tensor, unit_dim: int) -> Tensor:
     return values.unflatten(-1, (-1, unit_dim)).norm(dim=-1)
 
 
-def intervention_values(codes: Tensor, interventions: int, generator: torch.Generator) -> Tensor:
-    """(n, V) values per dimension drawn from its aggregate marginal (random rows of codes)."""
-    rows = torch.randint(len(codes), (interventions, codes.shape[1]), generator=generator)
-    return codes.gather(0, rows.to(codes.device)).T
+def random_rows(codes: Tensor, count: int, generator: torch.Generator) -> Tensor:
+    """count distinct rows of codes in random order, as float."""
+    return codes[torch.randperm(len(codes), generator=generator)[:count]].float()
 
 
 def consistency_matrices(model, codes: Tensor, interventions: int = 10, samples: int = 200, seed: int = 0,
                          unit_dim: int = 1) -> dict[str, Tensor]:
     """INV (n, n), EQV (n, n) and SCN (n,) at `samples` rows of codes and `interventions` values per dimension."""
     gen = torch.Generator().manual_seed(seed)
-    base = codes[torch.randperm(len(codes), generator=gen)[:samples]].float()
-    values = intervention_values(codes.float(), interventions, gen)
+    base = random_rows(codes, samples, gen)
+    values = sample_codes(codes.float(), interventions, "hybrid", gen).T  # (n, V): values from each Q(N_m)
     n = base.shape[1]
     plain = response(model, base)
     s = base.std(0).clamp_min(EPS)
@@ -104,11 +103,16 @@ def self_consistency(model, codes: Tensor, mode: str, count: int = 1000, seed: i
     the response (scale "response", the seed's reading: a response that inflates codes scores higher)."""
     if scale not in SCN_SCALES:
         raise ValueError(f"unknown self-consistency scale {scale!r}; valid choices: {', '.join(SCN_SCALES)}")
+    return self_consistency_scales(model, codes, mode, count, seed)[scale]
+
+
+def self_consistency_scales(model, codes: Tensor, mode: str, count: int = 1000, seed: int = 0) -> dict[str, Tensor]:
+    """SCN under both scales from one response pass (see self_consistency)."""
     gen = torch.Generator().manual_seed(seed)
     drawn = sample_codes(codes.float(), count, mode, gen)
     answer = response(model, drawn)
-    sigma = (drawn if scale == "codes" else answer).std(0).clamp_min(EPS)
-    return 1 - (answer - drawn).abs().mean(0) / sigma
+    error = (answer - drawn).abs().mean(0)
+    return {scale: 1 - error / (drawn if scale == "codes" else answer).std(0).clamp_min(EPS) for scale in SCN_SCALES}
 
 
 def traversal_response(model, codes: Tensor, dim: int, steps: int = 11, samples: int = 8, seed: int = 0,
@@ -116,7 +120,7 @@ def traversal_response(model, codes: Tensor, dim: int, steps: int = 11, samples:
     """Seed Figure 2: do(N_dim = v) for v over the given quantiles of Q(N_dim), at `samples` rows;
     errors[step, sample, i] = N_I,i - R(N_I)_i (signed), and the traversal values."""
     gen = torch.Generator().manual_seed(seed)
-    base = codes[torch.randperm(len(codes), generator=gen)[:samples]].float()
+    base = random_rows(codes, samples, gen)
     values = torch.quantile(codes[:, dim].float(), torch.linspace(*quantiles, steps))
     grid = base.repeat(steps, 1)
     grid[:, dim] = values.repeat_interleave(len(base))
@@ -128,7 +132,7 @@ def latent_response_matrix(model, codes: Tensor, samples: int = 500, seed: int =
     """Leeb et al. (2021), reference E: row j = root mean square over rows of R(N with column j
     replaced by a shuffled column of codes) - R(N), per response dimension."""
     gen = torch.Generator().manual_seed(seed)
-    base = codes[torch.randperm(len(codes), generator=gen)[:samples]].float()
+    base = random_rows(codes, samples, gen)
     plain = response(model, base)
     rows = []
     for j in range(base.shape[1]):
@@ -142,7 +146,7 @@ def hybrid_mmd(codes: Tensor, count: int = 2000, seed: int = 0) -> float:
     """Seed Figure 8: MMD^2 (inverse multiquadric kernel) between codes and their hybridised version;
     0 when the dimensions are independent, growing with their dependence."""
     gen = torch.Generator().manual_seed(seed)
-    picked = codes[torch.randperm(len(codes), generator=gen)[:count]].double()
+    picked = random_rows(codes, count, gen).double()
     return float(mmd(picked, hybrid_codes(picked, gen), "imq"))
 
 
