@@ -47,3 +47,4 @@ def test_reproduce_consistency_on_shapes_scores_the_ground_truth(tmp_path):
     text = (out / "report.md").read_text()
     assert "Ground truth (generated shapes)" in text and "Spearman rank correlation with invariance over all 2 runs" in text
     assert (out / "figures" / "double_causes_3_ae_XC-I_seed0.png").stat().st_size > 0
+    assert (out / "figures" / "true_counterfactuals_3_ae_plain_seed0.png").stat().st_size > 0

@@ -150,12 +150,15 @@ SUITE = ("beta_vae", "factor_vae", "mig", "dci", "sap", "modularity", "irs")
 
 
 def disentanglement_suite(space, represent, seed: int = 0, progress=None, fast: bool = False,
-                          only: tuple[str, ...] = SUITE) -> dict:
-    """Every metric (or those in `only`) with its defaults (fast: a fiftieth of the samples, a smoke
-    test only). Metric k draws from default_rng([seed, k]) whichever others are selected."""
+                          only: tuple[str, ...] = SUITE, sample_divisor: int = 1) -> dict:
+    """Every metric (or those in `only`) with its default sample counts divided by sample_divisor
+    (fast: by 50, a smoke test only). Metric k draws from default_rng([seed, k]) whichever others
+    are selected."""
     from cfae.metrics.predictive import dci, sap
 
-    scale = 50 if fast else 1
+    if sample_divisor < 1:
+        raise ValueError(f"sample_divisor must be >= 1, got {sample_divisor}")
+    scale = 50 if fast else sample_divisor
     metrics = {
         "beta_vae": lambda r: beta_vae_score(space, represent, r, num_train=10000 // scale, num_eval=5000 // scale),
         "factor_vae": lambda r: factor_vae_score(space, represent, r, num_train=10000 // scale, num_eval=5000 // scale,

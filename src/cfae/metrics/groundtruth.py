@@ -20,9 +20,10 @@ from cfae.metrics.consistency import EPS
 
 
 @torch.no_grad()
-def single_dimension_counterfactuals(model, space, n: int = 500, seed: int = 0) -> dict[str, float]:
-    """Mean counterfactual error, its floor, and the share of changes whose chosen dimension is the
-    same for every change of that factor (its most frequent dimension's share, averaged over factors)."""
+def counterfactual_batch(model, space, n: int = 500, seed: int = 0) -> dict:
+    """n scenes x, each with one random factor changed to a different value (target = its true
+    render), the model's single-dimension counterfactual of x, D(E(target)), the chosen dimensions
+    and which factor changed (the formulas above)."""
     rng = np.random.default_rng(seed)
     factors = space.sample_factors(n, rng)
     changed = factors.copy()
@@ -36,14 +37,21 @@ def single_dimension_counterfactuals(model, space, n: int = 500, seed: int = 0) 
     codes, codes_target = model.encode(x).mean, model.encode(target).mean
     spread = torch.cat([codes, codes_target]).std(0).clamp_min(EPS)
     chosen = ((codes_target - codes).abs() / spread).argmax(1)
-    rows = torch.arange(n, device=device)
     intervened = codes.clone()
-    intervened[rows, chosen] = codes_target[rows, chosen]
-    error = (model.decode(intervened) - target).square().flatten(1).mean(1)
-    floor = (model.decode(codes_target) - target).square().flatten(1).mean(1)
+    intervened[torch.arange(n, device=device), chosen] = codes_target[torch.arange(n, device=device), chosen]
+    return {"x": x, "target": target, "counterfactual": model.decode(intervened), "reencoded": model.decode(codes_target),
+            "chosen": chosen.cpu(), "factor": torch.as_tensor(which)}
+
+
+def single_dimension_counterfactuals(model, space, n: int = 500, seed: int = 0) -> dict[str, float]:
+    """Mean counterfactual error, its floor, and the share of changes whose chosen dimension is the
+    same for every change of that factor (its most frequent dimension's share, averaged over factors)."""
+    batch = counterfactual_batch(model, space, n, seed)
+    error = (batch["counterfactual"] - batch["target"]).square().flatten(1).mean(1)
+    floor = (batch["reencoded"] - batch["target"]).square().flatten(1).mean(1)
     agreement = []
     for f in range(len(space.factor_sizes)):
-        picked = chosen[torch.as_tensor(which == f, device=device)]
+        picked = batch["chosen"][batch["factor"] == f]
         if len(picked):
             agreement.append(float(torch.bincount(picked).max()) / len(picked))
     return {"error": float(error.mean()), "floor": float(floor.mean()), "dimension_agreement": float(np.mean(agreement))}
