@@ -114,10 +114,22 @@ MUTATIONS = {
     "avae-no-grad-decoder": ("models/vae.py", "        with torch.no_grad():\n            decoded = self.decode(out.z, batch)",
                              "        if True:\n            decoded = self.decode(out.z, batch)"),
     "sae-chunks": ("nn/pooled.py", "h = modulate[k](h, chunks[k])", "h = modulate[k](h, chunks[self.stages[0]])"),
+    # issue 12: hierarchical VAEs
+    "ladder-merge-mean": ("nn/ladder.py", "(mean_t * precision_t + mean_l * precision_l) * var", "(mean_t + mean_l) * 0.5"),
+    "ladder-merge-variance": ("nn/ladder.py", "var = 1.0 / (precision_t + precision_l)", "var = 1.0 / precision_t + 1.0 / precision_l"),
+    "ladder-no-top-down": ("models/hierarchical.py", "gaussian(precision_weighted_merge(\n            *self.top_down(i, values[self.names[i + 1]]), *evidence[i]))",
+                           "gaussian(evidence[i])"),
+    "hierarchy-prior-ignores-parent": ("models/hierarchical.py",
+                                       "lambda values, i=i: gaussian(self.top_down(i, values[self.names[i + 1]])))",
+                                       "lambda values, i=i: DiagonalGaussian.standard(n, self.config.layer_sizes[i], self._device()))"),
+    "hierarchy-no-abduction": ("models/hierarchical.py", "mean_new + var_new.sqrt() * noise", "mean_new"),
+    "chain-kl-any-order": ("nn/distributions.py", "if [n for n, _ in q.steps] == [n for n, _ in p.steps]:", "if True:"),
+    "kl-warmup-length": ("train/trainer.py", "linear_ramp(step, 0.0, 1.0, warmup_epochs * steps_per_epoch)",
+                         "linear_ramp(step, 0.0, 1.0, steps_per_epoch)"),
+    "active-unit-threshold": ("metrics/hierarchy.py", '"active_kl": int((kl > threshold).sum())', '"active_kl": int((kl >= 0).sum())'),
 }
 
-
-FAST_FIRST = ("test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

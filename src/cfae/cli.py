@@ -361,8 +361,8 @@ def models():
 @app.command()
 @_friendly
 def reproduce(
-    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan "
-                                     "or consistency"),
+    experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan, "
+                                     "consistency or ladder-vae"),
     dataset: str = typer.Option("mnist", "--dataset", "-d"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
@@ -389,11 +389,14 @@ def reproduce(
     models: str = typer.Option("cdvae,vae-gan,cdvae-gan", help="cdvae-gan: models to compare"),
     inception: Optional[Path] = typer.Option(None, help="cdvae-gan: Inception-v3 weights (safetensors) for FID; "
                                              "default: a cfae domain classifier"),
-    preset: str = typer.Option("cpu", help="consistency: cpu (depth 3, 5,000 images, 6 epochs) or seed (the seed's Appendix)"),
+    preset: str = typer.Option("cpu", help="consistency: cpu (depth 3, 5,000 images, 6 epochs) or seed (the seed's "
+                               "Appendix); ladder-vae: cpu (10 epochs, K = 100) or paper (2,000 epochs, K = 5000)"),
     families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
     model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
-    run_epochs: Optional[int] = typer.Option(None, help="consistency: training epochs (default: the preset's)"),
-    report_only: bool = typer.Option(False, help="consistency: write the report from results.json, train nothing"),
+    run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae: training epochs (default: the preset's)"),
+    report_only: bool = typer.Option(False, help="consistency, ladder-vae: write the report from results.json, train nothing"),
+    layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
+    ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU", help="ladder-vae: table columns"),
     rescore: bool = typer.Option(False, help="consistency: score the runs already trained again from their "
                                  "checkpoints (after a metric changed), train nothing"),
     quiet: bool = typer.Option(False, help="no progress bar"),
@@ -403,7 +406,7 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "losocs")
+    experiments = ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
@@ -426,6 +429,12 @@ def reproduce(
                               families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
                               data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
                               say=typer.echo)
+    elif experiment == "ladder-vae":
+        from cfae.experiments.ladder_vae import reproduce as reproduce_ladder
+
+        reproduce_ladder(out, preset_name=preset, seeds=ints(seeds), variants=names(ladder_variants),
+                         layer_counts=ints(layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
+                         report_only=report_only, say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 

@@ -115,12 +115,14 @@ class BaseModel(nn.Module):
 
     `encoder`/`decoder` may be passed in to use custom networks (they are then not rebuilt by
     `cfae.load`, which builds the configured ones). The trainer sets `step` before each training
-    step (schedules read it), `autocast` (a context factory wrapped around forward passes only)
+    step (schedules read it), `kl_weight` (the KL warm-up of models whose `kl_warmup` is True),
+    `autocast` (a context factory wrapped around forward passes only)
     and `gradient_sync` (called between backward and optimiser step).
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     stochastic: ClassVar[bool] = True
+    kl_warmup: ClassVar[bool] = False  # True: the loss multiplies its KL term by kl_weight
 
     def __init__(self, config: ModelConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()
@@ -130,6 +132,7 @@ class BaseModel(nn.Module):
         self.encoder = encoder or build_encoder(c.network, c.input_shape, enc_out, c.hidden)
         self.decoder = decoder or build_decoder(c.network, self.decoded_dim(), c.input_shape, c.hidden)
         self.step = 0
+        self.kl_weight = 1.0  # the trainer's KL warm-up (TrainConfig.kl_warmup_epochs) sets it; eq. 26's beta
         self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self.gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None
 

@@ -33,6 +33,7 @@ class VAE(InterventionalModel, BaseModel):
     """Gaussian encoder, N(0, I) prior; beta-VAE is this model with beta != 1."""
 
     Config = VAEConfig
+    kl_warmup = True
 
     def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
         c: VAEConfig = self.config
@@ -42,7 +43,7 @@ class VAE(InterventionalModel, BaseModel):
             capacity = linear_ramp(self.step, 0.0, c.capacity_max, c.capacity_steps)
             loss = recon + c.capacity_gamma * (kl - capacity).abs()
         else:
-            loss = recon + c.beta * kl
+            loss = recon + c.beta * self.kl_weight * kl
         return {"loss": loss, "recon": recon, "kl": kl}
 
 

@@ -170,31 +170,61 @@ class Chain:
     def _join(self, values: dict[str, Tensor]) -> Tensor:
         return torch.cat([values[n] for n, _ in self.layout], 1)
 
-    def _walk(self, pick: Callable[[Distribution], Tensor]) -> Tensor:
+    def walk(self, pick: Callable[[Distribution], Tensor]) -> tuple[Tensor, dict[str, Distribution]]:
+        """z drawn part by part in sampling order with `pick` (rsample or mean), and each part's
+        conditional distribution on the way."""
         values: dict[str, Tensor] = {}
+        conditionals: dict[str, Distribution] = {}
         for name, conditional in self.steps:
-            values[name] = pick(conditional(values))
-        return self._join(values)
+            conditionals[name] = conditional(values)
+            values[name] = pick(conditionals[name])
+        return self._join(values), conditionals
 
     def rsample(self) -> Tensor:
-        return self._walk(lambda d: d.rsample())
+        return self.walk(lambda d: d.rsample())[0]
 
     @property
     def mean(self) -> Tensor:
         """Each part's conditional mean given the means of the parts before it."""
-        return self._walk(lambda d: d.mean)
+        return self.walk(lambda d: d.mean)[0]
+
+    def conditionals_at(self, z: Tensor) -> dict[str, Distribution]:
+        """Each part's conditional given the parts of z it depends on."""
+        values = self.split(z)
+        return {name: conditional(values) for name, conditional in self.steps}
+
+    def log_prob_dims(self, z: Tensor, conditionals: dict[str, Distribution] | None = None) -> Tensor:
+        """log p per dimension (N, D), laid out like z; each part's conditional taken at z's parts
+        (or the given ones, e.g. from `walk`)."""
+        values, conditionals = self.split(z), conditionals or self.conditionals_at(z)
+        return torch.cat([conditionals[name].log_prob_dims(values[name]) for name, _ in self.layout], 1)
 
     def log_prob(self, z: Tensor) -> Tensor:
-        values = self.split(z)
-        return sum(conditional(values).log_prob(values[name]) for name, conditional in self.steps)
+        return self.log_prob_dims(z).sum(1)
 
     def kl(self, other) -> Tensor | None:
         return None
 
 
+def chain_kl_dims(q: Chain, p: Chain, z: Tensor, q_conditionals: dict[str, Distribution] | None = None) -> Tensor:
+    """Per-dimension KL(q || p) estimate (N, D) at a path z ~ q of two chains over the same parts.
+    When both chains sample their parts in the same order, each part's term is the closed-form KL
+    of the two conditionals given z's earlier parts, whose sum over parts has expectation KL(q || p)
+    (the Ladder VAE's top-down q and p); otherwise log q(z_d | .) - log p(z_d | .) at z."""
+    q_conditionals = q_conditionals or q.conditionals_at(z)
+    p_conditionals = p.conditionals_at(z)
+    if [n for n, _ in q.steps] == [n for n, _ in p.steps]:
+        parts = {name: q_conditionals[name].kl(p_conditionals[name]) for name, _ in q.layout}
+        if all(part is not None for part in parts.values()):
+            return torch.cat([parts[name] for name, _ in q.layout], 1)
+    return q.log_prob_dims(z, q_conditionals) - p.log_prob_dims(z, p_conditionals)
+
+
 def kl_divergence(q: Distribution, p: Distribution, z: Tensor) -> Tensor:
     """Per-example KL(q || p), shape (N,): the closed form summed over dimensions where one exists,
     else the single-sample Monte-Carlo estimate log q(z) - log p(z) at z ~ q."""
+    if isinstance(q, Chain) and isinstance(p, Chain):
+        return chain_kl_dims(q, p, z).sum(1)
     closed = q.kl(p)
     if closed is not None:
         return closed.sum(1)

@@ -28,6 +28,8 @@ class TrainConfig(BaseModel):
     optimizers: dict[str, OptimizerSettings] = Field(default_factory=dict, description="per-network overrides")
     lr_schedule: Literal["constant", "cosine", "step"] = "constant"
     lr_step_epochs: int = Field(10, ge=1, description="step schedule: multiply lr by 0.5 every N epochs")
+    kl_warmup_epochs: int = Field(0, ge=0, description="KL warm-up: the KL weight rises linearly 0 -> 1 over the "
+                                  "first N epochs, step by step (Sonderby et al. 2016 eq. 26); 0: off")
     seed: int = 0
     device: str = "auto"
     bf16: bool = Field(False, description="bf16 autocast around forward passes (CUDA; CPU where supported)")

@@ -23,6 +23,7 @@ from torch import Tensor
 from cfae import jsonio
 from cfae.data.base import ImageDataset
 from cfae.models.base import BaseModel
+from cfae.nn.schedules import linear_ramp
 from cfae.train import distributed
 from cfae.train.checkpoint import CheckpointError, restore_newest, save_checkpoint
 from cfae.train.config import TrainConfig, resolve_device
@@ -32,6 +33,11 @@ from cfae.train.progress import TrainingProgress
 
 class NonFiniteLossError(RuntimeError):
     """Training produced NaN/inf; the message names the loss term and the step."""
+
+
+def kl_warmup_weight(step: int, warmup_epochs: int, steps_per_epoch: int) -> float:
+    """beta of eq. 26: step / (warmup_epochs * steps_per_epoch), at most 1; 1 without warm-up."""
+    return linear_ramp(step, 0.0, 1.0, warmup_epochs * steps_per_epoch) if warmup_epochs else 1.0
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -49,6 +55,9 @@ class Trainer:
         self.device = distributed.rank_device(device, self.ranks)
         if self.device.startswith("cuda"):
             torch.backends.cudnn.benchmark = True
+        if config.kl_warmup_epochs and not model.kl_warmup:
+            raise ValueError(f"kl_warmup_epochs={config.kl_warmup_epochs}: model {type(model).__name__} has no KL "
+                             "weight to warm up; set it to 0")
         self.model = model.to(self.device)
         distributed.broadcast_state(self.model)
         self.model.autocast = self._autocast
@@ -139,6 +148,7 @@ class Trainer:
             local = self.ranks.shard(index)
             self._share = len(local) / len(index)
             self.model.step = self.step
+            self.model.kl_weight = kl_warmup_weight(self.step, self.config.kl_warmup_epochs, self._steps_per_epoch())
             terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
             names = tuple(terms)
             pending.append((names, torch.stack([terms[k].float() for k in names]), len(local)))
