@@ -112,6 +112,7 @@ def train(
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda"),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast on CUDA"),
+    kl_warmup_epochs: Optional[int] = typer.Option(None, help="KL weight 0 -> 1 over the first N epochs (VAEs, hvae, lvae)"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     classes: Optional[str] = typer.Option(None, help="train on these classes only, e.g. 4 or 4,7"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
@@ -149,7 +150,8 @@ def train(
         raise ValueError("no dataset given: pass --dataset or set `dataset:` in --config")
     options = {"latent_dim": latent_dim, "network": network, **_parse_options(option)}
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
-    flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16}
+    flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16,
+             "kl_warmup_epochs": kl_warmup_epochs}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
     for name, chosen in _parse_optim(optim).items():
         settings["train"].setdefault("optimizers", {}).setdefault(name, {}).update(chosen)

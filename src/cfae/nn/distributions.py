@@ -222,7 +222,7 @@ def chain_kl_dims(q: Chain, p: Chain, z: Tensor, q_conditionals: dict[str, Distr
 
 def kl_divergence(q: Distribution, p: Distribution, z: Tensor) -> Tensor:
     """Per-example KL(q || p), shape (N,): the closed form summed over dimensions where one exists,
-    else the single-sample Monte-Carlo estimate log q(z) - log p(z) at z ~ q."""
+    for two chains `chain_kl_dims` summed, else the single-sample estimate log q(z) - log p(z) at z ~ q."""
     if isinstance(q, Chain) and isinstance(p, Chain):
         return chain_kl_dims(q, p, z).sum(1)
     closed = q.kl(p)
