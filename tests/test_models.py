@@ -11,9 +11,15 @@ from cfae.registry import UnknownNameError
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64), (3, 96, 96)])
 def test_forward_shapes_and_finite_loss(name, network, shape):
     torch.manual_seed(0)
-    bits = {"attributes": ("a", "b")} if "attributes" in MODELS.get(name).Config.model_fields else {}
-    model = build_model(name, input_shape=shape, latent_dim=3, network=network, hidden=(16, 8) if network == "mlp" else (4, 8),
-                        **bits)
+    fields = MODELS.get(name).Config.model_fields
+    bits = {"attributes": ("a", "b")} if "attributes" in fields else {}
+    if "layer_sizes" in fields:  # hierarchical VAEs: their own MLPs, latent 3 as two layers
+        if network != "mlp":
+            pytest.skip("hierarchical VAEs are MLPs only")
+        model = build_model(name, input_shape=shape, layer_sizes=(2, 1), layer_hidden=(16, 8))
+    else:
+        model = build_model(name, input_shape=shape, latent_dim=3, network=network,
+                            hidden=(16, 8) if network == "mlp" else (4, 8), **bits)
     x = torch.rand(4, *shape)
     out = model(Batch(x, {"attributes": torch.tensor([[0.0, 1], [1, 0], [1, 1], [0, 0]])}))
     assert out.logits.shape == x.shape
@@ -67,7 +73,7 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, cdvae, cdvae-gan, counterfactual-ae, mmd-vae, sae, vae, vae-gan"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
         build_model("gan")
     with pytest.raises(ValueError, match="conv, dcgan, mlp, pooled, structural"):
         build_model("vae", network="resnet")
