@@ -11,7 +11,7 @@ from cfae.metrics.hierarchy import per_layer, unit_statistics
 from cfae.metrics.likelihood import importance_weighted_bound, negative_elbo
 from cfae.models import build_model
 from cfae.nn.distributions import DiagonalGaussian, chain_kl_dims
-from cfae.nn.ladder import gaussian, precision_weighted_merge
+from cfae.nn.ladder import precision_weighted_merge
 from cfae.train import TrainConfig, Trainer
 from cfae.train.trainer import kl_warmup_weight
 from conftest import tiny_dataset

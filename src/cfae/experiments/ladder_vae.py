@@ -54,12 +54,10 @@ def runs(variants, layer_counts) -> list[tuple[str, int]]:
     return [(v, n) for n in layer_counts for v in variants if not (VARIANTS[v][0] == "lvae" and n == 1)]
 
 
-def score_run(model, test, k: int, seed: int) -> dict:
-    """IW bound with k samples, one-sample ELBO bound (k = 1) and the per-layer statistics."""
-    stats = unit_statistics(model, test, seed=seed)
+def bounds(model, test, k: int, seed: int) -> dict:
+    """The IW bound with k samples and the one-sample ELBO bound (k = 1), nats per test image."""
     return {"log_likelihood": importance_weighted_bound(model, test, k, seed=seed)["log_likelihood_bound"],
-            "elbo": importance_weighted_bound(model, test, 1, seed=seed)["log_likelihood_bound"], "k": k,
-            "layers": per_layer(model, stats)}
+            "elbo": importance_weighted_bound(model, test, 1, seed=seed)["log_likelihood_bound"], "k": k}
 
 
 def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
@@ -91,9 +89,10 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
                     continue
                 say(f"{variant}, {layers} layer(s), seed {seed}: epoch {epoch} of {preset['epochs']}")
                 model = trained_run(folder, run_config(variant, layers, seed, preset, data_root, progress, epoch))
-                entry["snapshots"][str(epoch)] = per_layer(model, unit_statistics(model, test, seed=seed))
+                layer_stats = per_layer(model, unit_statistics(model, test, seed=seed))
+                entry["snapshots"][str(epoch)] = layer_stats
                 if epoch == preset["epochs"]:
-                    entry.update(score_run(model, test, preset["k"], seed), epochs=epoch)
+                    entry.update(bounds(model, test, preset["k"], seed), layers=layer_stats, epochs=epoch)
                 entry["curve"] = [{"epoch": r["epoch"], "test_neg_elbo": r["eval/neg_elbo"],
                                    "train_neg_elbo": r["train/neg_elbo"]} for r in read_log(folder / "log.jsonl")]
                 jsonio.write_json(path, results)

@@ -9,8 +9,7 @@ import torch
 
 import cfae
 from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
-from cfae.experiments.cf_report import mean_sd
-from cfae.experiments.ladder_vae import LAYER_SIZES, SLIDES_MNIST, VARIANTS
+from cfae.experiments.ladder_vae import LAYER_SIZES, SLIDES_MNIST
 from cfae.viz import ladder as figures
 
 
@@ -103,8 +102,9 @@ def figure_section(out: Path, results: dict, variants, layer_counts, test) -> li
     curves = {v: [(c["epoch"], -c["test_neg_elbo"]) for c in run["curve"]] for v, (_, run) in picked.items()}
     parts = ["## Figures", "", f"Runs with {deepest} layer(s), first seed.", "",
              f"![test ELBO against epochs]({figures.likelihood_curves(curves, out / 'fig2_test_elbo.png').name})"]
-    last = {v: run["snapshots"][max(run["snapshots"], key=int)] for v, (_, run) in picked.items()}
-    layer_kl = {v: [layer["kl"] for layer in snap.values()] for v, snap in last.items()}
+    last = {v: max(run["snapshots"], key=int) for v, (_, run) in picked.items()}
+    layer_kl = {f"{v} (epoch {last[v]})": [layer["kl"] for layer in run["snapshots"][last[v]].values()]
+                for v, (_, run) in picked.items()}
     parts.append(f"![layer-wise KL]({figures.layer_kl_bars(layer_kl, out / 'fig5_layer_kl.png').name})")
     panels = {}
     for v, (_, run) in picked.items():

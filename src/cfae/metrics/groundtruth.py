@@ -37,8 +37,9 @@ def counterfactual_batch(model, space, n: int = 500, seed: int = 0) -> dict:
     codes, codes_target = model.encode(x).mean, model.encode(target).mean
     spread = torch.cat([codes, codes_target]).std(0).clamp_min(EPS)
     chosen = ((codes_target - codes).abs() / spread).argmax(1)
+    rows = torch.arange(n, device=device)
     intervened = codes.clone()
-    intervened[torch.arange(n, device=device), chosen] = codes_target[torch.arange(n, device=device), chosen]
+    intervened[rows, chosen] = codes_target[rows, chosen]
     return {"x": x, "target": target, "counterfactual": model.decode(intervened), "reencoded": model.decode(codes_target),
             "chosen": chosen.cpu(), "factor": torch.as_tensor(which)}
 

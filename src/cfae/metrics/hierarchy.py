@@ -16,20 +16,10 @@ import torch
 from torch import Tensor
 
 from cfae.data.base import ImageDataset
-from cfae.nn.distributions import Chain, chain_kl_dims
+from cfae.nn.distributions import kl_dims
 from cfae.rng import seeded
 
 ACTIVE_THRESHOLD = 0.01
-
-
-def kl_dims(posterior, prior, z: Tensor) -> Tensor:
-    """Per-unit KL estimate (N, D) at z ~ posterior: chains as in chain_kl_dims, else the closed form."""
-    if isinstance(posterior, Chain) and isinstance(prior, Chain):
-        return chain_kl_dims(posterior, prior, z)
-    closed = posterior.kl(prior)
-    if closed is None:
-        raise ValueError(f"no per-unit KL between {type(posterior).__name__} and {type(prior).__name__}")
-    return closed
 
 
 @torch.no_grad()
@@ -40,9 +30,11 @@ def unit_statistics(model, data: ImageDataset, batch_size: int = 1000, seed: int
     kl_sum, means = 0.0, []
     with seeded(seed, device):
         for batch in data.in_order(batch_size, device):
-            posterior = model.encode(batch)
-            z = posterior.rsample()
-            kl_sum = kl_sum + kl_dims(posterior, model.prior_of(batch), z).double().sum(0).cpu()
+            posterior, prior = model.encode(batch), model.prior_of(batch)
+            per_unit = kl_dims(posterior, prior, posterior.rsample())
+            if per_unit is None:
+                raise ValueError(f"no per-unit KL between {type(posterior).__name__} and {type(prior).__name__}")
+            kl_sum = kl_sum + per_unit.double().sum(0).cpu()
             means.append(posterior.mean.double().cpu())
     return {"kl": (kl_sum / len(data)).float(), "mean_variance": torch.cat(means).var(0).float()}
 

@@ -101,14 +101,6 @@ class HierarchicalVAE(BaseModel):
                   for i in reversed(range(len(self.names) - 1))]
         return Chain(self.layout, steps)
 
-    def bottom_up_layers(self, x: Tensor) -> list[Tensor]:
-        """d_1 ... d_L of eq. 19 (lvae only)."""
-        d, layers = x.flatten(1), []
-        for stack in self.encoder:
-            d = stack(d)
-            layers.append(d)
-        return layers
-
     def forward(self, batch: Batch | Tensor) -> ModelOutput:
         batch = as_batch(batch)
         posterior, prior = self.encode(batch), self.prior_of(batch)
@@ -160,6 +152,14 @@ class BottomUpHierarchicalVAE(HierarchicalVAE):
 @register_model("lvae", "Ladder VAE: top-down inference merging bottom-up and prior Gaussians (Sonderby et al. 2016)")
 class LadderVAE(HierarchicalVAE):
     ladder = True
+
+    def bottom_up_layers(self, x: Tensor) -> list[Tensor]:
+        """The deterministic layers d_1 ... d_L of eq. 19, d_0 = x."""
+        d, layers = x.flatten(1), []
+        for stack in self.encoder:
+            d = stack(d)
+            layers.append(d)
+        return layers
 
     def encode(self, batch: Batch | Tensor) -> Chain:
         """q(z_L | x) prod q(z_i | z_i+1, x), sampled top-down with the precision-weighted merge (eqs. 22-25)."""

@@ -220,12 +220,18 @@ def chain_kl_dims(q: Chain, p: Chain, z: Tensor, q_conditionals: dict[str, Distr
     return q.log_prob_dims(z, q_conditionals) - p.log_prob_dims(z, p_conditionals)
 
 
-def kl_divergence(q: Distribution, p: Distribution, z: Tensor) -> Tensor:
-    """Per-example KL(q || p), shape (N,): the closed form summed over dimensions where one exists,
-    for two chains `chain_kl_dims` summed, else the single-sample estimate log q(z) - log p(z) at z ~ q."""
+def kl_dims(q: Distribution, p: Distribution, z: Tensor) -> Tensor | None:
+    """Per-dimension KL(q || p) (N, D) at z ~ q: `chain_kl_dims` for two chains, else the closed
+    form, else None (no per-dimension rule)."""
     if isinstance(q, Chain) and isinstance(p, Chain):
-        return chain_kl_dims(q, p, z).sum(1)
-    closed = q.kl(p)
-    if closed is not None:
-        return closed.sum(1)
+        return chain_kl_dims(q, p, z)
+    return q.kl(p)
+
+
+def kl_divergence(q: Distribution, p: Distribution, z: Tensor) -> Tensor:
+    """Per-example KL(q || p), shape (N,): `kl_dims` summed where it has a rule, else the
+    single-sample estimate log q(z) - log p(z) at z ~ q."""
+    per_dimension = kl_dims(q, p, z)
+    if per_dimension is not None:
+        return per_dimension.sum(1)
     return q.log_prob(z) - p.log_prob(z)

@@ -141,6 +141,7 @@ class Trainer:
         order = torch.Generator().manual_seed(epoch_seed(self.config.seed, self.epoch))
         start = time.perf_counter()
         pending: list[tuple[tuple[str, ...], Tensor, int]] = []  # (term names, their values, rows) per step
+        steps_per_epoch = self._steps_per_epoch()
         sums: dict[str, float] = {}
         for index in self.train_data.index_batches(self.config.batch_size, generator=order):
             if len(index) < self.ranks.world_size:
@@ -148,7 +149,7 @@ class Trainer:
             local = self.ranks.shard(index)
             self._share = len(local) / len(index)
             self.model.step = self.step
-            self.model.kl_weight = kl_warmup_weight(self.step, self.config.kl_warmup_epochs, self._steps_per_epoch())
+            self.model.kl_weight = kl_warmup_weight(self.step, self.config.kl_warmup_epochs, steps_per_epoch)
             terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
             names = tuple(terms)
             pending.append((names, torch.stack([terms[k].float() for k in names]), len(local)))

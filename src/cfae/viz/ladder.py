@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
+from cfae.viz.consistency import grouped_bars
 from cfae.viz.figures import _save, plt
 
 
@@ -23,16 +24,11 @@ def likelihood_curves(curves: dict[str, list[tuple[int, float]]], path: str | Pa
 
 
 def layer_kl_bars(layer_kl: dict[str, list[float]], path: str | Path) -> Path:
-    """Figure 5: KL(q || p) of each layer, lowest to highest, one bar group per layer."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    width = 0.8 / len(layer_kl)
-    for k, (name, values) in enumerate(layer_kl.items()):
-        ax.bar(np.arange(len(values)) + k * width, values, width, label=name)
-    ax.set_xticks(np.arange(max(len(v) for v in layer_kl.values())) + 0.4 - width / 2)
-    ax.set_xticklabels([f"z{i + 1}" for i in range(max(len(v) for v in layer_kl.values()))])
-    ax.set_ylabel("KL(q || p), nats")
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    """Figure 5: KL(q || p) of each layer, lowest to highest, one bar group per layer, a bar per model."""
+    layers = max(len(v) for v in layer_kl.values())
+    groups = {f"z{i + 1}": {name: (values[i], 0.0) for name, values in layer_kl.items() if i < len(values)}
+              for i in range(layers)}
+    return grouped_bars(groups, path, "KL(q || p), nats")
 
 
 def unit_kl_heatmaps(panels: dict[str, tuple[list[int], np.ndarray, list[int]]], path: str | Path) -> Path:
