@@ -4,6 +4,11 @@ Geometry from reference section C: pendulum angle theta = i pi / 200 (i in -40..
 angle phi = j pi / 200 (j in 60..147, j != 100); shadow position and length follow from
 projecting the pivot and the bob tip along the light direction onto the ground y = -0.5.
 Any (theta, phi) can be rendered, so the true counterfactual image is always available.
+
+The drawing matches the reference script pixel for pixel (pyplot figure of 1 x 1 inch saved at
+96 dpi): the rod and the shadow are two-point polygons with an edge 3 points wide (butt ends,
+so a shadow of length L spans L * 3.72 pixels), not Line2D lines (whose projecting caps would add
+2 pixels at each end).
 """
 
 from __future__ import annotations
@@ -62,16 +67,51 @@ class PendulumRenderer:
         ax.set_ylim((-1, 21))
         ax.axis("off")
 
-    def render(self, theta: float, phi: float) -> np.ndarray:
-        """uint8 (96, 96, 3) image of the scene for pendulum angle theta and light angle phi."""
+    def render(self, theta: float, phi: float, cast: tuple[float, float] | None = None) -> np.ndarray:
+        """uint8 (96, 96, 3) image of the scene for pendulum angle theta and light angle phi; the
+        shadow is the one they cast unless `cast` = (length, position) sets it."""
         bob = (PIVOT[0] + 8 * math.sin(theta), PIVOT[1] - 8 * math.cos(theta))
         self.rod.set_xy([PIVOT, bob])
         self.bob.center = bob
         self.sun.center = (projection(phi, *PIVOT, base=20.5), 20.5)
-        length, mid = shadow(theta, phi)
+        length, mid = cast if cast is not None else shadow(theta, phi)
         self.shadow.set_xy([(mid - length / 2, -0.5), (mid + length / 2, -0.5)])
         self.canvas.draw()
         return np.asarray(self.canvas.buffer_rgba())[:, :, :3].copy()
+
+
+def concept_labels(i: float, j: float) -> tuple[float, float, float, float]:
+    """The four concept labels of the scene with pendulum index i and light index j (angles i pi / 200, j pi / 200)."""
+    return (i, j, *shadow(i * math.pi / 200, j * math.pi / 200))
+
+
+def intervened_labels(labels: np.ndarray, concept: str, value: float) -> tuple[np.ndarray, bool]:
+    """The true labels after do(concept = value) on rows of (pendulum index, light index, shadow
+    length, shadow position), and whether the simulator can produce them.
+
+    The simulator's graph: pendulum angle, light angle -> shadow length, shadow position. Setting an
+    angle keeps the other and recomputes the shadow from the formulas; setting a shadow property
+    keeps both angles and the other shadow property, a scene the simulator never renders (its
+    shadow always follows from the angles), so the second value is False for those."""
+    if concept not in CONCEPTS:
+        raise ValueError(f"unknown pendulum concept {concept!r}; valid choices: {', '.join(CONCEPTS)}")
+    out = np.array(labels, dtype=np.float64, copy=True).reshape(-1, 4)
+    k = CONCEPTS.index(concept)
+    out[:, k] = value
+    if k >= 2:
+        return out, False
+    for row in out:
+        row[2:] = shadow(row[0] * math.pi / 200, row[1] * math.pi / 200)
+    return out, True
+
+
+def render_labels(labels: np.ndarray, renderer: PendulumRenderer | None = None) -> torch.Tensor:
+    """Float (n, 3, 96, 96) images in [0, 1] of scenes given by concept labels (n, 4); the shadow is
+    drawn as the labels say, so intervened shadows render too."""
+    renderer = renderer or PendulumRenderer()
+    rows = np.asarray(labels, dtype=np.float64).reshape(-1, 4)
+    images = [renderer.render(i * math.pi / 200, j * math.pi / 200, cast=(length, mid)) for i, j, length, mid in rows]
+    return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy()).float().div_(255.0)
 
 
 def grid_indices() -> list[tuple[int, int]]:
@@ -98,7 +138,7 @@ def generate(progress: bool = True) -> dict[str, np.ndarray]:
     for n, (i, j) in enumerate(iterator):
         theta, phi = i * math.pi / 200, j * math.pi / 200
         images[n] = renderer.render(theta, phi)
-        labels[n] = (i, j, *shadow(theta, phi))
+        labels[n] = concept_labels(i, j)
     return {"images": images, "labels": labels, "test": np.array([is_test(n) for n in range(len(pairs))])}
 
 
