@@ -17,11 +17,15 @@ def test_forward_shapes_and_finite_loss(name, network, shape):
         if network != "mlp":
             pytest.skip("hierarchical VAEs are MLPs only")
         model = build_model(name, input_shape=shape, layer_sizes=(2, 1), layer_hidden=(16, 8))
+    elif "concepts" in fields:  # CausalVAE: latent 3 as three one-dimensional concepts
+        model = build_model(name, input_shape=shape, network=network, hidden=(16, 8) if network == "mlp" else (4, 8),
+                            concepts=("a", "b", "c"), concept_dim=1, concept_loc=(0.0,) * 3, concept_scale=(1.0,) * 3)
     else:
         model = build_model(name, input_shape=shape, latent_dim=3, network=network,
                             hidden=(16, 8) if network == "mlp" else (4, 8), **bits)
     x = torch.rand(4, *shape)
-    out = model(Batch(x, {"attributes": torch.tensor([[0.0, 1], [1, 0], [1, 1], [0, 0]])}))
+    labels = {"attributes": torch.tensor([[0.0, 1], [1, 0], [1, 1], [0, 0]]), **{c: torch.randn(4) for c in "abc"}}
+    out = model(Batch(x, labels))
     assert out.logits.shape == x.shape
     assert out.z.shape == (4, 3 + len(bits.get("attributes", ())))
     assert model.decode(out.z).shape == x.shape
@@ -73,7 +77,7 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, causalvae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
         build_model("gan")
     with pytest.raises(ValueError, match="conv, dcgan, mlp, pooled, structural"):
         build_model("vae", network="resnet")
