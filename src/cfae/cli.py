@@ -342,6 +342,26 @@ def counterfactual_flip(
     write_flip_grid(run, attribute, n, out or run / "flips.png", value, seed, say=typer.echo)
 
 
+@counterfactual_app.command("intervene")
+@_friendly
+def counterfactual_intervene(
+    run: Path = typer.Argument(..., help="run folder of a model trained on pendulum"),
+    concept: Optional[str] = typer.Option(None, help="pendulum_angle, light_angle, shadow_length or shadow_position"),
+    value: Optional[float] = typer.Option(None, help="the concept's new value, in its label units"),
+    n: int = typer.Option(8, "-n", min=1, help="test scenes for the do(concept = value) grid"),
+    regressor: Optional[Path] = typer.Option(None, help="concept regressor folder (re-estimates the concepts)"),
+    out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/intervene[-CONCEPT=VALUE])"),
+    seed: int = typer.Option(0, help="which test scenes are drawn"),
+):
+    """Seed 004 Figure 3 (one row per concept across its range, the original at the bottom) beside
+    the simulator's true counterfactuals; with --concept and --value, that intervention on n scenes
+    scored against the true render."""
+    from cfae.experiments.concept_job import write_intervention
+
+    folder = out or run / (f"intervene-{concept}={value:g}" if concept is not None and value is not None else "intervene")
+    write_intervention(run, concept, value, n, folder, regressor, seed, say=typer.echo)
+
+
 @app.command()
 def datasets():
     """List the datasets cfae can load."""
@@ -364,7 +384,7 @@ def models():
 @_friendly
 def reproduce(
     experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan, "
-                                     "consistency or ladder-vae"),
+                                     "consistency, ladder-vae or causalvae"),
     dataset: str = typer.Option("mnist", "--dataset", "-d"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
@@ -392,11 +412,13 @@ def reproduce(
     inception: Optional[Path] = typer.Option(None, help="cdvae-gan: Inception-v3 weights (safetensors) for FID; "
                                              "default: a cfae domain classifier"),
     preset: str = typer.Option("cpu", help="consistency: cpu (depth 3, 5,000 images, 6 epochs) or seed (the seed's "
-                               "Appendix); ladder-vae: cpu (10 epochs, K = 100) or paper (2,000 epochs, K = 5000)"),
+                               "Appendix); ladder-vae: cpu (10 epochs, K = 100) or paper (2,000 epochs, K = 5000); "
+                               "causalvae: cpu (6 epochs, small conv nets) or paper (100 epochs, the reference's MLPs)"),
+    causal_models: str = typer.Option("CausalVAE,CausalVAE-unsup,beta-VAE,VAE,LadderVAE", help="causalvae: models to compare"),
     families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
     model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
     run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae: training epochs (default: the preset's)"),
-    report_only: bool = typer.Option(False, help="consistency, ladder-vae: write the report from results.json, train nothing"),
+    report_only: bool = typer.Option(False, help="consistency, ladder-vae, causalvae: write the report from results.json, train nothing"),
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
     ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU", help="ladder-vae: table columns"),
     rescore: bool = typer.Option(False, help="consistency: score the runs already trained again from their "
@@ -408,7 +430,7 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
+    experiments = ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
@@ -437,6 +459,11 @@ def reproduce(
         reproduce_ladder(out, preset_name=preset, seeds=ints(seeds), variants=names(ladder_variants),
                          layer_counts=ints(layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
                          report_only=report_only, say=typer.echo)
+    elif experiment == "causalvae":
+        from cfae.experiments.causalvae import reproduce as reproduce_causalvae
+
+        reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
+                            progress=not quiet, report_only=report_only, say=typer.echo)
     elif experiment == "losocs":
         from cfae.experiments.losocs import reproduce as reproduce_losocs
 

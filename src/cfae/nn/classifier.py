@@ -68,17 +68,21 @@ def predictor_body(network: str, input_shape: tuple[int, int, int], outputs: int
 
 
 class Regressor(nn.Module):
-    """predict(x) = std * net(x) + mean: a scalar image attribute (e.g. stroke thickness)."""
+    """predict(x) = std * net(x) + mean: a scalar image attribute (e.g. stroke thickness), or with
+    outputs k > 1 several at once ((N, k); mean and std per output)."""
 
-    def __init__(self, network: str, input_shape: tuple[int, int, int], mean: float = 0.0, std: float = 1.0):
+    def __init__(self, network: str, input_shape: tuple[int, int, int], mean=0.0, std=1.0, outputs: int = 1):
         super().__init__()
-        self.net = predictor_body(network, input_shape, 1)
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std)))
+        self.outputs = outputs
+        self.net = predictor_body(network, input_shape, outputs)
+        shape = () if outputs == 1 else (outputs,)  # a scalar buffer for one output, as saved before
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).expand(shape).clone())
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).expand(shape).clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        """The standardised prediction (what the loss sees)."""
-        return self.net(x)[:, 0]
+        """The standardised prediction (what the loss sees): (N,) for one output, else (N, k)."""
+        out = self.net(x)
+        return out[:, 0] if self.outputs == 1 else out
 
     def predict(self, x: Tensor) -> Tensor:
         return self(x) * self.std + self.mean

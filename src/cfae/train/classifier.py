@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from torch import nn
+from torch import Tensor, nn
 
 from cfae import jsonio
 from cfae.data.base import ImageDataset
@@ -41,10 +41,23 @@ def attribute_accuracy(classifier: nn.Module, data: ImageDataset, batch_size: in
 
 
 @torch.no_grad()
-def regressor_mae(regressor: Regressor, data: ImageDataset, target: str, batch_size: int = 1000) -> float:
+def regression_targets(data: ImageDataset, target: str) -> Tensor:
+    """The label `target` (N,), or for comma-separated names their columns (N, k)."""
+    names = target.split(",")
+    for name in names:
+        if name not in data.labels:
+            raise ValueError(f"dataset {data.name!r} has no label {name!r}; valid choices: {', '.join(data.labels)}")
+    return data.labels[target].float() if len(names) == 1 else torch.stack([data.labels[n].float() for n in names], 1)
+
+
+@torch.no_grad()
+def regressor_mae(regressor: Regressor, data: ImageDataset, target: str, batch_size: int = 1000) -> float | list[float]:
+    """Mean absolute error on data; one per target when `target` names several."""
     regressor.eval()
-    error = sum((regressor.predict(b.x) - b.label(target)).abs().sum().item() for b in data.in_order(batch_size))
-    return error / len(data)
+    y = regression_targets(data, target)
+    predicted = torch.cat([regressor.predict(b.x) for b in data.in_order(batch_size)])
+    error = (predicted - y).abs().mean(0)
+    return error.item() if error.ndim == 0 else error.tolist()
 
 
 def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network: str = "conv", target: str = "label",
@@ -58,10 +71,11 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         raise ValueError(f"unknown predictor kind {kind!r}; valid choices: {', '.join(PREDICTOR_KINDS)}")
     if kind == "attributes":
         target = "attributes"
-    if target not in train.labels:
+    y_all = regression_targets(train, target) if kind == "regressor" else None
+    if y_all is None and target not in train.labels:
         raise ValueError(f"dataset {train.name!r} has no label {target!r}; valid choices: {', '.join(train.labels)}")
     torch.manual_seed(seed)
-    y_all = train.labels[target]
+    y_all = train.labels[target] if y_all is None else y_all
     if kind == "classifier":
         classes = int(y_all.max()) + 1
         model = predictor_body(network, train.image_shape, classes)
@@ -70,9 +84,10 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         model = predictor_body(network, train.image_shape, y_all.shape[1])
         loss_of = lambda out, y: F.binary_cross_entropy_with_logits(out, y.float())  # noqa: E731
     else:
-        mean, std = y_all.float().mean().item(), y_all.float().std().item()
-        model = Regressor(network, train.image_shape, mean, std)
-        loss_of = lambda out, y: F.mse_loss(out, (y.float() - mean) / std)  # noqa: E731
+        centre, spread = y_all.mean(0), y_all.std(0).clamp_min(1e-6)  # a constant target stays finite
+        model = Regressor(network, train.image_shape, centre, spread, outputs=1 if y_all.ndim == 1 else y_all.shape[1])
+        loss_of = lambda out, y: F.mse_loss(out, (y.float() - centre) / spread)  # noqa: E731
+        mean, std = centre.tolist(), spread.tolist()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = -(-len(train) // batch_size)
     with TrainingProgress(progress, epochs, steps) as bar:
@@ -94,7 +109,7 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         record.update(outputs=y_all.shape[1], attribute_names=train.attribute_names,
                       train_accuracy=attribute_accuracy(model, train), test_accuracy=attribute_accuracy(model, test))
     else:
-        record.update(target_mean=mean, target_std=std, test_mae=regressor_mae(model, test, target))
+        record.update(outputs=model.outputs, target_mean=mean, target_std=std, test_mae=regressor_mae(model, test, target))
     return model, record
 
 
@@ -119,7 +134,7 @@ def load_predictor(folder: str | Path, device="cpu") -> tuple[nn.Module, dict]:
         if record["kind"] in ("classifier", "attributes"):
             model = predictor_body(record["network"], shape, record["outputs"])
         else:
-            model = Regressor(record["network"], shape)
+            model = Regressor(record["network"], shape, outputs=record.get("outputs", 1))
         model.load_state_dict(load_file(weights))
     except (ValueError, KeyError, RuntimeError) as err:
         raise CheckpointError(f"{folder}: unreadable predictor ({err})") from None
