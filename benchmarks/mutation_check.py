@@ -127,9 +127,17 @@ MUTATIONS = {
     "kl-warmup-length": ("train/trainer.py", "linear_ramp(step, 0.0, 1.0, warmup_epochs * steps_per_epoch)",
                          "linear_ramp(step, 0.0, 1.0, steps_per_epoch)"),
     "active-unit-threshold": ("metrics/hierarchy.py", '"active_kl": int((kl > threshold).sum())', '"active_kl": int((kl >= 0).sum())'),
+    "dag-constraint-no-power": ("nn/dag.py", "torch.linalg.matrix_power(eye + adjacency * adjacency / m, m).trace() - m",
+                                "(eye + adjacency * adjacency / m).trace() - m"),
+    "scm-untransposed": ("nn/dag.py", "torch.linalg.inv(eye - adjacency.to(eps.dtype).T)", "torch.linalg.inv(eye - adjacency.to(eps.dtype))"),
+    "do-keeps-parents": ("nn/dag.py", "out[:, concepts] = 0", "out[concepts, :] = 0"),
+    "mic-normaliser": ("metrics/mic.py", "np.minimum(np.log(ls), math.log(row_count))", "np.log(ls)"),
+    "shd-reversal-counts-twice": ("metrics/causal.py", "                distance += 1", "                distance += int(learned[i, j] != truth[i, j]) + int(learned[j, i] != truth[j, i])"),
+    "pendulum-shadow-not-recomputed": ("data/pendulum.py", "row[2:] = shadow(row[0] * math.pi / 200, row[1] * math.pi / 200)", "pass"),
+    "causalvae-prior-ignores-labels": ("models/causal_vae.py", "kl_z = 0.5 * (z - target).square()", "kl_z = 0.5 * z.square()"),
 }
 
-FAST_FIRST = ("test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:
