@@ -119,6 +119,20 @@ def optimise_columns(rows: np.ndarray, row_count: int, columns: np.ndarray, most
     return top[2:] / np.minimum(np.log(ls), math.log(row_count))
 
 
+def _one_orientation(fixed: np.ndarray, fixed_order: np.ndarray, free: np.ndarray, free_order: np.ndarray,
+                     sizes: list[int], c: float) -> list[np.ndarray]:
+    """For i + 2 equipartitioned parts of `fixed`, the best scores of 2..sizes[i] + 1 parts of `free`."""
+    out = []
+    for i, m in enumerate(sizes):
+        parts_sorted, q = equipartition(fixed[fixed_order], i + 2)
+        parts = np.empty(len(fixed), dtype=np.int64)
+        parts[fixed_order] = parts_sorted
+        parts_by_free = parts[free_order]
+        columns = superclumps(free[free_order], parts_by_free, max(int(c * (m + 1)), 1))
+        out.append(optimise_columns(parts_by_free, q, columns, m + 1)[:m])
+    return out
+
+
 def characteristic_matrix(x: np.ndarray, y: np.ndarray, alpha: float = 0.6, c: float = 15) -> list[np.ndarray]:
     """M as rows: M[i][j] for i + 2 rows (y) and j + 2 columns (x), j + 2 <= B / (i + 2) - 1 + 1."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -126,28 +140,13 @@ def characteristic_matrix(x: np.ndarray, y: np.ndarray, alpha: float = 0.6, c: f
         raise ValueError(f"x and y must be 1-D of equal length, got shapes {x.shape} and {y.shape}")
     if not (0 < alpha <= 1) or c <= 0:
         raise ValueError(f"alpha must lie in (0, 1] and c be positive, got alpha={alpha}, c={c}")
-    n = len(x)
-    b = max(n**alpha, 4)
+    b = max(len(x) ** alpha, 4)
     sizes = [int(math.floor(b / (i + 2))) - 1 for i in range(max(int(math.floor(b / 2)), 2) - 1)]
     ix, iy = np.argsort(x, kind="stable"), np.argsort(y, kind="stable")
-    matrix = [np.zeros(m) for m in sizes]
-    for i, m in enumerate(sizes):
-        most_clumps = max(int(c * (m + 1)), 1)
-        # rows equipartition y, columns optimised along x
-        rows_sorted_y, q = equipartition(y[iy], i + 2)
-        rows = np.empty(n, dtype=np.int64)
-        rows[iy] = rows_sorted_y
-        rows_by_x = rows[ix]
-        matrix[i][:] = optimise_columns(rows_by_x, q, superclumps(x[ix], rows_by_x, most_clumps), m + 1)[:m]
-    for i, m in enumerate(sizes):
-        most_clumps = max(int(c * (m + 1)), 1)
-        cols_sorted_x, q = equipartition(x[ix], i + 2)
-        cols = np.empty(n, dtype=np.int64)
-        cols[ix] = cols_sorted_x
-        cols_by_y = cols[iy]
-        other = optimise_columns(cols_by_y, q, superclumps(y[iy], cols_by_y, most_clumps), m + 1)
-        for j in range(m):
-            matrix[j][i] = max(matrix[j][i], other[j])
+    matrix = _one_orientation(y, iy, x, ix, sizes, c)  # i + 2 parts of y, j + 2 of x: cell [i][j]
+    for i, scores in enumerate(_one_orientation(x, ix, y, iy, sizes, c)):  # i + 2 of x, j + 2 of y: cell [j][i]
+        for j, value in enumerate(scores):
+            matrix[j][i] = max(matrix[j][i], value)
     return matrix
 
 

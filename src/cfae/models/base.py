@@ -269,3 +269,16 @@ class BaseModel(nn.Module):
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+class CauseInterventions:
+    """Mixin for models whose decoder reads causes computed from the codes (the XBlock's Z, CausalVAE's
+    concept latents). They define cause_names, causes(codes, do) and decode_from_causes(causes)."""
+
+    def intervene(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
+        """Decoded do(): keys naming causes act on the causes (children follow); other keys act on the codes."""
+        names = self.cause_names
+        on_causes = {names.index(k): v for k, v in do.items() if isinstance(k, str) and k in names}
+        on_codes = {k: v for k, v in do.items() if not (isinstance(k, str) and k in names)}
+        codes = self.intervene_codes(codes, on_codes) if on_codes else codes
+        return self.decode_from_causes(self.causes(codes, on_causes))

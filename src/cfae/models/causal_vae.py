@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from cfae.data.base import Batch, as_batch
 from cfae.data.pendulum import CONCEPT_STANDARDISATION, CONCEPTS
-from cfae.models.base import BaseModel, ModelConfig, ModelOutput, latent_layout
+from cfae.models.base import BaseModel, CauseInterventions, ModelConfig, ModelOutput, latent_layout
 from cfae.models.registry import register_model
 from cfae.nn.dag import ConceptMLPs, dag_constraint, linear_scm, parent_inputs
 from cfae.nn.distributions import DiagonalGaussian
@@ -91,7 +91,7 @@ class ConceptDecoders(nn.Module):
 
 
 @register_model("causalvae", "CausalVAE: linear SCM + mask layer over concept latents, label-conditional prior (Yang et al. 2021)")
-class CausalVAE(BaseModel):
+class CausalVAE(CauseInterventions, BaseModel):
     Config = CausalVAEConfig
 
     def __init__(self, config: CausalVAEConfig):
@@ -147,14 +147,6 @@ class CausalVAE(BaseModel):
 
     def decode_from_causes(self, causes: Tensor) -> Tensor:
         return image_mean(self.decoder(causes))
-
-    def intervene(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
-        """Decoded do(): concept names act on the concept latents (children follow); other keys on eps."""
-        names = self.cause_names
-        on_causes = {names.index(k): v for k, v in do.items() if isinstance(k, str) and k in names}
-        on_codes = {k: v for k, v in do.items() if not (isinstance(k, str) and k in names)}
-        codes = self.intervene_codes(codes, on_codes) if on_codes else codes
-        return self.decode_from_causes(self.causes(codes, on_causes))
 
     def standardised_labels(self, batch: Batch) -> Tensor:
         """u (N, k): each concept label (u_i - loc_i) / scale_i."""

@@ -21,7 +21,7 @@ from pydantic import Field
 from torch import Tensor
 
 from cfae.data.base import Batch, as_batch
-from cfae.models.base import ModelConfig, ModelOutput
+from cfae.models.base import CauseInterventions, ModelConfig, ModelOutput
 from cfae.nn.interventions import intervene_columns, off_dimension_error, random_single_interventions
 from cfae.nn.likelihoods import image_mean
 from cfae.nn.xblock import XBlock
@@ -41,7 +41,7 @@ class InterventionalConfig(ModelConfig):
             raise ValueError("unit_dim > 1 needs xblock: true (cause units live in the XBlock)")
 
 
-class InterventionalModel:
+class InterventionalModel(CauseInterventions):
     """Mixin placed before BaseModel: XBlock latent layer, do() on causes, consistency penalty."""
 
     def __init__(self, config: InterventionalConfig, encoder=None, decoder=None):
@@ -66,15 +66,6 @@ class InterventionalModel:
 
     def latent_layer(self, z: Tensor, batch: Batch | None = None) -> Tensor:
         return self.causes(z)
-
-    def intervene(self, codes: Tensor, do: dict[str | int, float | Tensor]) -> Tensor:
-        """Decoded do(): keys "Z<i>" act on cause units (children follow through the XBlock); other
-        keys act on the codes N as in every model."""
-        names = self.cause_names
-        on_causes = {names.index(k): v for k, v in do.items() if isinstance(k, str) and k in names}
-        on_codes = {k: v for k, v in do.items() if not (isinstance(k, str) and k in names)}
-        codes = self.intervene_codes(codes, on_codes) if on_codes else codes
-        return self.decode_from_causes(self.causes(codes, on_causes))
 
     def decode_from_causes(self, causes: Tensor) -> Tensor:
         return image_mean(self.decoder(causes))
