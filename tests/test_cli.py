@@ -122,4 +122,4 @@ def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
 
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):
     result = invoke("reproduce", "ladder", "--out", tmp_path)
-    assert result.exit_code == 1 and "valid choices: betavae-dsprites, cdvae-gan, consistency, counterfactual-ae, ladder-vae, losocs" in result.output
+    assert result.exit_code == 1 and "valid choices: betavae-dsprites, causalvae, cdvae-gan, consistency, counterfactual-ae, ladder-vae, losocs" in result.output
