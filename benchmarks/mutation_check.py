@@ -133,7 +133,7 @@ MUTATIONS = {
     "do-keeps-parents": ("nn/dag.py", "out[:, concepts] = 0", "out[concepts, :] = 0"),
     "mic-normaliser": ("metrics/mic.py", "np.minimum(np.log(ls), math.log(row_count))", "np.log(ls)"),
     "shd-reversal-counts-twice": ("metrics/causal.py", "                distance += 1", "                distance += int(learned[i, j] != truth[i, j]) + int(learned[j, i] != truth[j, i])"),
-    "pendulum-shadow-not-recomputed": ("data/pendulum.py", "row[2:] = shadow(row[0] * math.pi / 200, row[1] * math.pi / 200)", "pass"),
+    "pendulum-shadow-not-recomputed": ("data/pendulum.py", "row[2:] = shadow(*angles(row[0], row[1]))", "pass"),
     "causalvae-prior-ignores-labels": ("models/causal_vae.py", "kl_z = 0.5 * (z - target).square()", "kl_z = 0.5 * z.square()"),
 }
 

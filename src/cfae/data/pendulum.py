@@ -80,9 +80,14 @@ class PendulumRenderer:
         return np.asarray(self.canvas.buffer_rgba())[:, :, :3].copy()
 
 
+def angles(i: float, j: float) -> tuple[float, float]:
+    """(theta, phi) = (i pi / 200, j pi / 200) of pendulum index i and light index j."""
+    return i * math.pi / 200, j * math.pi / 200
+
+
 def concept_labels(i: float, j: float) -> tuple[float, float, float, float]:
-    """The four concept labels of the scene with pendulum index i and light index j (angles i pi / 200, j pi / 200)."""
-    return (i, j, *shadow(i * math.pi / 200, j * math.pi / 200))
+    """The four concept labels of the scene with pendulum index i and light index j."""
+    return (i, j, *shadow(*angles(i, j)))
 
 
 def intervened_labels(labels: np.ndarray, concept: str, value: float) -> tuple[np.ndarray, bool]:
@@ -101,8 +106,13 @@ def intervened_labels(labels: np.ndarray, concept: str, value: float) -> tuple[n
     if k >= 2:
         return out, False
     for row in out:
-        row[2:] = shadow(row[0] * math.pi / 200, row[1] * math.pi / 200)
+        row[2:] = shadow(*angles(row[0], row[1]))
     return out, True
+
+
+def concept_rows(data: ImageDataset, rows) -> np.ndarray:
+    """(n, 4) float64 concept labels of the given rows of a pendulum dataset, in CONCEPTS order."""
+    return np.stack([data.labels[c][rows].numpy() for c in CONCEPTS], 1).astype(np.float64).reshape(-1, 4)
 
 
 def render_labels(labels: np.ndarray, renderer: PendulumRenderer | None = None) -> torch.Tensor:
@@ -110,7 +120,7 @@ def render_labels(labels: np.ndarray, renderer: PendulumRenderer | None = None) 
     drawn as the labels say, so intervened shadows render too."""
     renderer = renderer or PendulumRenderer()
     rows = np.asarray(labels, dtype=np.float64).reshape(-1, 4)
-    images = [renderer.render(i * math.pi / 200, j * math.pi / 200, cast=(length, mid)) for i, j, length, mid in rows]
+    images = [renderer.render(*angles(i, j), cast=(length, mid)) for i, j, length, mid in rows]
     return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy()).float().div_(255.0)
 
 
@@ -136,8 +146,7 @@ def generate(progress: bool = True) -> dict[str, np.ndarray]:
 
         iterator = track(pairs, description="rendering pendulum")
     for n, (i, j) in enumerate(iterator):
-        theta, phi = i * math.pi / 200, j * math.pi / 200
-        images[n] = renderer.render(theta, phi)
+        images[n] = renderer.render(*angles(i, j))
         labels[n] = concept_labels(i, j)
     return {"images": images, "labels": labels, "test": np.array([is_test(n) for n in range(len(pairs))])}
 

@@ -11,8 +11,8 @@ import torch
 import cfae
 from cfae import jsonio
 from cfae.data.base import ImageDataset
-from cfae.data.pendulum import CONCEPTS, intervened_labels, render_labels
-from cfae.metrics.causal import ConceptHandle, concept_handles
+from cfae.data.pendulum import CONCEPTS, concept_rows
+from cfae.metrics.causal import ConceptHandle, concept_handles, true_counterfactual
 from cfae.train.run import read_run_config
 from cfae.viz.grid import save_image_grid
 
@@ -24,10 +24,6 @@ def concept_values(train: ImageDataset, steps: int = STEPS) -> dict[str, list[fl
     return {c: np.linspace(*np.quantile(train.labels[c].numpy(), [0.05, 0.95]), steps).tolist() for c in CONCEPTS}
 
 
-def scene_labels(data: ImageDataset, rows) -> np.ndarray:
-    return np.stack([data.labels[c][rows].numpy() for c in CONCEPTS], 1).astype(np.float64).reshape(-1, 4)
-
-
 @torch.no_grad()
 def figure3(model, handles: list[ConceptHandle], image: torch.Tensor, labels: np.ndarray,
             values: dict[str, list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,15 +33,16 @@ def figure3(model, handles: list[ConceptHandle], image: torch.Tensor, labels: np
     model_rows, true_rows = [], []
     for h in handles:
         for value in values[h.name]:
-            model_rows.append(model.intervene(codes, {h.key: h.latent_value(value)}))
-            true_rows.append(render_labels(intervened_labels(labels, h.name, value)[0]))
+            counterfactual, truth, _, _ = true_counterfactual(model, codes, labels, h, value)
+            model_rows.append(counterfactual)
+            true_rows.append(truth)
     blank = torch.ones_like(image)
     bottom = [image, model.decode(codes)] + [blank] * (STEPS - 2)
     return torch.cat(model_rows + bottom), torch.cat(true_rows + [image] + [blank] * (STEPS - 1))
 
 
 def write_figure3(model, handles, test: ImageDataset, values, folder: Path, index: int) -> list[Path]:
-    grid, truth = figure3(model, handles, test.pixels(torch.tensor([index])), scene_labels(test, [index]), values)
+    grid, truth = figure3(model, handles, test.pixels(torch.tensor([index])), concept_rows(test, [index]), values)
     return [save_image_grid(folder / "figure3.png", grid, STEPS, scale=1),
             save_image_grid(folder / "figure3_truth.png", truth, STEPS, scale=1)]
 
@@ -74,10 +71,8 @@ def write_intervention(run: Path, concept: str | None, value: float | None, n: i
               "handles": {h.name: {"key": h.key, "dims": h.dims} for h in handles}}
     if concept is not None:
         h = handles[CONCEPTS.index(concept)]
-        labels = scene_labels(test, rows)
-        truth_labels, simulable = intervened_labels(labels, concept, value)
-        truth = render_labels(truth_labels)
-        counterfactual = model.intervene(model.encode(test.pixels(rows)).mean, {h.key: h.latent_value(value)})
+        codes = model.encode(test.pixels(rows)).mean
+        counterfactual, truth, truth_labels, simulable = true_counterfactual(model, codes, concept_rows(test, rows), h, value)
         paths.append(save_image_grid(out / f"do-{concept}={value:g}.png",
                                      torch.cat([test.pixels(rows), counterfactual, truth]), len(rows), scale=1))
         record.update(concept=concept, value=value, simulable=simulable,

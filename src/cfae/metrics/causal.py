@@ -1,8 +1,9 @@
 """Concept-level scores of causal representations on a dataset with concept labels (issue 13).
 
-    concept handle   where a model keeps concept i: a model with cause_names intervenes on its
-                     concept latent (d dims); any other model on the one code dimension whose
-                     posterior mean has the largest |Pearson r| with the concept label
+    concept handle   where a model keeps concept i: a model whose causes are named by the concepts
+                     (cause_names, causes(codes)) intervenes on that cause's dimensions; any other
+                     model on the one code dimension whose posterior mean has the largest |Pearson r|
+                     with the concept label
     value map        latent = a + b * label per handle dimension, least squares on the data, so
                      that do(concept = v) in label units becomes a latent value for every model
     MIC / TIC        minepy's MINE(alpha 0.6, c 15) between each label and its handle (the mean of
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor
 
 from cfae.data.base import ImageDataset
+from cfae.data.pendulum import CONCEPTS, concept_rows, intervened_labels, render_labels
 from cfae.metrics.mic import mine_statistics
 
 
@@ -33,24 +35,31 @@ class ConceptHandle:
     intercept: np.ndarray  # (len(dims),)
     slope: np.ndarray  # (len(dims),)
 
+    @property
+    def on_causes(self) -> bool:
+        """True when the handle names a cause (intervened through the causes), not a code index."""
+        return isinstance(self.key, str)
+
     def latent_value(self, value: float) -> Tensor:
         return torch.as_tensor(self.intercept + self.slope * value, dtype=torch.float32)
 
 
+def concepts_are_causes(model, concepts: list[str]) -> bool:
+    """True when the model names its causes after the concepts (CausalVAE's concept latents)."""
+    names = getattr(model, "cause_names", ())
+    return all(c in names for c in concepts)
+
+
 @torch.no_grad()
-def concept_codes(model, data: ImageDataset, batch_size: int = 500) -> Tensor:
-    """Per example: the causes (concept latents) of models that have them, else the posterior means."""
+def concept_codes(model, data: ImageDataset, as_causes: bool, batch_size: int = 500) -> Tensor:
+    """Per example: the model's causes (as_causes) or its posterior means."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     for batch in data.in_order(batch_size, device):
         codes = model.encode(batch).mean
-        out.append((model.causes(codes) if _has_concepts(model) else codes).cpu())
+        out.append((model.causes(codes) if as_causes else codes).cpu())
     return torch.cat(out)
-
-
-def _has_concepts(model) -> bool:
-    return hasattr(model.config, "concepts")
 
 
 def _fit_line(label: np.ndarray, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +71,15 @@ def _fit_line(label: np.ndarray, latent: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def concept_handles(model, data: ImageDataset, concepts: list[str]) -> list[ConceptHandle]:
     """One handle per concept (module docstring), fitted on `data`."""
-    codes = concept_codes(model, data).numpy().astype(np.float64)
+    as_causes = concepts_are_causes(model, concepts)
+    codes = concept_codes(model, data, as_causes).numpy().astype(np.float64)
     handles = []
-    per_concept = model.config.concept_dim if _has_concepts(model) else None
-    for k, name in enumerate(concepts):
+    for name in concepts:
         label = data.labels[name].numpy().astype(np.float64)
-        if per_concept is not None:
-            dims = list(range(k * per_concept, (k + 1) * per_concept))
-            key: str | int = model.config.concepts[k]
+        if as_causes:
+            width = codes.shape[1] // len(model.cause_names)
+            start = model.cause_names.index(name) * width
+            dims, key = list(range(start, start + width)), name
         else:
             centred = codes - codes.mean(0)
             lc = label - label.mean()
@@ -84,7 +94,7 @@ def concept_handles(model, data: ImageDataset, concepts: list[str]) -> list[Conc
 
 def concept_information(model, data: ImageDataset, handles: list[ConceptHandle]) -> dict:
     """MIC and normalised TIC (in %) between each concept label and its handle, and their means."""
-    codes = concept_codes(model, data).numpy().astype(np.float64)
+    codes = concept_codes(model, data, handles[0].on_causes).numpy().astype(np.float64)
     per = {}
     for h in handles:
         stats = mine_statistics(data.labels[h.name].numpy().astype(np.float64), codes[:, h.dims].mean(1))
@@ -109,33 +119,37 @@ def structural_hamming_distance(learned: np.ndarray, truth: np.ndarray) -> int:
 
 
 @torch.no_grad()
+def true_counterfactual(model, codes: Tensor, labels: np.ndarray, handle: ConceptHandle, value: float):
+    """do(handle's concept = value) on encoded scenes: (the model's counterfactual images, the true
+    renders, the true labels, whether the simulator can produce them)."""
+    truth_labels, simulable = intervened_labels(labels, handle.name, value)
+    counterfactual = model.intervene(codes, {handle.key: handle.latent_value(value)})
+    return counterfactual, render_labels(truth_labels), truth_labels, simulable
+
+
+@torch.no_grad()
 def pendulum_counterfactuals(model, data: ImageDataset, handles: list[ConceptHandle], values: dict[str, list[float]],
                              regressor=None, n: int = 64, seed: int = 0) -> dict:
     """Per intervened concept, over n test scenes and the given values (label units): the mean
-    squared pixel error between the model's do(concept = v) and the true render, the share of
-    those scenes the simulator could produce, and, given a concept regressor (predict -> (N, 4)),
-    the mean absolute error of the re-estimated concepts against the true intervened values (the
+    squared pixel error between the model's do(concept = v) and the true render, whether the
+    simulator could produce those scenes, and, given a concept regressor (predict -> (N, 4)), the
+    mean absolute error of the re-estimated concepts against the true intervened values (the
     intervened concept itself, and the others)."""
-    from cfae.data.pendulum import CONCEPTS, intervened_labels, render_labels
-
     rng = np.random.default_rng(seed)
     rows = torch.as_tensor(rng.choice(len(data), size=min(n, len(data)), replace=False))
-    x = data.pixels(rows)
-    labels = np.stack([data.labels[c][rows].numpy() for c in CONCEPTS], 1).astype(np.float64)
+    labels = concept_rows(data, rows)
     model.eval()
-    codes = model.encode(x).mean
+    codes = model.encode(data.pixels(rows)).mean
     out = {}
     for h in handles:
         pixel, own, others, simulable = [], [], [], []
         k = CONCEPTS.index(h.name)
         for value in values[h.name]:
-            truth_labels, possible = intervened_labels(labels, h.name, value)
-            truth = render_labels(truth_labels)
-            counterfactual = model.intervene(codes, {h.key: h.latent_value(value)})
+            counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, labels, h, value)
             pixel.append(float((counterfactual - truth).square().mean()))
             simulable.append(possible)
             if regressor is not None:
-                error = (regressor.predict(counterfactual).numpy() - truth_labels).__abs__().mean(0)
+                error = np.abs(regressor.predict(counterfactual).numpy() - truth_labels).mean(0)
                 own.append(float(error[k]))
                 others.append(float(np.delete(error, k).mean()))
         out[h.name] = {"pixel_mse": float(np.mean(pixel)), "simulable": bool(all(simulable))}

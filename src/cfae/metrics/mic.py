@@ -113,8 +113,8 @@ def optimise_columns(rows: np.ndarray, row_count: int, columns: np.ndarray, most
         f = np.where(allowed, f, -np.inf)
         best[1 + l - 1 :, l] = h_rows + f[l - 1 :].max(1)  # t = l..p
     top = best[p].copy()
-    for l in range(p + 1, most_columns + 1):
-        top[l] = best[p, p]
+    if p < most_columns:
+        top[p + 1 :] = best[p, p]  # more columns than clumps: the best stays that of p columns
     ls = np.arange(2, most_columns + 1)
     return top[2:] / np.minimum(np.log(ls), math.log(row_count))
 

@@ -29,12 +29,12 @@ from torch import Tensor, nn
 
 from cfae.data.base import Batch, as_batch
 from cfae.data.pendulum import CONCEPT_STANDARDISATION, CONCEPTS
-from cfae.models.base import BaseModel, CauseInterventions, ModelConfig, ModelOutput, latent_layout
+from cfae.models.base import BaseModel, CauseInterventions, ModelConfig, ModelOutput, latent_layout, pixel_mse
 from cfae.models.registry import register_model
 from cfae.nn.dag import ConceptMLPs, dag_constraint, linear_scm, parent_inputs
 from cfae.nn.distributions import DiagonalGaussian
 from cfae.nn.likelihoods import image_mean
-from cfae.nn.networks import build_decoder
+from cfae.nn.networks import build_decoder, build_encoder
 
 # Edges of the reference's optional initialisation (DagLayer initial=True), [parent, child].
 REFERENCE_INIT_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3))
@@ -95,7 +95,8 @@ class CausalVAE(CauseInterventions, BaseModel):
     Config = CausalVAEConfig
 
     def __init__(self, config: CausalVAEConfig):
-        super().__init__(config, decoder=ConceptDecoders(config))
+        c = config  # the encoder gives the means only: q(eps | x) has unit variance
+        super().__init__(c, build_encoder(c.network, c.input_shape, c.latent_dim, c.hidden), ConceptDecoders(c))
         k = len(config.concepts)
         start = torch.zeros(k, k)
         if config.dag_init == "reference":
@@ -106,12 +107,13 @@ class CausalVAE(CauseInterventions, BaseModel):
         self.label_mask = ConceptMLPs(k, 1, config.mask_hidden)
         self.register_buffer("loc", torch.tensor(config.concept_loc), persistent=False)
         self.register_buffer("scale", torch.tensor(config.concept_scale), persistent=False)
+        self.register_buffer("off_diagonal", 1 - torch.eye(k), persistent=False)
 
     @property
     def adjacency(self) -> Tensor:
         """A[parent, child]: the edge weights with the diagonal held at zero (a DAG has no self-loops,
         and a self-loop would let g_i read concept i itself)."""
-        return self.edge_weights * (1 - torch.eye(len(self.edge_weights), device=self.edge_weights.device))
+        return self.edge_weights * self.off_diagonal
 
     # --- latents ------------------------------------------------------------------------------
     @property
@@ -127,20 +129,26 @@ class CausalVAE(CauseInterventions, BaseModel):
         return codes.reshape(len(codes), len(self.config.concepts), self.config.concept_dim)
 
     def encode(self, batch: Batch | Tensor) -> DiagonalGaussian:
-        mean = self.encoder(as_batch(batch).x).float()[:, : self.config.latent_dim]
+        mean = self.encoder(as_batch(batch).x).float()
         return DiagonalGaussian(mean, torch.ones_like(mean))
 
     def scm(self, codes: Tensor, do: dict[int, Tensor | float] | None = None) -> Tensor:
         """z = (I - A^T)^{-1} eps (N, k, d), with do() on concepts (cfae.nn.dag.linear_scm)."""
         return linear_scm(self._grouped(codes), self.adjacency, do)
 
-    def causes(self, codes: Tensor, do: dict[int, Tensor | float] | None = None) -> Tensor:
-        """Concept latents z~ = g(A^T z) + eps, flattened (N, k d); intervened concepts keep their value."""
-        z = self.scm(codes, do)
-        out = self.mask(parent_inputs(z, self.adjacency)) + self._grouped(codes)
+    def concept_latents(self, codes: Tensor, do: dict[int, Tensor | float] | None = None) -> tuple[Tensor, Tensor]:
+        """(z, z~), both (N, k, d): the SCM's output and the mask layer's z~ = g(A^T z) + eps, where
+        intervened concepts keep their value."""
+        adjacency = self.adjacency
+        z = linear_scm(self._grouped(codes), adjacency, do)
+        out = self.mask(parent_inputs(z, adjacency)) + self._grouped(codes)
         for i in do or {}:
             out[:, i] = z[:, i]
-        return out.flatten(1)
+        return z, out
+
+    def causes(self, codes: Tensor, do: dict[int, Tensor | float] | None = None) -> Tensor:
+        """Concept latents z~ flattened (N, k d), with do() on concepts."""
+        return self.concept_latents(codes, do)[1].flatten(1)
 
     def latent_layer(self, z: Tensor, batch: Batch | None = None) -> Tensor:
         return self.causes(z)
@@ -163,8 +171,7 @@ class CausalVAE(CauseInterventions, BaseModel):
         c: CausalVAEConfig = self.config
         posterior = self.encode(batch)
         codes = posterior.mean
-        z = self.scm(codes)
-        concept = self._grouped(self.causes(codes))
+        z, concept = self.concept_latents(codes)
         decoded = concept
         if self.training and c.decoder_noise > 0:
             decoded = concept + c.decoder_noise**0.5 * torch.randn_like(concept)
@@ -173,11 +180,12 @@ class CausalVAE(CauseInterventions, BaseModel):
         u = self.standardised_labels(batch) if c.supervised else torch.zeros(len(codes), len(c.concepts), device=codes.device)
         target = u[:, :, None]  # p(z_i | u) = N(u_i 1, I)
         recon = self.reconstruction_nll(logits, batch.x).mean()
-        kl_eps = 0.5 * codes.square().sum(1).mean()  # KL(N(mu, I) || N(0, I))
+        kl_eps = self.kl(out).mean()  # KL(N(mu, I) || N(0, I))
         kl_z = 0.5 * (z - target).square().sum((1, 2)).mean()
         mask_kl = 0.5 * (concept - target).square().sum((1, 2)).mean()
         h = dag_constraint(self.adjacency)
-        terms = {"recon": recon, "kl_eps": kl_eps, "kl_z": kl_z, "mask_kl": mask_kl, "h_A": h}
+        terms = {"recon": recon, "kl_eps": kl_eps, "kl_z": kl_z, "mask_kl": mask_kl, "h_A": h,
+                 "mse": pixel_mse(logits, batch.x)}
         loss = recon + c.alpha * kl_eps + c.beta * kl_z + mask_kl + c.dag_weight * h + c.dag_square_weight * h * h
         if c.supervised:
             label_fit = self.label_mask(parent_inputs(u[:, :, None], self.adjacency))

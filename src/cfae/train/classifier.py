@@ -40,21 +40,21 @@ def attribute_accuracy(classifier: nn.Module, data: ImageDataset, batch_size: in
     return (hits / len(data)).tolist()
 
 
-@torch.no_grad()
-def regression_targets(data: ImageDataset, target: str) -> Tensor:
-    """The label `target` (N,), or for comma-separated names their columns (N, k)."""
+def named_labels(data: ImageDataset, target: str) -> Tensor:
+    """The label `target` (N,), or for comma-separated names their columns as floats (N, k); an
+    unknown name is refused with the valid ones."""
     names = target.split(",")
     for name in names:
         if name not in data.labels:
             raise ValueError(f"dataset {data.name!r} has no label {name!r}; valid choices: {', '.join(data.labels)}")
-    return data.labels[target].float() if len(names) == 1 else torch.stack([data.labels[n].float() for n in names], 1)
+    return data.labels[target] if len(names) == 1 else torch.stack([data.labels[n].float() for n in names], 1)
 
 
 @torch.no_grad()
 def regressor_mae(regressor: Regressor, data: ImageDataset, target: str, batch_size: int = 1000) -> float | list[float]:
     """Mean absolute error on data; one per target when `target` names several."""
     regressor.eval()
-    y = regression_targets(data, target)
+    y = named_labels(data, target).float()
     predicted = torch.cat([regressor.predict(b.x) for b in data.in_order(batch_size)])
     error = (predicted - y).abs().mean(0)
     return error.item() if error.ndim == 0 else error.tolist()
@@ -71,11 +71,8 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         raise ValueError(f"unknown predictor kind {kind!r}; valid choices: {', '.join(PREDICTOR_KINDS)}")
     if kind == "attributes":
         target = "attributes"
-    y_all = regression_targets(train, target) if kind == "regressor" else None
-    if y_all is None and target not in train.labels:
-        raise ValueError(f"dataset {train.name!r} has no label {target!r}; valid choices: {', '.join(train.labels)}")
+    y_all = named_labels(train, target)
     torch.manual_seed(seed)
-    y_all = train.labels[target] if y_all is None else y_all
     if kind == "classifier":
         classes = int(y_all.max()) + 1
         model = predictor_body(network, train.image_shape, classes)
@@ -84,6 +81,7 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
         model = predictor_body(network, train.image_shape, y_all.shape[1])
         loss_of = lambda out, y: F.binary_cross_entropy_with_logits(out, y.float())  # noqa: E731
     else:
+        y_all = y_all.float()
         centre, spread = y_all.mean(0), y_all.std(0).clamp_min(1e-6)  # a constant target stays finite
         model = Regressor(network, train.image_shape, centre, spread, outputs=1 if y_all.ndim == 1 else y_all.shape[1])
         loss_of = lambda out, y: F.mse_loss(out, (y.float() - centre) / spread)  # noqa: E731
