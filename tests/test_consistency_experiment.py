@@ -48,3 +48,24 @@ def test_reproduce_consistency_on_shapes_scores_the_ground_truth(tmp_path):
     assert "Ground truth (generated shapes)" in text and "Spearman rank correlation with invariance over all 2 runs" in text
     assert (out / "figures" / "double_causes_3_ae_XC-I_seed0.png").stat().st_size > 0
     assert (out / "figures" / "true_counterfactuals_3_ae_plain_seed0.png").stat().st_size > 0
+
+
+def test_reproduce_consistency_with_cause_units_of_several_dimensions(shared_data, tmp_path):
+    """The seed's S4 (cause units of 4 dimensions): X variants only, keyed apart from unit-1 runs."""
+    out = tmp_path / "s4"
+    runner = CliRunner()
+    args = ["reproduce", "consistency", "--preset", "test", "--seeds", "0", "--families", "ae", "--unit-dim", "2",
+            "--out", str(out), "--data-root", str(shared_data), "--quiet"]
+    refused = runner.invoke(app, args)  # the default variants include plain, which has no cause units
+    assert refused.exit_code == 1 and "--unit-dim 2" in refused.output and "--model-variants X,XC-I,XC-E" in refused.output
+    result = runner.invoke(app, [*args, "--model-variants", "X"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"latent-3-unit-2/ae/X/seed-0", "setup"} and results["setup"]["unit_dim"] == 2
+    run = json.loads((out / "runs" / "latent-3-unit-2-ae-X-seed-0" / "run.json").read_text())
+    assert run["model_options"]["unit_dim"] == 2
+    scores = results["latent-3-unit-2/ae/X/seed-0"]
+    assert len(scores["EQV"]) == 3 and len(scores["EQV"][0]) == 3 and scores["mask"]["possible"] == 3
+    text = (out / "report.md").read_text()
+    assert "units of 2 dimensions" in text and "| latent-3-unit-2 | XAE | 1 |" in text
+    assert (out / "figures" / "traversals_3-unit-2_ae_X_seed0.png").stat().st_size > 0

@@ -417,6 +417,8 @@ def reproduce(
     causal_models: str = typer.Option("CausalVAE,CausalVAE-unsup,beta-VAE,VAE,LadderVAE", help="causalvae: models to compare"),
     families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
     model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
+    unit_dim: int = typer.Option(1, help="consistency: dimensions of each XBlock cause unit (4 with latent 6: the "
+                                 "seed's S4; X variants only)"),
     run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae: training epochs (default: the preset's)"),
     report_only: bool = typer.Option(False, help="consistency, ladder-vae, causalvae: write the report from results.json, train nothing"),
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
@@ -452,7 +454,7 @@ def reproduce(
         reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
                               families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
                               data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
-                              say=typer.echo)
+                              unit_dim=unit_dim, say=typer.echo)
     elif experiment == "ladder-vae":
         from cfae.experiments.ladder_vae import reproduce as reproduce_ladder
 

@@ -65,10 +65,18 @@ def label(family: str, variant: str) -> str:
     return f"{prefix}{name}{suffix}"
 
 
+def size_key(latent_dim: int, unit_dim: int = 1) -> str:
+    """Results key of one model size: latent-6, or latent-6-unit-4 for XBlock cause units of 4
+    dimensions (the seed's S4, Appendix Table 3)."""
+    return f"latent-{latent_dim}" + (f"-unit-{unit_dim}" if unit_dim > 1 else "")
+
+
 def run_config(dataset: str, family: str, variant: str, latent_dim: int, seed: int, preset: dict, data_root,
-               progress: bool) -> RunConfig:
+               progress: bool, unit_dim: int = 1) -> RunConfig:
     options = {"latent_dim": latent_dim, "network": "structural" if family == "sae" else "pooled",
                "hidden": preset["hidden"], **VARIANTS[variant]}
+    if unit_dim > 1:
+        options["unit_dim"] = unit_dim
     if family == "vae":
         options["beta"] = BETA
     train = TrainConfig(epochs=preset["epochs"], batch_size=128, lr=preset["lr"], lr_schedule="step",
@@ -175,11 +183,12 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
               latent_dims: tuple[int, ...] | None = None, families: tuple[str, ...] = tuple(FAMILIES),
               variants: tuple[str, ...] = tuple(VARIANTS), epochs: int | None = None, limit: int | None = None,
               data_root: str | None = None, eval_size: int = 1000, progress: bool = True, report_only: bool = False,
-              rescore: bool = False, say: Callable[[str], None] = print) -> Path:
+              rescore: bool = False, unit_dim: int = 1, say: Callable[[str], None] = print) -> Path:
     """Train and score every (latent size, family, variant, seed), seed-major, on mnist or the
     generated shapes (which add the ground-truth scores); write OUT/results.json, the first seed's
     image figures and OUT/report.md. report_only: train nothing, write the report from the scores
     already in results.json (a reproduction cut short reports what finished, with its seed counts).
+    unit_dim: dimensions of each XBlock cause unit (4: the seed's S4); X variants only.
     rescore: score every selected run already in results.json again from its checkpoint (after a
     metric changed), train nothing."""
     from cfae.experiments.consistency_report import write_report
@@ -188,6 +197,9 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
         unknown = [v for v in given if v not in valid]
         if unknown:
             raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(valid)}")
+    if unit_dim < 1 or (unit_dim > 1 and "plain" in variants):
+        raise ValueError(f"--unit-dim {unit_dim}: cause units exist only in the XBlock and have at least 1 dimension; "
+                         "with --unit-dim above 1 use --model-variants X,XC-I,XC-E")
     preset = {**PRESETS[preset_name], **{k: v for k, v in {"epochs": epochs, "limit": limit}.items() if v}}
     latent_dims = latent_dims or preset["latent_dims"]
     out = Path(out)
@@ -203,13 +215,13 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
         for latent_dim in latent_dims:
             for family in families:
                 for variant in (v for v in variants if family not in ONLY_PLAIN or v == "plain"):
-                    key = f"latent-{latent_dim}/{family}/{variant}/seed-{seed}"
+                    key = f"{size_key(latent_dim, unit_dim)}/{family}/{variant}/seed-{seed}"
                     if (key in results) != rescore:  # rescore: only the runs already trained and scored
                         continue
                     folder = out / "runs" / key.replace("/", "-")
-                    say(f"{label(family, variant)}, latent {latent_dim}, seed {seed}: " + ("scored again from its checkpoint"
+                    say(f"{label(family, variant)}, {size_key(latent_dim, unit_dim)}, seed {seed}: " + ("scored again from its checkpoint"
                         if rescore else f"{preset['epochs']} epochs on {len(train)} images"))
-                    config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress)
+                    config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress, unit_dim)
                     model = trained_run(folder, config)
                     codes = training_codes(model, train, seed)
                     results[key] = evaluate_run(model, codes, test_x, backend, real_stats, seed, preset["samples"],
@@ -217,11 +229,12 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
                     if space is not None:
                         results[key]["ground_truth"] = ground_truth_scores(model, space, seed, preset["gt_divisor"])
                     if seed == seeds[0]:
-                        run_figures(model, codes, test_x, out / "figures", f"{latent_dim}_{family}_{variant}_seed{seed}", seed,
+                        tag = size_key(latent_dim, unit_dim).removeprefix("latent-")
+                        run_figures(model, codes, test_x, out / "figures", f"{tag}_{family}_{variant}_seed{seed}", seed,
                                     space)
                     jsonio.write_json(path, results)
     results["setup"] = {"dataset": dataset, "preset": preset_name, **preset, "seeds": list(seeds), "latent_dims": list(latent_dims),
-                        "families": list(families), "variants": list(variants), "beta": BETA, "eval_size": len(test_x),
+                        "unit_dim": unit_dim, "families": list(families), "variants": list(variants), "beta": BETA, "eval_size": len(test_x),
                         "feature_backend": backend.name, "feature_record": backend_record}
     jsonio.write_json(path, results)
     report = write_report(out, results)

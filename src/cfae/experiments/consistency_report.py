@@ -21,32 +21,33 @@ def responsive_dimensions(inv: list[list[float]]) -> int:
     return int((np.diagonal(np.asarray(inv)) < RESPONSIVE).sum())
 
 
-def runs(results: dict, latent_dim: int, family: str, variant: str) -> list[dict]:
-    prefix = f"latent-{latent_dim}/{family}/{variant}/seed-"
+def runs(results: dict, size: str, family: str, variant: str) -> list[dict]:
+    """Scores of every seed of one model; size: a key from consistency.size_key."""
+    prefix = f"{size}/{family}/{variant}/seed-"
     return [value for key, value in results.items() if key.startswith(prefix)]
 
 
-def acceptance(results: dict, latent_dim: int, family: str, variants) -> list[str]:
+def acceptance(results: dict, size: str, family: str, variants) -> list[str]:
     """Per consistency-trained variant: invariance against the plain model and the change of
     reconstruction FID, on means over seeds."""
     from cfae.experiments.consistency import label
 
-    plain = runs(results, latent_dim, family, "plain")
+    plain = runs(results, size, family, "plain")
     lines = []
     for variant in (v for v in variants if v.startswith("XC")):
-        trained = runs(results, latent_dim, family, variant)
+        trained = runs(results, size, family, variant)
         if not plain or not trained:
             continue
         inv0, inv1 = (mean_sd([r["invariance"] for r in group]) for group in (plain, trained))
         fid0, fid1 = (mean_sd([r["fid_reconstruction"] for r in group]) for group in (plain, trained))
         change = 100 * (fid1[0] - fid0[0]) / fid0[0]
         holds = inv1[0] > inv0[0] and change <= 10
-        block = runs(results, latent_dim, family, "X")
+        block = runs(results, size, family, "X")
         versus_x = ""
         if block:
             fid_x = mean_sd([r["fid_reconstruction"] for r in block])[0]
             versus_x = f"; against {label(family, 'X')} (FID {fid_x:.2f}) {100 * (fid1[0] - fid_x) / fid_x:+.1f}%"
-        lines.append(f"- latent {latent_dim}, {label(family, variant)} vs {label(family, 'plain')}: invariance "
+        lines.append(f"- {size}, {label(family, variant)} vs {label(family, 'plain')}: invariance "
                      f"{inv0[0]:.3f} +- {inv0[1]:.3f} -> {inv1[0]:.3f} +- {inv1[1]:.3f}, reconstruction FID "
                      f"{fid0[0]:.2f} +- {fid0[1]:.2f} -> {fid1[0]:.2f} +- {fid1[1]:.2f} ({change:+.1f}% in the mean"
                      f"{versus_x}): {'holds' if holds else 'does NOT hold'} ({len(plain)} / {len(trained)} seeds)")
@@ -54,10 +55,11 @@ def acceptance(results: dict, latent_dim: int, family: str, variants) -> list[st
 
 
 def write_report(out: Path, results: dict) -> Path:
-    from cfae.experiments.consistency import SEED_TABLE1, SEED_TABLE2, label
+    from cfae.experiments.consistency import SEED_TABLE1, SEED_TABLE2, label, size_key
 
     setup = results["setup"]
-    dims, families, variants = setup["latent_dims"], setup["families"], setup["variants"]
+    families, variants, unit_dim = setup["families"], setup["variants"], setup.get("unit_dim", 1)
+    sizes = {size_key(d, unit_dim): d for d in setup["latent_dims"]}  # key -> latent size
     parts = [f"# Interventional consistency on {setup['dataset']} (seed 003)", "",
              f"Preset {setup['preset']!r}: hidden {setup['hidden']}, {setup['epochs']} epochs, "
              f"{setup['limit'] or 'all'} training images, Adam lr {setup['lr']} (halved every 30 epochs), batch 128, "
@@ -65,14 +67,15 @@ def write_report(out: Path, results: dict) -> Path:
              f"{setup['interventions']} interventions per dimension (codes: one posterior draw of each of up to 5000 "
              "training images); FIDs on "
              f"{setup['eval_size']} test images under {setup['feature_backend']} (not Inception: not comparable with "
-             "the seed's Figure 5a).", ""]
+             "the seed's Figure 5a)." + (f" XBlock cause units of {unit_dim} dimensions (the seed's S4 is latent 6, "
+                                         f"units of 4)." if unit_dim > 1 else ""), ""]
     rows = []
-    for d in dims:
+    for d in sizes:
         for family in families:
             for variant in variants:
                 group = runs(results, d, family, variant)
                 if group:
-                    rows.append([str(d), label(family, variant), str(len(group))] +
+                    rows.append([d, label(family, variant), str(len(group))] +
                                 [seed_cell([r[k] for r in group]) for k in SCORES] +
                                 [seed_cell([responsive_dimensions(r["INV"]) for r in group])])
     parts += ["## Scores (mean +- sd over seeds)", "",
@@ -81,23 +84,25 @@ def write_report(out: Path, results: dict) -> Path:
               "dimensions); mse: reconstruction error per pixel; responsive: dimensions whose response follows at "
               f"least half of their own intervention (INV[i, i] < {RESPONSIVE}). A response that ignores "
               "interventions is invariant for free (the seed's 'collapsed' dimensions), so read invariance beside it.", "",
-              markdown_table(["latent", "model", "seeds", *SCORES, "responsive"], rows), "", "## Acceptance check", ""]
-    for d in dims:
+              markdown_table(["size", "model", "seeds", *SCORES, "responsive"], rows), "", "## Acceptance check", ""]
+    for d in sizes:
         for family in families:
             parts += acceptance(results, d, family, variants)
     rows = []
-    for d in dims:
+    for d, latent_dim in sizes.items():
         masks = [r["mask"] for f in families for v in variants for r in runs(results, d, f, v) if "mask" in r]
         if masks:
-            rows.append([str(d), str(len(masks)), seed_cell([m["edge_percent"] for m in masks]),
-                         seed_cell([m["percent_of_n_squared"] for m in masks]), f"{SEED_TABLE1.get(d, float('nan')):.2f}"])
+            seed_value = SEED_TABLE1.get(latent_dim, float("nan")) if unit_dim == 1 else float("nan")
+            rows.append([d, str(len(masks)), seed_cell([m["edge_percent"] for m in masks]),
+                         seed_cell([m["percent_of_n_squared"] for m in masks]), f"{seed_value:.2f}"])
     parts += ["", "## Table 1: XBlock mask sparsity", "",
               "edges present (gate logit > 0) as a percentage of the n(n-1)/2 possible ones, and the same count over "
               "all n^2 mask entries. The seed's values equal (n-1)/(2n) exactly, the n^2 reading of a fully "
               "connected mask.", "",
-              markdown_table(["latent", "X runs", "edges / possible (%)", "edges / n^2 (%)", "seed (%)"], rows)]
+              markdown_table(["size", "X runs", "edges / possible (%)", "edges / n^2 (%)", "seed (%)"], rows)]
     rows = []
-    for d in dims[:1]:
+    first = next(iter(sizes))
+    for d in (first,):
         for mode, seed_values in SEED_TABLE2.items():
             for key, sd in (("self_consistency", "code sd"), ("self_consistency_response_scale", "response sd")):
                 row = [f"{mode} ({sd})"]
@@ -105,31 +110,31 @@ def write_report(out: Path, results: dict) -> Path:
                     scored = [r[key][mode] for r in runs(results, d, "ae", variant) if key in r]
                     row += [seed_cell(scored), f"{seed_value:.2f}"]
                 rows.append(row)
-    parts += ["", f"## Table 2: self-consistency of the AE family (latent {dims[0]}), mean over dimensions", "",
+    parts += ["", f"## Table 2: self-consistency of the AE family ({first}), mean over dimensions", "",
               "SCN = 1 - E|R(N) - N| / sd, the sd taken over the drawn codes (cfae's unit, as for INV and EQV) or "
               "over their responses (the seed's wording); a response that inflates the codes scores higher under "
               "the second.", "",
               markdown_table(["sampling", "AE", "seed AE", "XAE", "seed XAE", "XCAE-I", "seed XCAE"], rows), "",
               "Every model (code sd; AVAE is trained for self-consistency and is the reference):", "",
-              markdown_table(["latent", "model", *SEED_TABLE2],
-                             [[str(d), label(f, v)] + [seed_cell([r["self_consistency"][mode] for r in group])
+              markdown_table(["size", "model", *SEED_TABLE2],
+                             [[d, label(f, v)] + [seed_cell([r["self_consistency"][mode] for r in group])
                                                        for mode in SEED_TABLE2]
-                              for d in dims for f in families for v in variants
+                              for d in sizes for f in families for v in variants
                               if (group := runs(results, d, f, v))]), ""]
-    parts += ground_truth_section(results, dims, families, variants)
-    parts += figure_section(out, results, dims[0], families, variants)
+    parts += ground_truth_section(results, tuple(sizes), families, variants)
+    parts += figure_section(out, results, first, families, variants)
     (out / "report.md").write_text("\n".join(parts) + "\n")
     return out / "report.md"
 
 
-def ground_truth_section(results: dict, dims, families, variants) -> list[str]:
+def ground_truth_section(results: dict, sizes, families, variants) -> list[str]:
     """On generated shapes: disentanglement and true-counterfactual scores per model, and whether
     invariance goes with them across every run (Spearman rank correlation)."""
     from scipy.stats import spearmanr
 
     from cfae.experiments.consistency import label
 
-    every = [r for d in dims for f in families for v in variants for r in runs(results, d, f, v) if "ground_truth" in r]
+    every = [r for d in sizes for f in families for v in variants for r in runs(results, d, f, v) if "ground_truth" in r]
     if not every:
         return []
     keys = {"MIG": lambda g: g["mig"], "DCI disentanglement": lambda g: g["dci_disentanglement"],
@@ -137,18 +142,18 @@ def ground_truth_section(results: dict, dims, families, variants) -> list[str]:
             "re-encoding floor": lambda g: g["counterfactual"]["floor"],
             "dimension agreement": lambda g: g["counterfactual"]["dimension_agreement"]}
     rows = []
-    for d in dims:
+    for d in sizes:
         for f in families:
             for v in variants:
                 group = [r["ground_truth"] for r in runs(results, d, f, v) if "ground_truth" in r]
                 if group:
-                    rows.append([str(d), label(f, v), str(len(group))] + [seed_cell([get(g) for g in group]) for get in keys.values()])
+                    rows.append([d, label(f, v), str(len(group))] + [seed_cell([get(g) for g in group]) for get in keys.values()])
     parts = ["## Ground truth (generated shapes)", "",
              "counterfactual error: per-pixel squared error between the true render of a scene with one factor "
              "changed and the model's counterfactual made by intervening on the one latent dimension that moves most "
              "(value from the true render's code); re-encoding floor: the error of decoding the true render's full "
              "code; dimension agreement: how often the same dimension is chosen for a factor.", "",
-             markdown_table(["latent", "model", "seeds", *keys], rows), "",
+             markdown_table(["size", "model", "seeds", *keys], rows), "",
              f"Spearman rank correlation with invariance over all {len(every)} runs:", ""]
     invariance = [r["invariance"] for r in every]
     for name, get in keys.items():
@@ -157,18 +162,18 @@ def ground_truth_section(results: dict, dims, families, variants) -> list[str]:
     return parts + [""]
 
 
-def figure_section(out: Path, results: dict, latent_dim: int, families, variants) -> list[str]:
-    """Figures 2, 3, 5b, 8 and the learned masks, from the first seed's runs of the first latent size."""
+def figure_section(out: Path, results: dict, size: str, families, variants) -> list[str]:
+    """Figures 2, 3, 5b, 8 and the learned masks, from the first seed's runs of the first model size."""
     from cfae.experiments.consistency import label
 
     parts = ["## Figures", ""]
-    summary = {label(f, "plain"): {v: mean_sd([r["invariance"] for r in runs(results, latent_dim, f, v)]) or (np.nan, 0)
+    summary = {label(f, "plain"): {v: mean_sd([r["invariance"] for r in runs(results, size, f, v)]) or (np.nan, 0)
                                    for v in variants} for f in families}
     parts.append(f"![invariance summary]({figures.grouped_bars(summary, out / 'fig5b_invariance.png', 'mean off-diagonal INV').name})")
-    spread = {label(f, v): [r["hybrid_mmd"] for r in runs(results, latent_dim, f, v)] for f in families for v in variants}
+    spread = {label(f, v): [r["hybrid_mmd"] for r in runs(results, size, f, v)] for f in families for v in variants}
     parts.append(f"![hybrid MMD]({figures.distributions(spread, out / 'fig8_hybrid_mmd.png', 'IMQ MMD^2 codes vs hybrid').name})")
     for family in families:
-        first = {v: runs(results, latent_dim, family, v)[0] for v in variants if runs(results, latent_dim, family, v)}
+        first = {v: runs(results, size, family, v)[0] for v in variants if runs(results, size, family, v)}
         inv = {f"INV {label(family, v)}": np.array(r["INV"]) for v, r in first.items()}
         eqv = {f"EQV {label(family, v)}": np.array(r["EQV"]) for v, r in first.items()}
         path = figures.heatmaps({**inv, **eqv}, out / f"fig3_{family}.png")
@@ -183,7 +188,7 @@ def figure_section(out: Path, results: dict, latent_dim: int, families, variants
             path = figures.heatmaps(masks, out / f"masks_{family}.png", xlabel="parent", ylabel="child")
             parts.append(f"![learned masks {family}]({path.name})")
     first_seed = results["setup"]["seeds"][0]
-    images = sorted((out / "figures").glob(f"*_{latent_dim}_*_seed{first_seed}.png"))
+    images = sorted((out / "figures").glob(f"*_{size.removeprefix('latent-')}_*_seed{first_seed}.png"))
     parts += ["", f"Image figures of seed {first_seed}'s runs (traversals: one row per dimension; samples: inputs, "
               "reconstructions, hybrid samples; hybridisation: base, alternative, one hybrid per dimension; "
               "double_noise / double_causes: references, then base with dimensions i and j from the two "
