@@ -103,6 +103,7 @@ MUTATIONS = {
     "sparsity-possible": ("metrics/consistency.py", "possible = n * (n - 1) / 2", "possible = n * n / 2"),
     "xblock-parents": ("nn/xblock.py", "parts = [(gates[i, j] * causes[j]) for j in range(i)]",
                        "parts = [causes[j] for j in range(i)]"),
+    "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),
     "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",
                            "causes.append(value.expand(len(noise), self.unit_dim).clone())"),
     "inv-penalty-off-diagonal": ("nn/interventions.py", "keep[torch.arange(len(a), device=a.device), dims] = 0", "pass"),

@@ -129,6 +129,25 @@ def test_xblock_intervention_changes_children_not_parents():
     assert float(block.adjacency().sum()) == 0
 
 
+def test_xblock_masks_learn_a_planted_graph():
+    """Fitting causes of the chain N0 -> Z1 (Z1 = 2 N0 + N1; Z2 = N2) opens the one edge the block needs
+    (only Z0 carries N0 to unit 1) and closes the others: a used gate's Gumbel noise costs error."""
+    torch.manual_seed(0)
+    block = XBlock(3, hidden=16)
+    optimiser = torch.optim.Adam(block.parameters(), lr=0.03)
+    for _ in range(150):
+        noise = torch.randn(128, 3)
+        target = torch.stack([noise[:, 0], 2 * noise[:, 0] + noise[:, 1], noise[:, 2]], 1)
+        loss = (block(noise) - target).square().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        gates = block.eval().gates()
+    assert float(gates[1, 0]) > 0.95 and float(gates[2, 0]) < 0.4 and float(gates[2, 1]) < 0.4
+    assert torch.equal(block.adjacency(), torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 0, 0]]))
+
+
 def test_xblock_size_matches_the_seed_table4_difference():
     """Seed Table 4: XAE S has 310,984 parameters, AE S 309,973: the block adds 1,011 (n = 6, unit 1)."""
     assert sum(p.numel() for p in XBlock(6, 1, hidden=30).parameters()) == 310_984 - 309_973
