@@ -103,6 +103,8 @@ MUTATIONS = {
     "sparsity-possible": ("metrics/consistency.py", "possible = n * (n - 1) / 2", "possible = n * n / 2"),
     "xblock-parents": ("nn/xblock.py", "parts = [(gates[i, j] * causes[j]) for j in range(i)]",
                        "parts = [causes[j] for j in range(i)]"),
+    "power-law-sign": ("experiments/ladder_vae_report.py", "lambda t, a, b, c: a - b * t ** -c",
+                       "lambda t, a, b, c: a + b * t ** -c"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),
     "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",
                            "causes.append(value.expand(len(noise), self.unit_dim).clone())"),

@@ -69,9 +69,48 @@ def write_report(out: Path, results: dict, test, data_root) -> Path:
                   f"{mean - SLIDES_MNIST['LVAE 5-layer']:+.2f} nats from the slides' -82.12.", ""]
     parts += ["## Acceptance: LVAE+BN+WU against the VAEs with the same layers", "", *acceptance(results, layer_counts), ""]
     parts += active_units_section(results, variants, layer_counts)
+    parts += trend_section(results, variants, max(layer_counts), setup["warmup"])
     parts += figure_section(out, results, variants, layer_counts, test)
     (out / "report.md").write_text("\n".join(parts) + "\n")
     return out / "report.md"
+
+
+def power_law_fit(epochs, values) -> tuple[float, float, float, float]:
+    """(a, b, c, sd of a) of the saturating curve y(t) = a - b t^(-c), b, c > 0, fitted by least
+    squares; a is where the curve heads as t -> infinity (an extrapolation: its sd, from the fit's
+    covariance, says how little a short curve pins it down)."""
+    from scipy.optimize import curve_fit
+
+    t, y = np.asarray(epochs, float), np.asarray(values, float)
+    guess = (y[-1] + (y[-1] - y[0]), (y[-1] - y[0]) * 2, 1.0)
+    (a, b, c), covariance = curve_fit(lambda t, a, b, c: a - b * t ** -c, t, y, p0=guess,
+                             bounds=([-np.inf, 0, 1e-3], [np.inf, np.inf, 10]), maxfev=20000)
+    return float(a), float(b), float(c), float(np.sqrt(covariance[0, 0]))
+
+
+def trend_section(results: dict, variants, layers: int, warmup: int) -> list[str]:
+    """Where training is heading: per column of `layers` layers, the mean test ELBO's gain per epoch
+    over the last 3 epochs and the asymptote of a power-law fit after the warm-up epochs; plus the
+    IW bound's margin over the ELBO at the last epoch, which the ELBO asymptote does not include."""
+    rows = []
+    for variant in variants:
+        runs = [r for r in finished(results, variant, layers) if r.get("curve")]
+        if not runs or len({len(r["curve"]) for r in runs}) != 1 or len(runs[0]["curve"]) < warmup + 4:
+            continue
+        epochs = [c["epoch"] for c in runs[0]["curve"]]
+        elbo = -np.mean([[c["test_neg_elbo"] for c in r["curve"]] for r in runs], axis=0)
+        a, _, c, sd = power_law_fit(epochs[warmup:], elbo[warmup:])
+        margin = np.mean([r["log_likelihood"] - r["elbo"] for r in runs])
+        rows.append([variant, str(len(runs)), f"{elbo[-1]:.2f}", f"{(elbo[-1] - elbo[-4]) / 3:+.2f}", f"{a:.1f} +- {sd:.1f} (c = {c:.2f})",
+                     f"{margin:+.2f}"])
+    if not rows:
+        return []
+    return [f"## Where training is heading ({layers} layers)", "",
+            f"Mean test ELBO over seeds by epoch; fit y(t) = a - b t^(-c) on the epochs after the {warmup}-epoch warm-up. "
+            "The asymptote a is an extrapolation from a short curve, a direction rather than a prediction; the IW "
+            "bound sits above the ELBO by the margin in the last column.", "",
+            markdown_table(["model", "seeds", "ELBO, last epoch", "gain / epoch, last 3", "fitted asymptote a +- sd",
+                            "IW bound - ELBO"], rows), ""]
 
 
 def active_units_section(results: dict, variants, layer_counts) -> list[str]:
