@@ -111,15 +111,19 @@ def test_self_loops_are_not_edges():
 def test_label_dependency_grows_an_edge_and_the_penalty_keeps_the_graph_acyclic():
     """The causal layers alone on labels with u1 = 2 u0 + noise: l_u grows an edge between the two
     (either direction fits a linear Gaussian pair) while 3 h + 0.5 h^2 keeps A nearly acyclic."""
+    cyclic = pendulum_model(concepts=("a", "b"), concept_loc=(0.0, 0.0), concept_scale=(1.0, 1.0), concept_dim=1)
+    with torch.no_grad():
+        cyclic.edge_weights.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    h, penalty = cyclic.acyclicity_penalty()  # tr((I + A o A / 2)^2) - 2 = tr([[1.25, 1], [1, 1.25]]) - 2
+    assert h.item() == pytest.approx(0.5, rel=1e-6)
+    assert penalty.item() == pytest.approx(3 * h.item() + 0.5 * h.item() ** 2, rel=1e-6)
     torch.manual_seed(0)
     model = pendulum_model(concepts=("a", "b"), concept_loc=(0.0, 0.0), concept_scale=(1.0, 1.0), concept_dim=1)
     opt = torch.optim.Adam([model.edge_weights, *model.label_mask.parameters()], lr=0.05)
     for _ in range(300):
         u0 = torch.randn(256)
         u = torch.stack([u0, 2 * u0 + 0.1 * torch.randn(256)], 1)
-        fit = model.label_mask(parent_inputs(u[:, :, None], model.adjacency))
-        h = dag_constraint(model.adjacency)
-        loss = (fit - u[:, :, None]).square().mean() + 3 * h + 0.5 * h**2
+        loss = model.label_loss(u) + model.acyclicity_penalty()[1]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -166,6 +166,16 @@ class CausalVAE(CauseInterventions, BaseModel):
         return (u - self.loc) / self.scale
 
     # --- loss ---------------------------------------------------------------------------------
+    def label_loss(self, u: Tensor) -> Tensor:
+        """l_u = mean ||g_u(A^T u) - u||^2 over concepts: each standardised label from its parents' labels."""
+        target = u[:, :, None]
+        return (self.label_mask(parent_inputs(target, self.adjacency)) - target).square().mean()
+
+    def acyclicity_penalty(self) -> tuple[Tensor, Tensor]:
+        """(h(A), dag_weight h + dag_square_weight h^2): the DAG constraint and its penalty."""
+        h = dag_constraint(self.adjacency)
+        return h, self.config.dag_weight * h + self.config.dag_square_weight * h * h
+
     def forward(self, batch: Batch | Tensor) -> ModelOutput:
         batch = as_batch(batch)
         c: CausalVAEConfig = self.config
@@ -183,13 +193,12 @@ class CausalVAE(CauseInterventions, BaseModel):
         kl_eps = self.kl(out).mean()  # KL(N(mu, I) || N(0, I))
         kl_z = 0.5 * (z - target).square().sum((1, 2)).mean()
         mask_kl = 0.5 * (concept - target).square().sum((1, 2)).mean()
-        h = dag_constraint(self.adjacency)
+        h, penalty = self.acyclicity_penalty()
         terms = {"recon": recon, "kl_eps": kl_eps, "kl_z": kl_z, "mask_kl": mask_kl, "h_A": h,
                  "mse": pixel_mse(logits, batch.x)}
-        loss = recon + c.alpha * kl_eps + c.beta * kl_z + mask_kl + c.dag_weight * h + c.dag_square_weight * h * h
+        loss = recon + c.alpha * kl_eps + c.beta * kl_z + mask_kl + penalty
         if c.supervised:
-            label_fit = self.label_mask(parent_inputs(u[:, :, None], self.adjacency))
-            terms["label_loss"] = (label_fit - target).square().mean()
+            terms["label_loss"] = self.label_loss(u)
             loss = loss + terms["label_loss"]
         out.terms = {"loss": loss, **terms}
         return out
