@@ -20,6 +20,7 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     assert causal["handles"]["light_angle"]["key"] == "light_angle" and causal["handles"]["light_angle"]["dims"] == [4, 5, 6, 7]
     assert isinstance(plain["handles"]["light_angle"]["key"], int) and plain["graph"] is None
     assert 0 <= causal["graph"]["shd"] <= 6 and 0 <= causal["information"]["mic"] <= 100
+    assert causal["graph"]["start_shd"] == 4  # A starts with no edges: the 4 true ones are missing
     assert not causal["counterfactuals"]["shadow_length"]["simulable"] and causal["counterfactuals"]["pendulum_angle"]["simulable"]
     report = (out / "report.md").read_text()
     assert "## Acceptance" in report and "SHD per seed" in report and (out / "figures" / "CausalVAE" / "figure3.png").exists()
@@ -44,3 +45,31 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
 def test_reproduce_causalvae_refuses_unknown_names(tmp_path, args, message):
     result = CliRunner().invoke(app, ["reproduce", "causalvae", "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == 1 and message in result.output
+
+
+def test_reference_start_is_one_edge_from_the_truth():
+    from cfae.experiments.causalvae import learned_graph
+    from cfae.models import build_model
+
+    model = build_model("causalvae", input_shape=(3, 8, 8), network="mlp", hidden=(8,), dag_init="reference")
+    graph = learned_graph(model)  # untrained: the 4 true edges plus pendulum -> light
+    assert graph["start_shd"] == graph["shd"] == 1 and graph["edges"][0] == [0, 1, 1, 1]
+
+
+def test_acceptance_compares_with_baselines_only():
+    """CausalVAE variants are not baselines: CausalVAE-unsup's lower error does not count against CausalVAE."""
+    from cfae.data.pendulum import CONCEPTS
+    from cfae.experiments.causalvae_report import acceptance
+
+    def entry(mic, pixel, shd=None):
+        graph = {"shd": shd, "start_shd": 4} if shd is not None else None
+        return {"information": {"mic": mic}, "graph": graph,
+                "counterfactuals": {c: {"pixel_mse": pixel} for c in CONCEPTS}}
+
+    results = {f"CausalVAE/seed-{k}": entry(60.0, 0.02, shd) for k, shd in enumerate((1, 0, 3))}
+    results.update({f"CausalVAE-unsup/seed-{k}": entry(40.0, 0.01, 4) for k in range(3)})
+    results.update({f"beta-VAE/seed-{k}": entry(30.0, 0.03) for k in range(3)})
+    lines = "\n".join(acceptance(results, ["CausalVAE", "CausalVAE-unsup", "beta-VAE"]))
+    assert "CausalVAE 60.0 +- 0.0 vs beta-VAE 30.0 +- 0.0: CausalVAE is above." in lines
+    assert "SHD per seed [1, 0, 3] (A starts at SHD [4]); within one edge of the truth for 2 of 3 seeds (criterion: at least 2 of 3 met)" in lines
+    assert "best baseline beta-VAE 0.0300: CausalVAE beats the baselines." in lines

@@ -414,7 +414,8 @@ def reproduce(
     preset: str = typer.Option("cpu", help="consistency: cpu (depth 3, 5,000 images, 6 epochs) or seed (the seed's "
                                "Appendix); ladder-vae: cpu (10 epochs, K = 100) or paper (2,000 epochs, K = 5000); "
                                "causalvae: cpu (6 epochs, small conv nets) or paper (100 epochs, the reference's MLPs)"),
-    causal_models: str = typer.Option("CausalVAE,CausalVAE-unsup,beta-VAE,VAE,LadderVAE", help="causalvae: models to compare"),
+    causal_models: str = typer.Option("CausalVAE,CausalVAE-refinit,CausalVAE-unsup,beta-VAE,VAE,LadderVAE",
+                                      help="causalvae: models to compare"),
     families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
     model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
     unit_dim: int = typer.Option(1, help="consistency: dimensions of each XBlock cause unit (4 with latent 6: the "

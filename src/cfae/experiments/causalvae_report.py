@@ -46,7 +46,7 @@ def write_report(out: Path, results: dict) -> Path:
     lines += ["", "## Learned graphs", "",
               f"True graph: pendulum angle, light angle -> shadow length, shadow position. Edges where |A| > "
               f"{setup['edge_threshold']}; SHD counts missing, extra and reversed edges.", "",
-              "| model | seed | SHD | edges (parent -> child) |", "|---|---|---|---|"]
+              "| model | seed | SHD | SHD of A's start | edges (parent -> child) |", "|---|---|---|---|---|"]
     maps = {"true graph": TRUE_GRAPH}
     for name in names:
         for k, entry in enumerate(_entries(results, name)):
@@ -55,7 +55,7 @@ def write_report(out: Path, results: dict) -> Path:
                 continue
             edges = np.argwhere(np.array(graph["edges"]))
             listed = ", ".join(f"{CONCEPTS[a]} -> {CONCEPTS[b]}" for a, b in edges) or "none"
-            lines.append(f"| {name} | {k} | {graph['shd']} | {listed} |")
+            lines.append(f"| {name} | {k} | {graph['shd']} | {graph.get('start_shd', '-')} | {listed} |")
             maps[f"{name} seed {k}"] = np.array(graph["weights"])
     if len(maps) > 1:
         heatmaps(maps, out / "adjacency.png", xlabel="child", ylabel="parent", vmin=None, vmax=None)
@@ -85,22 +85,27 @@ def write_report(out: Path, results: dict) -> Path:
 
 
 def acceptance(results: dict, names: list[str]) -> list[str]:
-    """The issue's three acceptance checks, answered from the measured entries."""
+    """The issue's three acceptance checks for each CausalVAE trained with labels, answered from the
+    measured entries; the baselines are the models that are not CausalVAE variants."""
     lines = ["## Acceptance", ""]
-    if "CausalVAE" in names and "beta-VAE" in names:
-        mic = {n: [e["information"]["mic"] for e in _entries(results, n)] for n in ("CausalVAE", "beta-VAE")}
-        lines.append(f"- MIC: CausalVAE {_mean_sd(mic['CausalVAE'])} vs beta-VAE {_mean_sd(mic['beta-VAE'])}: "
-                     + ("CausalVAE is above." if np.mean(mic["CausalVAE"]) > np.mean(mic["beta-VAE"]) else "CausalVAE is NOT above."))
-    if "CausalVAE" in names:
-        shds = [e["graph"]["shd"] for e in _entries(results, "CausalVAE")]
+    baselines = [n for n in names if not n.startswith("CausalVAE")]
+    pixel = {n: np.mean([np.mean([e["counterfactuals"][c]["pixel_mse"] for c in CONCEPTS]) for e in _entries(results, n)])
+             for n in names}
+    for name in (n for n in ("CausalVAE", "CausalVAE-refinit") if n in names):
+        if "beta-VAE" in names:
+            mic = {n: [e["information"]["mic"] for e in _entries(results, n)] for n in (name, "beta-VAE")}
+            lines.append(f"- MIC: {name} {_mean_sd(mic[name])} vs beta-VAE {_mean_sd(mic['beta-VAE'])}: "
+                         + (f"{name} is above." if np.mean(mic[name]) > np.mean(mic["beta-VAE"]) else f"{name} is NOT above."))
+        graphs = [e["graph"] for e in _entries(results, name)]
+        shds = [g["shd"] for g in graphs]
         close = sum(s <= 1 for s in shds)
-        lines.append(f"- Graph: SHD per seed {shds}; within one edge of the truth for {close} of {len(shds)} seeds "
+        start = sorted({g.get("start_shd") for g in graphs} - {None})
+        lines.append(f"- Graph, {name}: SHD per seed {shds} (A starts at SHD {start}); within one edge of the truth for "
+                     f"{close} of {len(shds)} seeds "
                      + ("(criterion: at least 2 of 3 met)." if close >= 2 and len(shds) >= 3 else "(criterion: at least 2 of 3, not met)."))
-        pixel = {n: np.mean([np.mean([e["counterfactuals"][c]["pixel_mse"] for c in CONCEPTS]) for e in _entries(results, n)])
-                 for n in names}
-        best_other = min((v, n) for n, v in pixel.items() if n != "CausalVAE") if len(pixel) > 1 else None
-        if best_other:
-            lines.append(f"- Counterfactual pixel MSE averaged over concepts: CausalVAE {pixel['CausalVAE']:.4f}, best "
-                         f"baseline {best_other[1]} {best_other[0]:.4f}: "
-                         + ("CausalVAE beats the baselines." if pixel["CausalVAE"] < best_other[0] else "CausalVAE does NOT beat the baselines."))
+        if baselines:
+            best = min(baselines, key=pixel.get)
+            lines.append(f"- Counterfactual pixel MSE averaged over concepts: {name} {pixel[name]:.4f}, best baseline {best} "
+                         f"{pixel[best]:.4f}: " + (f"{name} beats the baselines." if pixel[name] < pixel[best]
+                                                 else f"{name} does NOT beat the baselines."))
     return lines

@@ -76,6 +76,16 @@ class CausalVAEConfig(ModelConfig):
             raise ValueError("dag_init 'reference' is the pendulum's 4-concept start; use 'zeros'")
 
 
+def initial_edge_weights(config: CausalVAEConfig) -> Tensor:
+    """A at the start of training, [parent, child]: zeros, or the reference's 5 edges at 1."""
+    k = len(config.concepts)
+    start = torch.zeros(k, k)
+    if config.dag_init == "reference":
+        for parent, child in REFERENCE_INIT_EDGES:
+            start[parent, child] = 1.0
+    return start
+
+
 class ConceptDecoders(nn.Module):
     """One decoder per concept from its d latent dimensions; the image logits are their mean."""
 
@@ -98,11 +108,7 @@ class CausalVAE(CauseInterventions, BaseModel):
         c = config  # the encoder gives the means only: q(eps | x) has unit variance
         super().__init__(c, build_encoder(c.network, c.input_shape, c.latent_dim, c.hidden), ConceptDecoders(c))
         k = len(config.concepts)
-        start = torch.zeros(k, k)
-        if config.dag_init == "reference":
-            for parent, child in REFERENCE_INIT_EDGES:
-                start[parent, child] = 1.0
-        self.edge_weights = nn.Parameter(start)  # A[parent, child] off the diagonal (see adjacency)
+        self.edge_weights = nn.Parameter(initial_edge_weights(config))  # A[parent, child] off the diagonal (see adjacency)
         self.mask = ConceptMLPs(k, config.concept_dim, config.mask_hidden)
         self.label_mask = ConceptMLPs(k, 1, config.mask_hidden)
         self.register_buffer("loc", torch.tensor(config.concept_loc), persistent=False)
