@@ -100,7 +100,8 @@ def acceptance(results: dict, names: list[str]) -> list[str]:
         shds = [g["shd"] for g in graphs]
         close = sum(s <= 1 for s in shds)
         start = sorted({g.get("start_shd") for g in graphs} - {None})
-        lines.append(f"- Graph, {name}: SHD per seed {shds} (A starts at SHD {start}); within one edge of the truth for "
+        started = f" (A starts at SHD {start})" if start else ""
+        lines.append(f"- Graph, {name}: SHD per seed {shds}{started}; within one edge of the truth for "
                      f"{close} of {len(shds)} seeds "
                      + ("(criterion: at least 2 of 3 met)." if close >= 2 and len(shds) >= 3 else "(criterion: at least 2 of 3, not met)."))
         if baselines:
