@@ -60,12 +60,20 @@ def small_run(root, epochs=1, **train):
 def test_a_second_training_into_a_locked_folder_is_refused_and_writes_nothing(tmp_path, root):
     out = tmp_path / "run"
     with run_lock(out):
-        with pytest.raises(RunFolderError, match=f"in use by another training \\(pid {os.getpid()}\\)"):
+        with pytest.raises(RunFolderError, match=f"in use by another cfae run \\(pid {os.getpid()}\\)"):
             train_run(small_run(root), out)
     assert not (out / "run.json").exists() and not (out / "log.jsonl").exists()
     train_run(small_run(root), out)  # released: the folder is usable again
     assert (out / "run.json").exists()
 
+
+
+def test_a_second_reproduction_into_a_busy_report_folder_is_refused(tmp_path):
+    out = tmp_path / "report"
+    with run_lock(out):  # as a reproduction still writing results.json holds it
+        result = CliRunner().invoke(app, ["reproduce", "causalvae", "--preset", "test", "--out", str(out), "--quiet"])
+    assert result.exit_code == 1 and f"in use by another cfae run (pid {os.getpid()})" in result.output
+    assert not (out / "results.json").exists()
 
 # --- pixels that are not what they claim ---------------------------------------------------------
 def test_float_images_in_unit_range_are_kept_and_others_refused_naming_the_file(tmp_path):

@@ -438,55 +438,58 @@ def reproduce(
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
     names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
-    if experiment == "counterfactual-ae" and rescore_knn:
-        from cfae.experiments.counterfactual_ae import rescore_knn as rescore
+    from cfae.train.lock import run_lock
 
-        rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
-    elif experiment == "cdvae-gan":
-        from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
+    with run_lock(Path(out)):  # one reproduction per report folder: results.json is rewritten as runs finish
+        if experiment == "counterfactual-ae" and rescore_knn:
+            from cfae.experiments.counterfactual_ae import rescore_knn as rescore
 
-        reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
-                            eval_size=eval_size,
-                            models=names(models), data_root=data_root,
-                            inception=inception, progress=not quiet, say=typer.echo)
-    elif experiment == "consistency":
-        from cfae.experiments.consistency import reproduce as reproduce_consistency
+            rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
+        elif experiment == "cdvae-gan":
+            from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
 
-        reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
-                              families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
-                              data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
-                              unit_dim=unit_dim, say=typer.echo)
-    elif experiment == "ladder-vae":
-        from cfae.experiments.ladder_vae import reproduce as reproduce_ladder
+            reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
+                                eval_size=eval_size,
+                                models=names(models), data_root=data_root,
+                                inception=inception, progress=not quiet, say=typer.echo)
+        elif experiment == "consistency":
+            from cfae.experiments.consistency import reproduce as reproduce_consistency
 
-        reproduce_ladder(out, preset_name=preset, seeds=ints(seeds), variants=names(ladder_variants),
-                         layer_counts=ints(layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
-                         report_only=report_only, say=typer.echo)
-    elif experiment == "causalvae":
-        from cfae.experiments.causalvae import reproduce as reproduce_causalvae
+            reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
+                                  families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
+                                  data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
+                                  unit_dim=unit_dim, say=typer.echo)
+        elif experiment == "ladder-vae":
+            from cfae.experiments.ladder_vae import reproduce as reproduce_ladder
 
-        reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
-                            progress=not quiet, report_only=report_only, say=typer.echo)
-    elif experiment == "losocs":
-        from cfae.experiments.losocs import reproduce as reproduce_losocs
+            reproduce_ladder(out, preset_name=preset, seeds=ints(seeds), variants=names(ladder_variants),
+                             layer_counts=ints(layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
+                             report_only=report_only, say=typer.echo)
+        elif experiment == "causalvae":
+            from cfae.experiments.causalvae import reproduce as reproduce_causalvae
 
-        reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
-                         siamese_streams=siamese_streams, regression=regression,
-                         variants=names(variants), limit=limit, progress=not quiet,
-                         say=typer.echo)
-    elif experiment == "counterfactual-ae":
-        from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
+            reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
+                                progress=not quiet, report_only=report_only, say=typer.echo)
+        elif experiment == "losocs":
+            from cfae.experiments.losocs import reproduce as reproduce_losocs
 
-        reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims) or (2,),
-                     network=network, data_root=data_root, limit=limit, progress=not quiet, say=typer.echo)
-    else:
-        from cfae.experiments.betavae_dsprites import reproduce as reproduce_beta
+            reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
+                             siamese_streams=siamese_streams, regression=regression,
+                             variants=names(variants), limit=limit, progress=not quiet,
+                             say=typer.echo)
+        elif experiment == "counterfactual-ae":
+            from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
 
-        floats = lambda text: tuple(float(v) for v in text.split(",") if v.strip())  # noqa: E731
-        reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
-                       sweep_latent_dims=ints(sweep_latent_dims), network=network, epochs=max(ints(epochs)), limit=limit,
-                       data_root=data_root, fast=fast,
-                       progress=not quiet, mnist_epochs=mnist_epochs, say=typer.echo)
+            reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims) or (2,),
+                         network=network, data_root=data_root, limit=limit, progress=not quiet, say=typer.echo)
+        else:
+            from cfae.experiments.betavae_dsprites import reproduce as reproduce_beta
+
+            floats = lambda text: tuple(float(v) for v in text.split(",") if v.strip())  # noqa: E731
+            reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
+                           sweep_latent_dims=ints(sweep_latent_dims), network=network, epochs=max(ints(epochs)), limit=limit,
+                           data_root=data_root, fast=fast,
+                           progress=not quiet, mnist_epochs=mnist_epochs, say=typer.echo)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""One training per run folder at a time: an exclusive lock on RUN/.lock, held while it trains."""
+"""One cfae run per folder at a time (a training, or a reproduction in its report folder): an
+exclusive lock on FOLDER/.lock, held while it works."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 
 class RunFolderError(FileExistsError):
-    """The run folder cannot be used: in use by another training, not writable, or blocked by a file."""
+    """The run folder cannot be used: in use by another cfae run, not writable, or blocked by a file."""
 
 
 def writable_folder(folder: Path) -> Path:
@@ -37,7 +38,7 @@ def run_lock(folder: Path):
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
-        raise RunFolderError(f"{folder} is in use by another training (pid {holder}); wait for it to finish "
+        raise RunFolderError(f"{folder} is in use by another cfae run (pid {holder}); wait for it to finish "
                              "or choose another --out") from None
     handle.seek(0)
     handle.truncate()
