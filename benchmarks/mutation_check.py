@@ -137,6 +137,10 @@ MUTATIONS = {
     "mic-normaliser": ("metrics/mic.py", "np.minimum(np.log(ls), math.log(row_count))", "np.log(ls)"),
     "shd-reversal-counts-twice": ("metrics/causal.py", "                distance += 1", "                distance += int(learned[i, j] != truth[i, j]) + int(learned[j, i] != truth[j, i])"),
     "pendulum-shadow-not-recomputed": ("data/pendulum.py", "row[2:] = shadow(*angles(row[0], row[1]))", "pass"),
+    "causalvae-label-loss-without-parents": ("models/causal_vae.py", "self.label_mask(parent_inputs(target, self.adjacency))",
+                                             "self.label_mask(parent_inputs(target, 0 * self.adjacency))"),
+    "causalvae-penalty-unsquared": ("models/causal_vae.py", "self.config.dag_square_weight * h * h",
+                                    "self.config.dag_square_weight * h"),
     "causalvae-prior-ignores-labels": ("models/causal_vae.py", "kl_z = 0.5 * (z - target).square()", "kl_z = 0.5 * z.square()"),
 }
 
