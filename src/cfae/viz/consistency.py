@@ -14,23 +14,35 @@ from cfae.viz.grid import save_image_grid
 
 def heatmaps(matrices: dict[str, np.ndarray], path: str | Path, xlabel: str = "response dimension i",
              ylabel: str = "intervened dimension m", vmin: float | None = 0.0, vmax: float | None = 1.0,
-             columns: int = 4) -> Path:
-    """One annotated heatmap per title, `columns` to a row (INV / EQV matrices, learned masks)."""
+             columns: int = 4, labels: list[str] | None = None, cmap: str = "viridis") -> Path:
+    """One annotated heatmap per title, `columns` to a row (INV / EQV matrices, learned masks);
+    `labels` names the rows and columns (default: their indices). A fixed vmin and vmax share one
+    colour bar; otherwise each panel has its own."""
     columns = min(columns, len(matrices))
     rows = -(-len(matrices) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, (4.4 if labels else 3.4) * rows), squeeze=False)
+    shared = vmin is not None and vmax is not None
     for ax in axes.flat[len(matrices):]:
         ax.axis("off")
-    for ax, (title, matrix) in zip(axes.flat, matrices.items()):
+    for k, (ax, (title, matrix)) in enumerate(zip(axes.flat, matrices.items())):
         matrix = np.asarray(matrix, dtype=float)
-        image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
+        image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
         if matrix.shape[0] <= 12:
+            ax.set_xticks(range(matrix.shape[1]), labels or range(matrix.shape[1]), rotation=30 if labels else 0,
+                          fontsize=7)
+            ax.set_yticks(range(matrix.shape[0]), (labels or range(matrix.shape[0])) if k % columns == 0 else [],
+                          fontsize=7)
             for (r, c), value in np.ndenumerate(matrix):
-                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6, color="w")
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "w", "ec": "none", "alpha": 0.6})
         ax.set_title(title)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        fig.colorbar(image, ax=ax, fraction=0.046)
+        if k % columns == 0:
+            ax.set_ylabel(ylabel)
+        if not shared:
+            fig.colorbar(image, ax=ax, fraction=0.046)
+    if shared:
+        fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02)
     return _save(fig, path)
 
 
