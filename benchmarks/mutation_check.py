@@ -141,6 +141,8 @@ MUTATIONS = {
                                              "self.label_mask(parent_inputs(target, 0 * self.adjacency))"),
     "causalvae-penalty-unsquared": ("models/causal_vae.py", "self.config.dag_square_weight * h * h",
                                     "self.config.dag_square_weight * h"),
+    "unchanged-scene-is-the-truth": ("metrics/causal.py", "counterfactual, truth = images, render_labels(truth_labels)",
+                                     "counterfactual = truth = render_labels(truth_labels)"),
     "causalvae-prior-ignores-labels": ("models/causal_vae.py", "kl_z = 0.5 * (z - target).square()", "kl_z = 0.5 * z.square()"),
 }
 

@@ -49,3 +49,30 @@ def test_handles_pick_the_most_correlated_dimension_and_fit_its_line():
     assert float(handle.latent_value(2.0)) == pytest.approx(2.0, abs=1e-5)
     info = concept_information(LinearCodes(), data, [handle])
     assert info["mic"] == pytest.approx(100.0, abs=1e-6)  # a bijection
+
+
+def test_the_unchanged_scene_is_exact_for_a_null_intervention_and_wrong_otherwise():
+    """The reference row offers the original image: setting a concept to the value every scene
+    already has costs nothing; moving the pendulum costs pixels and, to a regressor that reads the
+    real scenes perfectly, exactly the distance it should have moved."""
+    from cfae.data.pendulum import CONCEPTS, concept_labels, render_labels
+    from cfae.metrics.causal import pendulum_counterfactuals
+
+    labels = np.array([concept_labels(i, 20.0) for i in (10.0, 30.0)])  # both scenes share the light
+    images = (render_labels(labels) * 255).round().to(torch.uint8)
+    data = ImageDataset("pendulum", images, {c: torch.as_tensor(labels[:, k]) for k, c in enumerate(CONCEPTS)})
+
+    class ReadsRealScenes:
+        def predict(self, x):
+            real = data.pixels(torch.arange(2))
+            return torch.as_tensor(np.stack([labels[next(k for k in range(2) if torch.equal(image, real[k]))]
+                                             for image in x]))
+
+    light = float(labels[0, 1])
+    values = {c: [light if c == "light_angle" else 0.0] for c in CONCEPTS}
+    scores = pendulum_counterfactuals(None, data, None, values, ReadsRealScenes(), n=2, seed=0)
+    assert scores["light_angle"]["pixel_mse"] < 1e-5 and scores["light_angle"]["simulable"]
+    assert scores["light_angle"]["concept_error"] == pytest.approx(0.0, abs=1e-9)
+    assert scores["pendulum_angle"]["pixel_mse"] > 1e-3
+    assert scores["pendulum_angle"]["concept_error"] == pytest.approx(np.abs(labels[:, 0]).mean(), abs=1e-9)
+    assert not scores["shadow_length"]["simulable"]

@@ -22,7 +22,10 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     assert 0 <= causal["graph"]["shd"] <= 6 and 0 <= causal["information"]["mic"] <= 100
     assert causal["graph"]["start_shd"] == 4  # A starts with no edges: the 4 true ones are missing
     assert not causal["counterfactuals"]["shadow_length"]["simulable"] and causal["counterfactuals"]["pendulum_angle"]["simulable"]
+    assert set(results["unchanged scene/seed-0"]["counterfactuals"]) == {"pendulum_angle", "light_angle", "shadow_length",
+                                                                         "shadow_position"}
     report = (out / "report.md").read_text()
+    assert "| unchanged scene |" in report and "than no change at all" in report
     assert "## Acceptance" in report and "SHD per seed" in report and (out / "figures" / "CausalVAE" / "figure3.png").exists()
 
     run = out / "runs" / "CausalVAE-seed-0"
@@ -68,11 +71,14 @@ def test_acceptance_compares_with_baselines_only():
 
     results = {f"CausalVAE/seed-{k}": entry(60.0, 0.02, shd) for k, shd in enumerate((1, 0, 3))}
     results.update({f"CausalVAE-unsup/seed-{k}": entry(40.0, 0.01, 4) for k in range(3)})
-    results.update({f"CausalVAE-refinit/seed-{k}": entry(50.0, 0.02, 1, start=1) for k in range(3)})
+    results.update({f"CausalVAE-refinit/seed-{k}": entry(50.0, 0.028, 1, start=1) for k in range(3)})
     results.update({f"beta-VAE/seed-{k}": entry(30.0, 0.03) for k in range(3)})
+    results.update({f"unchanged scene/seed-{k}": entry(None, 0.025) for k in range(3)})
     lines = "\n".join(acceptance(results, ["CausalVAE", "CausalVAE-refinit", "CausalVAE-unsup", "beta-VAE"]))
     assert "CausalVAE 60.0 +- 0.0 vs beta-VAE 30.0 +- 0.0: CausalVAE is above." in lines
     assert "SHD per seed [1, 0, 3]; A starts at SHD [4, 4, 4]; within one edge of the truth for 2 of 3 seeds (criterion: at least 2 of 3 met)" in lines
     assert ("CausalVAE-refinit: SHD per seed [1, 1, 1]; A starts at SHD [1, 1, 1], so training brought it no closer to "
             "the truth; within one edge") in lines
-    assert "best baseline beta-VAE 0.0300: CausalVAE beats the baselines." in lines
+    assert ("best baseline beta-VAE 0.0300: CausalVAE beats the baselines. The unchanged scene scores 0.0250, so "
+            "CausalVAE's counterfactuals are closer to the truth than no change at all.") in lines
+    assert "CausalVAE-refinit's counterfactuals are NOT closer to the truth than no change at all." in lines

@@ -30,6 +30,7 @@ from cfae.train.run import RunConfig
 TRUE_GRAPH = np.zeros((4, 4), dtype=int)
 TRUE_GRAPH[0, 2] = TRUE_GRAPH[0, 3] = TRUE_GRAPH[1, 2] = TRUE_GRAPH[1, 3] = 1  # [parent, child]
 EDGE_THRESHOLD = 0.3
+UNCHANGED = "unchanged scene"  # the reference row: the original image offered as every counterfactual
 # name -> (registered model, options beyond the preset's network)
 # CausalVAE-refinit: A starts at the reference's 5 edges (the 4 true ones and pendulum -> light), as
 # its DagLayer(initial=True) does; its starting graph is one edge from the truth.
@@ -83,9 +84,14 @@ def learned_graph(model) -> dict | None:
             "start_shd": structural_hamming_distance(start, TRUE_GRAPH)}
 
 
+def intervention_values(train, preset: dict) -> dict[str, list[float]]:
+    """preset["values"] values per concept, evenly inside its 5-95% training range (ends left out)."""
+    return {c: v[1:-1] if len(v) > 2 else v for c, v in concept_values(train, preset["values"] + 2).items()}
+
+
 def score(model, handles, train, test, regressor, preset: dict, seed: int) -> dict:
     """MIC/TIC, the learned graph and the true-counterfactual errors of one trained model."""
-    values = {c: v[1:-1] if len(v) > 2 else v for c, v in concept_values(train, preset["values"] + 2).items()}
+    values = intervention_values(train, preset)
     return {"information": concept_information(model, test, handles),
             "graph": learned_graph(model),
             "counterfactuals": pendulum_counterfactuals(model, test, handles, values, regressor, preset["scenes"], seed),
@@ -125,6 +131,11 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
             results[key] = score(model, handles, train, test, regressor, preset, seed)
             if seed == seeds[0]:
                 write_figure3(model, handles, test, concept_values(train), out / "figures" / name, 0)
+            jsonio.write_json(path, results)
+        key = f"{UNCHANGED}/seed-{seed}"
+        if key not in results:
+            results[key] = {"counterfactuals": pendulum_counterfactuals(None, test, None, intervention_values(train, preset),
+                                                                        regressor, preset["scenes"], seed)}
             jsonio.write_json(path, results)
     results["setup"] = {"preset": preset_name, **preset, "seeds": list(seeds), "models": list(models),
                         "test_scenes": len(test), "edge_threshold": EDGE_THRESHOLD}

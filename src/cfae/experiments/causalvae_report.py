@@ -23,7 +23,7 @@ def _entries(results: dict, name: str) -> list[dict]:
 
 
 def write_report(out: Path, results: dict) -> Path:
-    from cfae.experiments.causalvae import MODELS, SLIDES, TRUE_GRAPH
+    from cfae.experiments.causalvae import MODELS, SLIDES, TRUE_GRAPH, UNCHANGED
 
     setup = results["setup"]
     names = [m for m in MODELS if _entries(results, m)]
@@ -72,13 +72,16 @@ def write_report(out: Path, results: dict) -> Path:
               "keeps both angles.", "",
               "| model | " + " | ".join(f"{c}: pixel MSE / concept error" for c in CONCEPTS) + " |",
               "|---|" + "---|" * len(CONCEPTS)]
-    for name in names:
+    for name in names + ([UNCHANGED] if _entries(results, UNCHANGED) else []):
         cells = []
         for c in CONCEPTS:
             rows = [e["counterfactuals"][c] for e in _entries(results, name)]
             error = [r["concept_error"] for r in rows if "concept_error" in r]
             cells.append(f"{_mean_sd([r['pixel_mse'] for r in rows], 4)} / {_mean_sd(error, 2)}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if _entries(results, UNCHANGED):
+        lines += ["", f"The {UNCHANGED} row offers the original image as every counterfactual: a model whose "
+                  "counterfactuals are no closer to the truth than that has not rendered the intervention."]
     lines += ["", "Figure 3 grids (one row per concept across its range; bottom row: the scene and its reconstruction) "
               "per model under figures/<model>/figure3.png, the true renders in figure3_truth.png.", ""]
     lines += acceptance(results, names)
@@ -94,6 +97,10 @@ def acceptance(results: dict, names: list[str]) -> list[str]:
     baselines = [n for n in names if not n.startswith("CausalVAE")]
     pixel = {n: np.mean([np.mean([e["counterfactuals"][c]["pixel_mse"] for c in CONCEPTS]) for e in _entries(results, n)])
              for n in names}
+    from cfae.experiments.causalvae import UNCHANGED
+
+    reference = _entries(results, UNCHANGED)
+    unchanged = np.mean([np.mean([e["counterfactuals"][c]["pixel_mse"] for c in CONCEPTS]) for e in reference]) if reference else None
     for name in (n for n in ("CausalVAE", "CausalVAE-refinit") if n in names):
         if "beta-VAE" in names:
             mic = {n: [e["information"]["mic"] for e in _entries(results, n)] for n in (name, "beta-VAE")}
@@ -114,5 +121,8 @@ def acceptance(results: dict, names: list[str]) -> list[str]:
             best = min(baselines, key=pixel.get)
             lines.append(f"- Counterfactual pixel MSE averaged over concepts: {name} {pixel[name]:.4f}, best baseline {best} "
                          f"{pixel[best]:.4f}: " + (f"{name} beats the baselines." if pixel[name] < pixel[best]
-                                                 else f"{name} does NOT beat the baselines."))
+                                                 else f"{name} does NOT beat the baselines.")
+                         + (f" The unchanged scene scores {unchanged:.4f}, so {name}'s counterfactuals are "
+                            + ("closer to the truth than no change at all." if pixel[name] < unchanged
+                               else "NOT closer to the truth than no change at all.") if unchanged is not None else ""))
     return lines

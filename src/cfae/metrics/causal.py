@@ -128,31 +128,39 @@ def true_counterfactual(model, codes: Tensor, labels: np.ndarray, handle: Concep
 
 
 @torch.no_grad()
-def pendulum_counterfactuals(model, data: ImageDataset, handles: list[ConceptHandle], values: dict[str, list[float]],
+def pendulum_counterfactuals(model, data: ImageDataset, handles: list[ConceptHandle] | None, values: dict[str, list[float]],
                              regressor=None, n: int = 64, seed: int = 0) -> dict:
     """Per intervened concept, over n test scenes and the given values (label units): the mean
     squared pixel error between the model's do(concept = v) and the true render, whether the
     simulator could produce those scenes, and, given a concept regressor (predict -> (N, 4)), the
     mean absolute error of the re-estimated concepts against the true intervened values (the
-    intervened concept itself, and the others)."""
+    intervened concept itself, and the others). model None (and handles None) scores the unchanged
+    scene: the original image offered as every counterfactual, the floor a model has to beat."""
     rng = np.random.default_rng(seed)
     rows = torch.as_tensor(rng.choice(len(data), size=min(n, len(data)), replace=False))
     labels = concept_rows(data, rows)
-    model.eval()
-    codes = model.encode(data.pixels(rows)).mean
+    images = data.pixels(rows)
+    if model is not None:
+        model.eval()
+        codes = model.encode(images).mean
     out = {}
-    for h in handles:
+    for name in [h.name for h in handles] if handles is not None else CONCEPTS:
         pixel, own, others, simulable = [], [], [], []
-        k = CONCEPTS.index(h.name)
-        for value in values[h.name]:
-            counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, labels, h, value)
+        k = CONCEPTS.index(name)
+        for value in values[name]:
+            if model is None:
+                truth_labels, possible = intervened_labels(labels, name, value)
+                counterfactual, truth = images, render_labels(truth_labels)
+            else:
+                handle = next(h for h in handles if h.name == name)
+                counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, labels, handle, value)
             pixel.append(float((counterfactual - truth).square().mean()))
             simulable.append(possible)
             if regressor is not None:
                 error = np.abs(regressor.predict(counterfactual).numpy() - truth_labels).mean(0)
                 own.append(float(error[k]))
                 others.append(float(np.delete(error, k).mean()))
-        out[h.name] = {"pixel_mse": float(np.mean(pixel)), "simulable": bool(all(simulable))}
+        out[name] = {"pixel_mse": float(np.mean(pixel)), "simulable": bool(all(simulable))}
         if regressor is not None:
-            out[h.name].update(concept_error=float(np.mean(own)), other_concepts_error=float(np.mean(others)))
+            out[name].update(concept_error=float(np.mean(own)), other_concepts_error=float(np.mean(others)))
     return out
