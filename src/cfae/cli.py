@@ -17,6 +17,14 @@ app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, samp
                   add_completion=False, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def _process_setup() -> None:
+    """Every command keeps freed tensor memory in the process (cfae.train.allocator)."""
+    from cfae.train.allocator import keep_freed_memory
+
+    keep_freed_memory()
+
+
 def _friendly(func):
     """Turn the library's specific errors into one clear line and exit code 1."""
 
@@ -417,7 +425,8 @@ def reproduce(
     causal_models: str = typer.Option("CausalVAE,CausalVAE-refinit,CausalVAE-unsup,beta-VAE,VAE,LadderVAE",
                                       help="causalvae: models to compare"),
     families: str = typer.Option("ae,vae,sae,avae", help="consistency: model families (avae: plain only)"),
-    model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E"),
+    model_variants: str = typer.Option("plain,X,XC-I,XC-E", help="consistency: plain, X, XC-I, XC-E (the seed's); "
+                                      "Xr, XCr-I, XCr-E (XBlock with residual mechanisms)"),
     unit_dim: int = typer.Option(1, help="consistency: dimensions of each XBlock cause unit (4 with latent 6: the "
                                  "seed's S4; X variants only)"),
     run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae: training epochs (default: the preset's)"),
