@@ -144,6 +144,10 @@ MUTATIONS = {
     "unchanged-scene-is-the-truth": ("metrics/causal.py", "counterfactual, truth = images, render_labels(truth_labels)",
                                      "counterfactual = truth = render_labels(truth_labels)"),
     "causalvae-prior-ignores-labels": ("models/causal_vae.py", "kl_z = 0.5 * (z - target).square()", "kl_z = 0.5 * z.square()"),
+    "allocator-wrong-parameter": ("train/allocator.py", "M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3",
+                                  "M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -2"),
+    "xblock-residual-dropped": ("nn/xblock.py", "causes.append(cause + own if self.residual else cause)",
+                                "causes.append(cause)"),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

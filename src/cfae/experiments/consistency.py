@@ -36,8 +36,12 @@ from cfae.viz.grid import save_image_grid
 
 FAMILIES = {"ae": "AE", "vae": "VAE", "sae": "SAE", "avae": "AVAE"}
 ONLY_PLAIN = {"avae"}  # the seed compares AVAE (Cemgil et al. 2020) as it is, without X or XC variants
+RESIDUAL = {"xblock": True, "xblock_residual": True}  # Z_i = N_i + f_i(...) (cfae.nn.xblock); not in the seed
 VARIANTS = {"plain": {}, "X": {"xblock": True}, "XC-I": {"xblock": True, "consistency": "invariance"},
-            "XC-E": {"xblock": True, "consistency": "equivariance"}}
+            "XC-E": {"xblock": True, "consistency": "equivariance"},
+            "Xr": RESIDUAL, "XCr-I": {**RESIDUAL, "consistency": "invariance"},
+            "XCr-E": {**RESIDUAL, "consistency": "equivariance"}}
+SEED_VARIANTS = ("plain", "X", "XC-I", "XC-E")
 BETA = 4.0  # the seed's "beta-VAE" gives no beta
 # "seed": the Appendix settings (depth 12, 32 filters, 3 poolings; Adam 1e-4 halved every 30 epochs;
 # 100k iterations of 128 = 213 epochs of MNIST). "cpu": depth 3, 5,000 images, 6 epochs, lr 1e-3.
@@ -58,11 +62,17 @@ SEED_TABLE2 = {"posterior": (0.96, 0.96, 0.95), "hybrid": (0.75, 0.81, 0.88), "u
 
 
 def label(family: str, variant: str) -> str:
-    """The seed's names: AE, XAE, XCAE-I, XCAE-E (likewise VAE, SAE)."""
+    """The seed's names: AE, XAE, XCAE-I, XCAE-E (likewise VAE, SAE); residual XBlocks XrAE, XCrAE-I, XCrAE-E."""
     name = FAMILIES[family]
-    prefix = {"plain": "", "X": "X", "XC-I": "XC", "XC-E": "XC"}[variant]
-    suffix = variant[-2:] if variant.startswith("XC") else ""
-    return f"{prefix}{name}{suffix}"
+    if variant == "plain":
+        return name
+    block, _, penalty = variant.partition("-")
+    return f"{block}{name}" + (f"-{penalty}" if penalty else "")
+
+
+def block_variant(variant: str) -> str:
+    """The X variant that a consistency-trained variant adds its penalty to: XC-I -> X, XCr-E -> Xr."""
+    return variant.partition("-")[0].replace("C", "")
 
 
 def size_key(latent_dim: int, unit_dim: int = 1) -> str:
@@ -181,7 +191,7 @@ def run_figures(model, codes: torch.Tensor, test_x: torch.Tensor, folder: Path, 
 
 def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
               latent_dims: tuple[int, ...] | None = None, families: tuple[str, ...] = tuple(FAMILIES),
-              variants: tuple[str, ...] = tuple(VARIANTS), epochs: int | None = None, limit: int | None = None,
+              variants: tuple[str, ...] = SEED_VARIANTS, epochs: int | None = None, limit: int | None = None,
               data_root: str | None = None, eval_size: int = 1000, progress: bool = True, report_only: bool = False,
               rescore: bool = False, unit_dim: int = 1, say: Callable[[str], None] = print) -> Path:
     """Train and score every (latent size, family, variant, seed), seed-major, on mnist or the

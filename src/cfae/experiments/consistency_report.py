@@ -30,7 +30,7 @@ def runs(results: dict, size: str, family: str, variant: str) -> list[dict]:
 def acceptance(results: dict, size: str, family: str, variants) -> list[str]:
     """Per consistency-trained variant: invariance against the plain model and the change of
     reconstruction FID, on means over seeds."""
-    from cfae.experiments.consistency import label
+    from cfae.experiments.consistency import block_variant, label
 
     plain = runs(results, size, family, "plain")
     lines = []
@@ -42,11 +42,12 @@ def acceptance(results: dict, size: str, family: str, variants) -> list[str]:
         fid0, fid1 = (mean_sd([r["fid_reconstruction"] for r in group]) for group in (plain, trained))
         change = 100 * (fid1[0] - fid0[0]) / fid0[0]
         holds = inv1[0] > inv0[0] and change <= 10
-        block = runs(results, size, family, "X")
+        block = runs(results, size, family, block_variant(variant))
         versus_x = ""
         if block:
             fid_x = mean_sd([r["fid_reconstruction"] for r in block])[0]
-            versus_x = f"; against {label(family, 'X')} (FID {fid_x:.2f}) {100 * (fid1[0] - fid_x) / fid_x:+.1f}%"
+            versus_x = (f"; against {label(family, block_variant(variant))} (FID {fid_x:.2f}) "
+                        f"{100 * (fid1[0] - fid_x) / fid_x:+.1f}%")
         lines.append(f"- {size}, {label(family, variant)} vs {label(family, 'plain')}: invariance "
                      f"{inv0[0]:.3f} +- {inv0[1]:.3f} -> {inv1[0]:.3f} +- {inv1[1]:.3f}, reconstruction FID "
                      f"{fid0[0]:.2f} +- {fid0[1]:.2f} -> {fid1[0]:.2f} +- {fid1[1]:.2f} ({change:+.1f}% in the mean"

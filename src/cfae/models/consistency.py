@@ -32,6 +32,8 @@ class InterventionalConfig(ModelConfig):
     unit_dim: int = Field(1, ge=1, description="dimensions of each cause unit of the XBlock")
     xblock_hidden: int = Field(30, ge=1, description="hidden width of each mechanism f_i")
     mask_temperature: float = Field(0.5, gt=0, description="Gumbel-sigmoid temperature of the XBlock gates")
+    xblock_residual: bool = Field(False, description="mechanisms Z_i = N_i + f_i(parents, N_i), near the identity at "
+                                  "initialisation (the seed's Z_i = f_i(parents, N_i) when false)")
     consistency: Literal["none", "invariance", "equivariance"] = "none"
     consistency_weight: float = Field(4.0, ge=0, description="lambda_INV / lambda_EQV")
 
@@ -39,6 +41,8 @@ class InterventionalConfig(ModelConfig):
         super().model_post_init(context)
         if self.unit_dim > 1 and not self.xblock:
             raise ValueError("unit_dim > 1 needs xblock: true (cause units live in the XBlock)")
+        if self.xblock_residual and not self.xblock:
+            raise ValueError("xblock_residual needs xblock: true (it is a form of the XBlock's mechanisms)")
 
 
 class InterventionalModel(CauseInterventions):
@@ -47,7 +51,8 @@ class InterventionalModel(CauseInterventions):
     def __init__(self, config: InterventionalConfig, encoder=None, decoder=None):
         super().__init__(config, encoder, decoder)
         c = config
-        self.xblock = XBlock(c.latent_dim, c.unit_dim, c.xblock_hidden, c.mask_temperature) if c.xblock else None
+        self.xblock = (XBlock(c.latent_dim, c.unit_dim, c.xblock_hidden, c.mask_temperature, c.xblock_residual)
+                       if c.xblock else None)
 
     def decoded_dim(self) -> int:
         c = self.config

@@ -10,6 +10,11 @@ draw from a learned logit in training, sigmoid(logit / temperature) without nois
 the edge j -> i is present when its logit is positive. do(Z_i = v) fixes unit i and recomputes
 its descendants only. With n = 6, unit_dim 1 and hidden 30 the block has 1,011 parameters, the
 difference between the seed's XAE S and AE S in its Table 4.
+
+residual=True computes Z_i = N_i + f_i(M_i * Z_<i, N_i) (N_i added to each of the unit's dimensions):
+the same functions of (N_i, parents), parametrised to start near the identity. The plain form starts
+as a strong contraction: at initialisation the median unit has sd(Z_i) / sd(N_i) = 0.07 (0.16
+under Glorot's init), so the decoder first sees codes shrunk about tenfold (docs/consistency.md).
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ def gumbel_sigmoid(logits: Tensor, temperature: float) -> Tensor:
 
 
 class XBlock(nn.Module):
-    def __init__(self, units: int, unit_dim: int = 1, hidden: int = 30, temperature: float = 0.5):
+    def __init__(self, units: int, unit_dim: int = 1, hidden: int = 30, temperature: float = 0.5,
+                 residual: bool = False):
         super().__init__()
         if units < 1 or unit_dim < 1 or hidden < 1:
             raise ValueError(f"XBlock sizes must be positive, got units={units}, unit_dim={unit_dim}, hidden={hidden}")
         if temperature <= 0:
             raise ValueError(f"mask temperature must be positive, got {temperature}")
-        self.units, self.unit_dim, self.temperature = units, unit_dim, temperature
+        self.units, self.unit_dim, self.temperature, self.residual = units, unit_dim, temperature, residual
         rows, cols = torch.tril_indices(units, units, offset=-1)
         self.register_buffer("edge_child", rows, persistent=False)
         self.register_buffer("edge_parent", cols, persistent=False)
@@ -79,6 +85,7 @@ class XBlock(nn.Module):
                 value = torch.as_tensor(do[i], dtype=noise.dtype, device=noise.device)
                 causes.append(value.expand(len(noise), self.unit_dim).clone())
                 continue
-            parts = [(gates[i, j] * causes[j]) for j in range(i)]
-            causes.append(mechanism(torch.cat(parts + [noise[:, i : i + 1]], 1)))
+            own = noise[:, i : i + 1]
+            cause = mechanism(torch.cat([gates[i, j] * causes[j] for j in range(i)] + [own], 1))
+            causes.append(cause + own if self.residual else cause)
         return torch.cat(causes, 1)
