@@ -4,8 +4,9 @@ for page faults on every large activation.
 glibc serves blocks above M_MMAP_THRESHOLD (128 KiB to 32 MiB, adapting) with a fresh mmap and
 returns them on free, so every step of a conv net at 64 x 64 maps, zero-fills and unmaps its
 activations again. Raising M_MMAP_THRESHOLD and M_TRIM_THRESHOLD keeps that memory on the heap for
-the next step. Measured on the CPU box with benchmarks/allocator.py: one step of the 64 x 64 XAE went
-from 1.30 s (4.8 s of system time) to 0.96 s (0.6 s); docs/results.md has the figures.
+the next step. Measured on the CPU box with benchmarks/allocator.py (one thread, batch 128): a step
+of the 64 x 64 XAE went from 2.01 s, 0.42 s of it system time, to 1.43 s (1.41x); a 28 x 28 step
+gained 1.18x. docs/results.md has the figures.
 
 Set CFAE_KEEP_FREED_MEMORY=0 to leave the allocator as it is. The cost is that up to `limit` bytes of
 freed memory stay with the process instead of going back to the system.
