@@ -69,3 +69,19 @@ def test_reproduce_consistency_with_cause_units_of_several_dimensions(shared_dat
     text = (out / "report.md").read_text()
     assert "units of 2 dimensions" in text and "| latent-3-unit-2 | XAE | 1 |" in text
     assert (out / "figures" / "traversals_3-unit-2_ae_X_seed0.png").stat().st_size > 0
+
+
+def test_acceptance_compares_residual_variants_with_the_plain_model_and_their_own_block():
+    from cfae.experiments.consistency import block_variant, label
+    from cfae.experiments.consistency_report import acceptance
+
+    assert [label("sae", v) for v in ("plain", "X", "XC-I", "Xr", "XCr-E")] == ["SAE", "XSAE", "XCSAE-I", "XrSAE", "XCrSAE-E"]
+    assert [block_variant(v) for v in ("XC-I", "XC-E", "XCr-I", "XCr-E")] == ["X", "X", "Xr", "Xr"]
+    scores = {"plain": (0.5, 100.0), "X": (0.6, 400.0), "Xr": (0.6, 200.0), "XC-I": (0.9, 300.0), "XCr-I": (0.8, 105.0)}
+    results = {f"latent-6/ae/{v}/seed-0": {"invariance": inv, "fid_reconstruction": fid} for v, (inv, fid) in scores.items()}
+    lines = acceptance(results, "latent-6", "ae", ("plain", "X", "XC-I", "Xr", "XCr-I"))
+    assert len(lines) == 2
+    assert "XCAE-I vs AE" in lines[0] and "+200.0% in the mean; against XAE (FID 400.00) -25.0%" in lines[0]
+    assert lines[0].endswith("does NOT hold (1 / 1 seeds)")
+    assert "XCrAE-I vs AE" in lines[1] and "+5.0% in the mean; against XrAE (FID 200.00) -47.5%" in lines[1]
+    assert lines[1].endswith(": holds (1 / 1 seeds)")
