@@ -148,6 +148,8 @@ MUTATIONS = {
                                   "M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -2"),
     "xblock-residual-dropped": ("nn/xblock.py", "causes.append(cause + own if self.residual else cause)",
                                 "causes.append(cause)"),
+    "gt-excess-sign": ("experiments/consistency_report.py", 'g["counterfactual"]["error"] - g["counterfactual"]["floor"]',
+                       'g["counterfactual"]["error"] + g["counterfactual"]["floor"]'),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -85,3 +85,20 @@ def test_acceptance_compares_residual_variants_with_the_plain_model_and_their_ow
     assert lines[0].endswith("does NOT hold (1 / 1 seeds)")
     assert "XCrAE-I vs AE" in lines[1] and "+5.0% in the mean; against XrAE (FID 200.00) -47.5%" in lines[1]
     assert lines[1].endswith(": holds (1 / 1 seeds)")
+
+
+def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor():
+    """The excess is error - floor per run; with invariance rising as the excess falls, rho = -1."""
+    from cfae.experiments.consistency_report import ground_truth_section
+
+    def run(inv, error, floor):
+        truth = {"mig": inv / 2, "dci_disentanglement": 0.1,
+                 "counterfactual": {"error": error, "floor": floor, "dimension_agreement": 0.5}}
+        return {"invariance": inv, "ground_truth": truth}
+
+    results = {"latent-6/ae/plain/seed-0": run(0.7, 0.05, 0.01), "latent-6/ae/plain/seed-1": run(0.8, 0.05, 0.02),
+               "latent-6/ae/X/seed-0": run(0.9, 0.06, 0.05)}
+    text = "\n".join(ground_truth_section(results, ("latent-6",), ("ae",), ("plain", "X")))
+    assert "| latent-6 | AE | 2 | 0.375 +- 0.035 |" in text and "| 0.035 +- 0.007 |" in text  # excess 0.04, 0.03
+    assert "- excess over floor: rho = -1.000" in text and "- MIG: rho = 1.000" in text
+    assert "over all 3 runs" in text
