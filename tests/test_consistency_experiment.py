@@ -87,7 +87,7 @@ def test_acceptance_compares_residual_variants_with_the_plain_model_and_their_ow
     assert lines[1].endswith(": holds (1 / 1 seeds)")
 
 
-def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor():
+def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor(tmp_path):
     """The excess is error - floor per run; with invariance rising as the excess falls, rho = -1."""
     from cfae.experiments.consistency_report import ground_truth_section
 
@@ -98,7 +98,9 @@ def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor
 
     results = {"latent-6/ae/plain/seed-0": run(0.7, 0.05, 0.01), "latent-6/ae/plain/seed-1": run(0.8, 0.05, 0.02),
                "latent-6/ae/X/seed-0": run(0.9, 0.06, 0.05)}
-    text = "\n".join(ground_truth_section(results, ("latent-6",), ("ae",), ("plain", "X")))
+    text = "\n".join(ground_truth_section(results, ("latent-6",), ("ae",), ("plain", "X"), tmp_path))
     assert "| latent-6 | AE | 2 | 0.375 +- 0.035 |" in text and "| 0.035 +- 0.007 |" in text  # excess 0.04, 0.03
     assert "- excess over floor: rho = -1.000" in text and "- MIG: rho = 1.000" in text
     assert "over all 3 runs" in text
+    assert "![ground-truth scores against invariance](fig_ground_truth.png)" in text
+    assert (tmp_path / "fig_ground_truth.png").stat().st_size > 0

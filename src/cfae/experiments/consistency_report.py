@@ -121,34 +121,37 @@ def write_report(out: Path, results: dict) -> Path:
                                                        for mode in SEED_TABLE2]
                               for d in sizes for f in families for v in variants
                               if (group := runs(results, d, f, v))]), ""]
-    parts += ground_truth_section(results, tuple(sizes), families, variants)
+    parts += ground_truth_section(results, tuple(sizes), families, variants, out)
     parts += figure_section(out, results, first, families, variants)
     (out / "report.md").write_text("\n".join(parts) + "\n")
     return out / "report.md"
 
 
-def ground_truth_section(results: dict, sizes, families, variants) -> list[str]:
+def ground_truth_section(results: dict, sizes, families, variants, out: Path | None = None) -> list[str]:
     """On generated shapes: disentanglement and true-counterfactual scores per model, and whether
-    invariance goes with them across every run (Spearman rank correlation)."""
+    invariance goes with them across every run (Spearman rank correlation; with `out`, a scatter of
+    each score against invariance, fig_ground_truth.png)."""
     from scipy.stats import spearmanr
 
     from cfae.experiments.consistency import label
 
-    every = [r for d in sizes for f in families for v in variants for r in runs(results, d, f, v) if "ground_truth" in r]
-    if not every:
-        return []
     keys = {"MIG": lambda g: g["mig"], "DCI disentanglement": lambda g: g["dci_disentanglement"],
             "counterfactual error": lambda g: g["counterfactual"]["error"],
             "re-encoding floor": lambda g: g["counterfactual"]["floor"],
             "excess over floor": lambda g: g["counterfactual"]["error"] - g["counterfactual"]["floor"],
             "dimension agreement": lambda g: g["counterfactual"]["dimension_agreement"]}
-    rows = []
+    every, family_of, rows = [], [], []
     for d in sizes:
         for f in families:
             for v in variants:
-                group = [r["ground_truth"] for r in runs(results, d, f, v) if "ground_truth" in r]
-                if group:
-                    rows.append([d, label(f, v), str(len(group))] + [seed_cell([get(g) for g in group]) for get in keys.values()])
+                scored = [r for r in runs(results, d, f, v) if "ground_truth" in r]
+                if scored:
+                    every += scored
+                    family_of += [label(f, "plain")] * len(scored)
+                    rows.append([d, label(f, v), str(len(scored))]
+                                + [seed_cell([get(r["ground_truth"]) for r in scored]) for get in keys.values()])
+    if not every:
+        return []
     parts = ["## Ground truth (generated shapes)", "",
              "counterfactual error: per-pixel squared error between the true render of a scene with one factor "
              "changed and the model's counterfactual made by intervening on the one latent dimension that moves most "
@@ -159,9 +162,15 @@ def ground_truth_section(results: dict, sizes, families, variants) -> list[str]:
              markdown_table(["size", "model", "seeds", *keys], rows), "",
              f"Spearman rank correlation with invariance over all {len(every)} runs:", ""]
     invariance = [r["invariance"] for r in every]
-    for name, get in keys.items():
-        rho, p = spearmanr(invariance, [get(r["ground_truth"]) for r in every])
+    scores = {name: [get(r["ground_truth"]) for r in every] for name, get in keys.items()}
+    titles = {}
+    for name, values in scores.items():
+        rho, p = spearmanr(invariance, values)
         parts.append(f"- {name}: rho = {rho:.3f} (p = {p:.3g})")
+        titles[name] = f"{name}\nrho = {rho:.2f} (p = {p:.2g})"
+    if out is not None:
+        path = figures.score_scatters(invariance, scores, family_of, out / "fig_ground_truth.png", "invariance", titles)
+        parts += ["", f"![ground-truth scores against invariance]({path.name})"]
     return parts + [""]
 
 

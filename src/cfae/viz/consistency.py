@@ -106,3 +106,19 @@ def hybridisation_rows(bases: Tensor, alternatives: Tensor, hybrids: Tensor, pat
     from the alternative); hybrids (rows, n, C, H, W)."""
     rows = torch.cat([bases[:, None], alternatives[:, None], hybrids], 1)
     return save_image_grid(path, rows.flatten(0, 1), nrow=rows.shape[1])
+
+
+def score_scatters(x: list[float], panels: dict[str, list[float]], groups: list[str], path: str | Path,
+                   xlabel: str, titles: dict[str, str] | None = None) -> Path:
+    """One scatter per score against x (a run a point), coloured by group (model family), with
+    the panel's title from `titles` (e.g. its rank correlation)."""
+    colours = dict(zip(dict.fromkeys(groups), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 3.0), squeeze=False)
+    for ax, (name, y) in zip(axes[0], panels.items()):
+        for group, colour in colours.items():
+            keep = [k for k, g in enumerate(groups) if g == group]
+            ax.scatter([x[k] for k in keep], [y[k] for k in keep], s=14, color=colour, label=group)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title((titles or {}).get(name, name), fontsize=8)
+    axes[0][0].legend(fontsize=6)
+    return _save(fig, path)
