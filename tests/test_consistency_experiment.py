@@ -68,6 +68,7 @@ def test_reproduce_consistency_with_cause_units_of_several_dimensions(shared_dat
     assert len(scores["EQV"]) == 3 and len(scores["EQV"][0]) == 3 and scores["mask"]["possible"] == 3
     text = (out / "report.md").read_text()
     assert "units of 2 dimensions" in text and "| latent-3-unit-2 | XAE | 1 |" in text
+    assert "| latent-3-unit-2 | 1 |" in text and "nan" not in text  # Table 1 has no seed value for unit-2 sizes
     assert (out / "figures" / "traversals_3-unit-2_ae_X_seed0.png").stat().st_size > 0
 
 

@@ -93,9 +93,10 @@ def write_report(out: Path, results: dict) -> Path:
     for d, latent_dim in sizes.items():
         masks = [r["mask"] for f in families for v in variants for r in runs(results, d, f, v) if "mask" in r]
         if masks:
-            seed_value = SEED_TABLE1.get(latent_dim, float("nan")) if unit_dim == 1 else float("nan")
+            seed_value = SEED_TABLE1.get(latent_dim) if unit_dim == 1 else None  # the seed gives unit-1 sizes only
             rows.append([d, str(len(masks)), seed_cell([m["edge_percent"] for m in masks]),
-                         seed_cell([m["percent_of_n_squared"] for m in masks]), f"{seed_value:.2f}"])
+                         seed_cell([m["percent_of_n_squared"] for m in masks]),
+                         "-" if seed_value is None else f"{seed_value:.2f}"])
     parts += ["", "## Table 1: XBlock mask sparsity", "",
               "edges present (gate logit > 0) as a percentage of the n(n-1)/2 possible ones, and the same count over "
               "all n^2 mask entries. The seed's values equal (n-1)/(2n) exactly, the n^2 reading of a fully "
