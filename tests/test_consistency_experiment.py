@@ -105,3 +105,24 @@ def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor
     assert "over all 3 runs" in text
     assert "![ground-truth scores against invariance](fig_ground_truth.png)" in text
     assert (tmp_path / "fig_ground_truth.png").stat().st_size > 0
+
+
+def test_merge_results_adds_shard_runs_and_refuses_a_conflict(tmp_path):
+    def folder(name, results):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+        return str(tmp_path / name)
+
+    main = folder("main", {"a/seed-0": {"x": 1}, "setup": {"seeds": [0]}})
+    shard = folder("s1", {"a/seed-1": {"x": 2}, "a/seed-0": {"x": 1}, "setup": {"seeds": [1]}})
+    clash = folder("s2", {"a/seed-0": {"x": 9}})
+    runner = CliRunner()
+    done = runner.invoke(app, ["merge-results", main, shard])
+    assert done.exit_code == 0 and "1 run(s) added" in done.output
+    merged = json.loads((tmp_path / "main" / "results.json").read_text())
+    assert merged == {"a/seed-0": {"x": 1}, "a/seed-1": {"x": 2}, "setup": {"seeds": [0]}}
+    refused = runner.invoke(app, ["merge-results", main, clash])
+    assert refused.exit_code == 1 and "run a/seed-0 is already in" in refused.output and "--replace" in refused.output
+    assert json.loads((tmp_path / "main" / "results.json").read_text()) == merged
+    assert runner.invoke(app, ["merge-results", main, clash, "--replace"]).exit_code == 0
+    assert json.loads((tmp_path / "main" / "results.json").read_text())["a/seed-0"] == {"x": 9}

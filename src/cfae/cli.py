@@ -388,6 +388,20 @@ def models():
         typer.echo(f"{name:10s} {help_text}")
 
 
+@app.command("merge-results")
+@_friendly
+def merge_results(
+    target: Path = typer.Argument(..., help="reproduction folder whose results.json receives the runs"),
+    shards: list[Path] = typer.Argument(..., help="reproduction folders run beside it (other seeds, families, layers)"),
+    replace: bool = typer.Option(False, help="let a shard's scores replace the target's for the same run"),
+):
+    """Merge the results.json of side-by-side reproductions into TARGET; then report there with --report-only."""
+    from cfae.experiments.shards import merge_results as merge
+
+    added = merge(target, shards, replace)
+    typer.echo(f"{len(added)} run(s) added to {target / 'results.json'}")
+
+
 @app.command()
 @_friendly
 def reproduce(
