@@ -173,3 +173,27 @@ def test_power_law_fit_recovers_a_planted_saturating_curve():
     assert (a, b, c) == pytest.approx((-85.0, 40.0, 0.8), rel=1e-4) and sd < 1e-3
     noisy = -85.0 - 40.0 * epochs ** -0.8 + np.random.default_rng(0).normal(0, 0.3, len(epochs))
     assert power_law_fit(epochs, noisy)[3] > 0.05  # noise shows in the asymptote's sd
+
+
+def test_trend_section_fits_a_rising_curve_and_names_a_fallen_one():
+    from cfae.experiments.ladder_vae_report import trend_section
+
+    def run(elbos):
+        return {"curve": [{"epoch": t + 1, "test_neg_elbo": -e} for t, e in enumerate(elbos)], "log_likelihood": -90.0,
+                "elbo": -95.0}
+
+    rising = -85.0 - 40.0 * np.arange(1, 13) ** -0.8
+    fallen = np.concatenate([rising[:6], [-1e6] * 6])  # a run that diverged after epoch 6
+    results = {"LVAE+BN+WU/5/seed-0": {**run(rising), "layers": {}}, "VAE/5/seed-0": {**run(fallen), "layers": {}}}
+    text = "\n".join(trend_section(results, ("VAE", "LVAE+BN+WU"), 5, 2))
+    assert "-85.0 +- 0.0" in text
+    assert f"no fit: the ELBO fell, best {rising[5]:.2f} at epoch 6" in text
+
+
+def test_figure2_axis_cuts_off_a_diverged_curve_only():
+    from cfae.viz.ladder import elbo_axis_limits
+
+    healthy = {"LVAE": [(1, -110.0), (2, -100.0), (3, -90.0)], "VAE": [(1, -120.0), (2, -105.0), (3, -100.0)]}
+    assert elbo_axis_limits(healthy) is None
+    diverged = {**healthy, "VAE": [(1, -120.0), (2, -1e9), (3, -1e7)]}
+    assert elbo_axis_limits(diverged) == pytest.approx((-121.5, -88.5))  # span -120 .. -90, 5% each side

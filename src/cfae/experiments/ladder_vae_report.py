@@ -99,9 +99,14 @@ def trend_section(results: dict, variants, layers: int, warmup: int) -> list[str
             continue
         epochs = [c["epoch"] for c in runs[0]["curve"]]
         elbo = -np.mean([[c["test_neg_elbo"] for c in r["curve"]] for r in runs], axis=0)
-        a, _, c, sd = power_law_fit(epochs[warmup:], elbo[warmup:])
+        if elbo[-1] > elbo[warmup]:
+            a, _, c, sd = power_law_fit(epochs[warmup:], elbo[warmup:])
+            heading = f"{a:.1f} +- {sd:.1f} (c = {c:.2f})"
+        else:  # a saturating rise cannot describe it; best is where the curve stood before it fell
+            best = int(np.argmax(elbo))
+            heading = f"no fit: the ELBO fell, best {elbo[best]:.2f} at epoch {epochs[best]}"
         margin = np.mean([r["log_likelihood"] - r["elbo"] for r in runs])
-        rows.append([variant, str(len(runs)), f"{elbo[-1]:.2f}", f"{(elbo[-1] - elbo[-4]) / 3:+.2f}", f"{a:.1f} +- {sd:.1f} (c = {c:.2f})",
+        rows.append([variant, str(len(runs)), f"{elbo[-1]:.2f}", f"{(elbo[-1] - elbo[-4]) / 3:+.2f}", heading,
                      f"{margin:+.2f}"])
     if not rows:
         return []

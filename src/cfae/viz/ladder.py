@@ -16,11 +16,27 @@ def likelihood_curves(curves: dict[str, list[tuple[int, float]]], path: str | Pa
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, points in curves.items():
         ax.plot(*zip(*points), marker=".", label=name)
+    limits = elbo_axis_limits(curves)
+    if limits is not None:
+        ax.set_ylim(*limits)
+        ax.set_title("cut off below: a run fell under its first epoch's ELBO (diverged)", fontsize=8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test ELBO (nats, 1 sample)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def elbo_axis_limits(curves: dict[str, list[tuple[int, float]]]) -> tuple[float, float] | None:
+    """Figure 2's y range when a curve drops below every curve's first epoch (a diverged run would
+    squash the others into a line): from the lowest first-epoch ELBO to the highest value, 5% of
+    that span added at each end. None when no curve drops that far."""
+    first = min(points[0][1] for points in curves.values())
+    values = [v for points in curves.values() for _, v in points]
+    if min(values) >= first:
+        return None
+    margin = 0.05 * (max(values) - first)
+    return first - margin, max(values) + margin
 
 
 def layer_kl_bars(layer_kl: dict[str, list[float]], path: str | Path) -> Path:
