@@ -105,6 +105,7 @@ MUTATIONS = {
                        "parts = [causes[j] for j in range(i)]"),
     "power-law-sign": ("experiments/ladder_vae_report.py", "lambda t, a, b, c: a - b * t ** -c",
                        "lambda t, a, b, c: a + b * t ** -c"),
+    "divergence-no-abs": ("train/trainer.py", "loss > best + factor * abs(best)", "loss > best + factor * best"),
     "trend-best-epoch": ("experiments/ladder_vae_report.py", "best = int(np.argmax(elbo))", "best = int(np.argmin(elbo))"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),
     "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",

@@ -5,7 +5,7 @@ import torch
 
 import cfae
 from cfae.models import build_model
-from cfae.train import CheckpointError, NonFiniteLossError, TrainConfig, Trainer
+from cfae.train import CheckpointError, DivergedError, NonFiniteLossError, TrainConfig, Trainer
 from conftest import tiny_dataset
 
 
@@ -78,6 +78,24 @@ def test_nan_guard_names_term_and_step_and_keeps_checkpoint(tmp_path):
     assert (tmp_path / "checkpoints" / "LATEST").read_text() == "epoch-0001"
     reloaded = cfae.load(tmp_path).state_dict()
     assert all(torch.equal(good[k], reloaded[k]) for k in good)
+
+
+def test_divergence_guard_stops_a_finite_blow_up_and_keeps_the_checkpoint(tmp_path):
+    from cfae.train.trainer import diverged
+
+    assert diverged(1200.0, 100.0, 10) and not diverged(1100.0, 100.0, 10)  # threshold best + 10 |best| = 1100
+    assert diverged(-40.0, -500.0, 0.5) and not diverged(-300.0, -500.0, 0.5)  # negative losses: -500 + 250
+    assert not diverged(1e12, 100.0, None)
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.config.divergence_factor = 10.0
+    trainer.fit()
+    with torch.no_grad():
+        trainer.model.decoder.net[-1].bias.fill_(-1e4)  # every pixel's logit far off: huge, finite loss
+    trainer.config.epochs = 2
+    with pytest.raises(DivergedError, match=r"epoch 2: training loss .* past the best epoch's .* divergence_factor 10"):
+        trainer.fit()
+    assert (tmp_path / "checkpoints" / "LATEST").read_text() == "epoch-0001"
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
 
 
 def test_corrupt_checkpoint_files_are_named(tmp_path):

@@ -32,11 +32,11 @@ def _friendly(func):
     def wrapper(*args, **kwargs):
         from cfae.data import DataFileError, MissingDataError
         from cfae.registry import UnknownNameError
-        from cfae.train import CheckpointError, NonFiniteLossError
+        from cfae.train import CheckpointError, DivergedError, NonFiniteLossError
 
         try:
             return func(*args, **kwargs)
-        except (UnknownNameError, MissingDataError, DataFileError, CheckpointError, NonFiniteLossError,
+        except (UnknownNameError, MissingDataError, DataFileError, CheckpointError, NonFiniteLossError, DivergedError,
                 FileExistsError, FileNotFoundError, ValidationError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1)
@@ -121,6 +121,8 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda"),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast on CUDA"),
     kl_warmup_epochs: Optional[int] = typer.Option(None, help="KL weight 0 -> 1 over the first N epochs (VAEs, hvae, lvae)"),
+    divergence_factor: Optional[float] = typer.Option(None, help="stop when an epoch's training loss exceeds the best "
+                                                      "epoch's by F x |best| (kept: the last good checkpoint)"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     classes: Optional[str] = typer.Option(None, help="train on these classes only, e.g. 4 or 4,7"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
@@ -159,7 +161,7 @@ def train(
     options = {"latent_dim": latent_dim, "network": network, **_parse_options(option)}
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
     flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16,
-             "kl_warmup_epochs": kl_warmup_epochs}
+             "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
     for name, chosen in _parse_optim(optim).items():
         settings["train"].setdefault("optimizers", {}).setdefault(name, {}).update(chosen)

@@ -2,6 +2,6 @@
 
 from cfae.train.checkpoint import CheckpointError, load_model
 from cfae.train.config import TrainConfig
-from cfae.train.trainer import NonFiniteLossError, Trainer
+from cfae.train.trainer import DivergedError, NonFiniteLossError, Trainer
 
-__all__ = ["CheckpointError", "NonFiniteLossError", "TrainConfig", "Trainer", "load_model"]
+__all__ = ["CheckpointError", "DivergedError", "NonFiniteLossError", "TrainConfig", "Trainer", "load_model"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ class TrainConfig(BaseModel):
     device: str = "auto"
     bf16: bool = Field(False, description="bf16 autocast around forward passes (CUDA; CPU where supported)")
     sync_every: int = Field(50, ge=1, description="steps between host syncs (progress bar, NaN check)")
+    divergence_factor: Optional[float] = Field(None, gt=0, description="stop when an epoch's mean training loss "
+                                               "exceeds the best epoch's by this many times |best| (a run that "
+                                               "diverged without NaN); the last good checkpoint is kept; None: off")
     eval_batch_size: int = Field(1000, ge=1)
     progress: bool = True
 

@@ -36,6 +36,15 @@ class NonFiniteLossError(RuntimeError):
     """Training produced NaN/inf; the message names the loss term and the step."""
 
 
+class DivergedError(RuntimeError):
+    """An epoch's training loss left the best epoch's far behind (TrainConfig.divergence_factor)."""
+
+
+def diverged(loss: float, best: float, factor: float | None) -> bool:
+    """True when loss > best + factor |best|: the divergence test of TrainConfig.divergence_factor."""
+    return factor is not None and loss > best + factor * abs(best)
+
+
 def kl_warmup_weight(step: int, warmup_epochs: int, steps_per_epoch: int) -> float:
     """beta of eq. 26: step / (warmup_epochs * steps_per_epoch), at most 1; 1 without warm-up."""
     return linear_ramp(step, 0.0, 1.0, warmup_epochs * steps_per_epoch) if warmup_epochs else 1.0
@@ -114,6 +123,7 @@ class Trainer:
             while self.epoch < self.config.epochs:
                 lrs = set_epoch_lr(self.optimizers, self.epoch, self.config)
                 record = self._train_epoch(progress)
+                self._check_divergence(record)
                 if self.eval_data is not None:
                     evaluation = self.evaluate(self.eval_data)
                     self._check_finite(evaluation, f"evaluation after epoch {self.epoch + 1}")
@@ -198,6 +208,14 @@ class Trainer:
                 step = self.step - len(pending) + k
                 raise NonFiniteLossError(f"loss term {names[col]!r} became {row[col].item()} at step {step} "
                                          f"(epoch {self.epoch + 1}); training stopped{kept}")
+
+    def _check_divergence(self, record: dict) -> None:
+        past = [r["train/loss"] for r in self.history if "train/loss" in r]
+        loss = record.get("train/loss")
+        if past and loss is not None and diverged(loss, min(past), self.config.divergence_factor):
+            raise DivergedError(f"epoch {self.epoch + 1}: training loss {loss:.6g} is past the best epoch's {min(past):.6g} "
+                                f"by more than divergence_factor {self.config.divergence_factor:g} times its size; "
+                                f"training stopped, nothing was saved for this epoch{self._kept}")
 
     def _check_finite(self, terms: dict[str, float], where: str) -> None:
         bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
