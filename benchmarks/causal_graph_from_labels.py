@@ -53,8 +53,9 @@ def main() -> None:
             h, penalty = model.acyclicity_penalty()
             if args.penalty == "lagrangian":
                 penalty = multiplier * h + 0.5 * rho * h * h
-            decay = sum(p.square().sum() for p in model.label_mask.parameters())
-            loss = model.label_loss(u[rows]) + penalty + args.mlp_decay * decay
+            loss = model.label_loss(u[rows]) + penalty
+            if args.mlp_decay:
+                loss = loss + args.mlp_decay * sum(p.square().sum() for p in model.label_mask.parameters())
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

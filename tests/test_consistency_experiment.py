@@ -126,3 +126,6 @@ def test_merge_results_adds_shard_runs_and_refuses_a_conflict(tmp_path):
     assert json.loads((tmp_path / "main" / "results.json").read_text()) == merged
     assert runner.invoke(app, ["merge-results", main, clash, "--replace"]).exit_code == 0
     assert json.loads((tmp_path / "main" / "results.json").read_text())["a/seed-0"] == {"x": 9}
+    fresh = tmp_path / "new" / "folder"  # a target that does not exist yet
+    assert runner.invoke(app, ["merge-results", str(fresh), shard]).exit_code == 0
+    assert json.loads((fresh / "results.json").read_text()) == {"a/seed-1": {"x": 2}, "a/seed-0": {"x": 1}}

@@ -13,8 +13,8 @@ SETUP = "setup"  # each reproduction rewrites its own setup when it reports
 
 
 def merge_results(target: str | Path, shards: list[str | Path], replace: bool = False) -> list[str]:
-    """Add every run key of each shard's results.json to TARGET/results.json (created if missing)
-    and return the keys added. A key already in the target with other scores is refused, naming
+    """Add every run key of each shard's results.json to TARGET/results.json (folder and file created
+    if missing) and return the keys added. A key already in the target with other scores is refused, naming
     both files, unless `replace` (then the shard's scores win, e.g. over a stub of a run never
     trained). Nothing is written when any key is refused."""
     path = Path(target) / "results.json"
@@ -32,5 +32,6 @@ def merge_results(target: str | Path, shards: list[str | Path], replace: bool = 
                                  "pass --replace to take the shard's")
             merged[key] = scores
             added.append(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
     jsonio.write_json(path, merged)
     return added
