@@ -13,9 +13,10 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     out = tmp_path / "report"
     runner = CliRunner()
     result = runner.invoke(app, ["reproduce", "causalvae", "--preset", "test", "--out", str(out), "--seeds", "0",
-                                 "--causal-models", "CausalVAE,VAE", "--quiet"])
+                                 "--causal-models", "CausalVAE,VAE", "--run-epochs", "2", "--quiet"])
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
+    assert results["setup"]["epochs"] == 2 and len((out / "runs" / "VAE-seed-0" / "log.jsonl").read_text().splitlines()) == 2
     causal, plain = results["CausalVAE/seed-0"], results["VAE/seed-0"]
     assert causal["handles"]["light_angle"]["key"] == "light_angle" and causal["handles"]["light_angle"]["dims"] == [4, 5, 6, 7]
     assert isinstance(plain["handles"]["light_angle"]["key"], int) and plain["graph"] is None

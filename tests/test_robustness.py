@@ -141,6 +141,15 @@ def test_written_json_never_holds_bare_nan_or_infinity(tmp_path):
     assert strict_json((tmp_path / "m.json").read_text()) == {"a": None, "b": [1.0, None], "c": 2.5}
 
 
+def test_written_json_round_trips_and_keeps_lists_of_numbers_on_one_line(tmp_path):
+    data = {"curve": [0.5, 1, None, "x"], "matrix": [[1, 2], [3, 4]], "runs": [{"seed": 0}], 7: {}, "empty": []}
+    text = write_json(tmp_path / "r.json", data).read_text()
+    assert json.loads(text) == {"curve": [0.5, 1, None, "x"], "matrix": [[1, 2], [3, 4]], "runs": [{"seed": 0}],
+                                "7": {}, "empty": []}  # JSON's own rule: a non-string key becomes its text
+    lines = text.splitlines()
+    assert '  "curve": [0.5, 1, null, "x"],' in lines and "    [3, 4]" in lines and '      "seed": 0' in lines
+
+
 # --- crashes mid-write ---------------------------------------------------------------------------
 def test_a_kill_during_the_first_checkpoint_leaves_a_restartable_run(tmp_path, root):
     out = tmp_path / "run"

@@ -6,6 +6,8 @@ import torch
 import cfae
 from cfae.models import build_model
 from cfae.train import CheckpointError, DivergedError, NonFiniteLossError, TrainConfig, Trainer
+from cfae.train.config import OptimizerSettings
+from cfae.train.optim import build_optimizers
 from conftest import tiny_dataset
 
 
@@ -96,6 +98,33 @@ def test_divergence_guard_stops_a_finite_blow_up_and_keeps_the_checkpoint(tmp_pa
         trainer.fit()
     assert (tmp_path / "checkpoints" / "LATEST").read_text() == "epoch-0001"
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_clip_gradient_norm_scales_all_gradients_together_to_the_bound():
+    from cfae.train.optim import clip_gradient_norm
+
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([a, b], lr=1.0)
+    a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 4.0])  # joint norm 5
+    assert not clip_gradient_norm(optimizer, 10.0) and torch.equal(b.grad, torch.tensor([0.0, 4.0]))
+    assert clip_gradient_norm(optimizer, 1.0)
+    assert torch.allclose(torch.cat([a.grad, b.grad]), torch.tensor([0.6, 0.0, 0.0, 0.8]), atol=1e-6)
+
+
+@pytest.mark.parametrize("clip, share", [(None, None), (1e-3, 1.0), (1e9, 0.0)])
+def test_trainer_clips_every_step_and_logs_the_share_clipped(tmp_path, clip, share):
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.config.grad_clip_norm = clip
+    trainer.config.optimizers = {"main": OptimizerSettings(type="sgd", lr=0.1)}
+    trainer.optimizers = build_optimizers(trainer.model.networks(), trainer.config)
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
+    record = trainer.fit()[0]
+    moved = (torch.cat([p.detach().flatten() for p in trainer.model.parameters()]) - before).norm().item()
+    assert record.get("train/grad_clipped") == share
+    if clip == 1e-3:  # 5 steps of SGD, each at most lr x clip long
+        assert 0 < moved <= 5 * 0.1 * 1e-3 * (1 + 1e-4)
+    else:
+        assert moved > 0.01
 
 
 def test_corrupt_checkpoint_files_are_named(tmp_path):

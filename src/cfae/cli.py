@@ -123,6 +123,8 @@ def train(
     kl_warmup_epochs: Optional[int] = typer.Option(None, help="KL weight 0 -> 1 over the first N epochs (VAEs, hvae, lvae)"),
     divergence_factor: Optional[float] = typer.Option(None, help="stop when an epoch's training loss exceeds the best "
                                                       "epoch's by F x |best| (kept: the last good checkpoint)"),
+    grad_clip_norm: Optional[float] = typer.Option(None, help="scale each step's gradients down to this L2 norm when "
+                                                   "larger (log: train/grad_clipped, the share of steps clipped)"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     classes: Optional[str] = typer.Option(None, help="train on these classes only, e.g. 4 or 4,7"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
@@ -161,7 +163,7 @@ def train(
     options = {"latent_dim": latent_dim, "network": network, **_parse_options(option)}
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
     flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16,
-             "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor}
+             "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor, "grad_clip_norm": grad_clip_norm}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
     for name, chosen in _parse_optim(optim).items():
         settings["train"].setdefault("optimizers", {}).setdefault(name, {}).update(chosen)
@@ -445,7 +447,7 @@ def reproduce(
                                       "Xr, XCr-I, XCr-E (XBlock with residual mechanisms)"),
     unit_dim: int = typer.Option(1, help="consistency: dimensions of each XBlock cause unit (4 with latent 6: the "
                                  "seed's S4; X variants only)"),
-    run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae: training epochs (default: the preset's)"),
+    run_epochs: Optional[int] = typer.Option(None, help="consistency, ladder-vae, causalvae: training epochs (default: the preset's)"),
     report_only: bool = typer.Option(False, help="consistency, ladder-vae, causalvae: write the report from results.json, train nothing"),
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
     ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU", help="ladder-vae: table columns"),
@@ -494,7 +496,7 @@ def reproduce(
             from cfae.experiments.causalvae import reproduce as reproduce_causalvae
 
             reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
-                                progress=not quiet, report_only=report_only, say=typer.echo)
+                                progress=not quiet, report_only=report_only, epochs=run_epochs, say=typer.echo)
         elif experiment == "losocs":
             from cfae.experiments.losocs import reproduce as reproduce_losocs
 

@@ -100,15 +100,16 @@ def score(model, handles, train, test, regressor, preset: dict, seed: int) -> di
 
 def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2),
               models: tuple[str, ...] = tuple(MODELS), data_root: str | None = None, progress: bool = True,
-              report_only: bool = False, say: Callable[[str], None] = print) -> Path:
-    """Train and score every (model, seed), writing OUT/results.json, figures and OUT/report.md."""
+              report_only: bool = False, epochs: int | None = None, say: Callable[[str], None] = print) -> Path:
+    """Train and score every (model, seed), writing OUT/results.json, figures and OUT/report.md;
+    epochs, when given, replaces the preset's (recorded in the setup)."""
     from cfae.experiments.causalvae_report import write_report
 
     for given, valid, what in ((models, MODELS, "models"), ((preset_name,), PRESETS, "preset")):
         unknown = [v for v in given if v not in valid]
         if unknown:
             raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(valid)}")
-    preset = PRESETS[preset_name]
+    preset = {**PRESETS[preset_name], **({"epochs": epochs} if epochs else {})}
     out = Path(out)
     train, test = (evenly_strided(get_dataset("pendulum", split, data_root), preset["limit"]) for split in ("train", "test"))
     path = out / "results.json"

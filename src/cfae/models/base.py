@@ -117,7 +117,8 @@ class BaseModel(nn.Module):
     `cfae.load`, which builds the configured ones). The trainer sets `step` before each training
     step (schedules read it), `kl_weight` (the KL warm-up of models whose `kl_warmup` is True),
     `autocast` (a context factory wrapped around forward passes only)
-    and `gradient_sync` (called between backward and optimiser step).
+    and `before_step` (called with each optimiser between backward and its step: the gradient
+    sum across ranks and gradient clipping, when either is on).
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
@@ -134,7 +135,7 @@ class BaseModel(nn.Module):
         self.step = 0
         self.kl_weight = 1.0  # the trainer's KL warm-up (TrainConfig.kl_warmup_epochs) sets it; eq. 26's beta
         self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-        self.gradient_sync: Callable[[torch.optim.Optimizer], None] | None = None
+        self.before_step: Callable[[torch.optim.Optimizer], None] | None = None
 
     # --- latent space -------------------------------------------------------------------------
     def decoded_dim(self) -> int:
@@ -238,13 +239,13 @@ class BaseModel(nn.Module):
             return self(batch)
 
     def update(self, loss: Tensor, *optimizers: torch.optim.Optimizer) -> None:
-        """zero_grad, one backward of loss, gradient sync across ranks (if any), then a step of each optimiser."""
+        """zero_grad, one backward of loss, before_step (rank sum, clipping) if set, then a step of each optimiser."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for optimizer in optimizers:
-            if self.gradient_sync is not None:
-                self.gradient_sync(optimizer)
+            if self.before_step is not None:
+                self.before_step(optimizer)
             optimizer.step()
 
     def update_each(self, losses: dict[str, Tensor], optimizers: dict[str, torch.optim.Optimizer]) -> None:
@@ -257,8 +258,8 @@ class BaseModel(nn.Module):
             params = [p for group in optimizers[name].param_groups for p in group["params"]]
             losses[name].backward(inputs=params, retain_graph=k < len(names) - 1)
         for name in names:
-            if self.gradient_sync is not None:
-                self.gradient_sync(optimizers[name])
+            if self.before_step is not None:
+                self.before_step(optimizers[name])
             optimizers[name].step()
 
     def training_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:

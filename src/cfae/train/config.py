@@ -37,6 +37,9 @@ class TrainConfig(BaseModel):
     divergence_factor: Optional[float] = Field(None, gt=0, description="stop when an epoch's mean training loss "
                                                "exceeds the best epoch's by this many times |best| (a run that "
                                                "diverged without NaN); the last good checkpoint is kept; None: off")
+    grad_clip_norm: Optional[float] = Field(None, gt=0, description="before each optimiser step, scale that optimiser's "
+                                            "gradients down to this global L2 norm when larger (the epoch log "
+                                            "records the share of steps clipped); None: off")
     eval_batch_size: int = Field(1000, ge=1)
     progress: bool = True
 

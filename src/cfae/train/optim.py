@@ -33,6 +33,13 @@ def build_optimizers(networks: dict[str, Network], config: TrainConfig) -> dict[
     return optimizers
 
 
+def clip_gradient_norm(optimizer: torch.optim.Optimizer, max_norm: float) -> torch.Tensor:
+    """g <- g min(1, max_norm / ||g||), ||g|| the L2 norm of all of the optimiser's gradients taken
+    together (Pascanu et al. 2013); returns the 0-d tensor ||g|| > max_norm, left on the device."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True) > max_norm
+
+
 def lr_factor(epoch: int, config: TrainConfig) -> float:
     """Multiplier of each optimiser's base lr during epoch `epoch` (0-based) of config.epochs:
     constant 1; cosine (1 + cos(pi epoch / epochs)) / 2; step 0.5^floor(epoch / lr_step_epochs).

@@ -28,7 +28,7 @@ from cfae.train import distributed
 from cfae.train.allocator import keep_freed_memory
 from cfae.train.checkpoint import CheckpointError, restore_newest, save_checkpoint
 from cfae.train.config import TrainConfig, resolve_device
-from cfae.train.optim import build_optimizers, set_epoch_lr
+from cfae.train.optim import build_optimizers, clip_gradient_norm, set_epoch_lr
 from cfae.train.progress import TrainingProgress
 
 
@@ -72,8 +72,8 @@ class Trainer:
         distributed.broadcast_state(self.model)
         self.model.autocast = self._autocast
         self._share = 1.0
-        if self.ranks.distributed:
-            self.model.gradient_sync = lambda opt: distributed.weighted_gradient_sum(opt, self._share)
+        self._clipped, self._optimizer_steps = torch.zeros((), device=self.device), 0
+        self.model.before_step = self._before_step
         self.train_data = train_data.to(self.device)
         self.eval_data = eval_data.to(self.device) if eval_data is not None else None
         self.out_dir = Path(out_dir) if out_dir else None
@@ -139,6 +139,15 @@ class Trainer:
                 progress.end_epoch(record)
         return self.history
 
+    def _before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Between backward and one optimiser's step: the weighted gradient sum over ranks, then
+        clipping to train.grad_clip_norm, counting the steps it clipped (no host sync)."""
+        if self.ranks.distributed:
+            distributed.weighted_gradient_sum(optimizer, self._share)
+        if self.config.grad_clip_norm is not None:
+            self._clipped += clip_gradient_norm(optimizer, self.config.grad_clip_norm)
+            self._optimizer_steps += 1
+
     def _trainer_state(self) -> dict:
         return {"epoch": self.epoch, "step": self.step, "train": self.config.model_dump(),
                 "world_size": self.ranks.world_size}
@@ -155,6 +164,8 @@ class Trainer:
         pending: list[tuple[tuple[str, ...], Tensor, int]] = []  # (term names, their values, rows) per step
         steps_per_epoch = self._steps_per_epoch()
         sums: dict[str, float] = {}
+        self._clipped.zero_()
+        self._optimizer_steps = 0
         for index in self.train_data.index_batches(self.config.batch_size, generator=order):
             if len(index) < self.ranks.world_size:
                 continue  # a last global batch smaller than the number of ranks is dropped on every rank
@@ -174,6 +185,8 @@ class Trainer:
         names = sorted(k for k in sums if not k.startswith("#"))
         totals = distributed.all_reduce_sum(torch.tensor([[sums[k], sums["#" + k]] for k in names], dtype=torch.float64))
         record = {f"train/{k}": float(total / count) for k, (total, count) in zip(names, totals.tolist())}
+        if self._optimizer_steps:  # gradients are equal on every rank after the sum, so is this share
+            record["train/grad_clipped"] = self._clipped.item() / self._optimizer_steps
         record["time_s"] = round(time.perf_counter() - start, 3)
         return record
 
