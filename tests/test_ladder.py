@@ -197,3 +197,14 @@ def test_figure2_axis_cuts_off_a_diverged_curve_only():
     assert elbo_axis_limits(healthy) is None
     diverged = {**healthy, "VAE": [(1, -120.0), (2, -1e9), (3, -1e7)]}
     assert elbo_axis_limits(diverged) == pytest.approx((-121.5, -88.5))  # span -120 .. -90, 5% each side
+
+
+def test_step_traces_draws_one_panel_per_key(tmp_path):
+    from PIL import Image
+
+    from cfae.viz.ladder import step_traces
+
+    rows = [{"step": s, "kl": 20.0 + s, "grad_norm": 1e4 if s == 3 else 25.0} for s in range(5)]
+    path = step_traces({"plain": rows, "clipped": rows}, {"kl": "KL", "grad_norm": "norm"}, tmp_path / "steps.png")
+    width, height = Image.open(path).size
+    assert path.exists() and height > width * 0.6  # two stacked panels: taller than the one-panel 6.5 x 2.2

@@ -79,3 +79,17 @@ def pca_panels(samples: dict[str, list[Tensor]], labels: Tensor, path: str | Pat
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
     return _save(fig, path)
+
+
+def step_traces(traces: dict[str, list[dict]], panels: dict[str, str], path: str | Path) -> Path:
+    """Per-step values of one epoch on log axes, a panel per key of `panels` (key -> axis label) and
+    a line per trace (e.g. a training setting): where a run blows up and what moved first."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 2.2 * len(panels)), sharex=True, squeeze=False)
+    for ax, (key, label) in zip(axes[:, 0], panels.items()):
+        for name, rows in traces.items():
+            ax.semilogy([r["step"] for r in rows], [r[key] for r in rows], lw=0.8, label=name)
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    axes[-1, 0].set_xlabel("step within the epoch")
+    return _save(fig, path)
