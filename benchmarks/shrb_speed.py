@@ -4,7 +4,7 @@ Both sides hold the same weights and do the same work per training step of phase
 on a batch, bootstrap-weighted BCE to the target percentiles, backward. Batch 128, F = 784
 pixels, hidden 16. Prints one JSON line per (K, B) with milliseconds per step and the ratio.
 
-    python benchmarks/shrb_speed.py [--repeats 5]
+    python benchmarks/shrb_speed.py [--repeats 5] [--device cuda]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from test_counterfactual_ae import reference_loop  # noqa: E402  (the loop the e
 def loop_step(modules, subsets, x, target, counts, learners_per_dim):
     loss = 0
     for l, (module, subset) in enumerate(zip(modules, subsets)):
-        resample = torch.repeat_interleave(torch.arange(len(x)), counts[l].long())
+        resample = torch.repeat_interleave(torch.arange(len(x), device=x.device), counts[l].long())
         pred = module(x[resample][:, subset])[:, 0]
         loss = loss + nn.functional.binary_cross_entropy_with_logits(pred, target[resample, l // learners_per_dim])
     loss.backward()
@@ -38,11 +38,14 @@ def vector_step(ensemble, x, target, counts):
 
 
 def timed(fn, repeats: int) -> float:
+    synchronise = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     fn()  # warm-up (allocations, first-call dispatch)
     fn()
+    synchronise()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
+    synchronise()
     return (time.perf_counter() - start) / repeats * 1000
 
 
@@ -50,16 +53,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.manual_seed(0)
-    print(json.dumps({"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
-    x = torch.rand(args.batch, 784)
+    device = args.device
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
+    print(json.dumps({"device": device, "gpu": gpu, "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+    x = torch.rand(args.batch, 784, device=device)
     for k in (2, 16, 64):
         for b in (10, 50):
-            ensemble = ShRBEnsemble(784, k, learners=b, hidden=16)
+            ensemble = ShRBEnsemble(784, k, learners=b, hidden=16).to(device)
             modules, subsets = reference_loop(ensemble)
-            target = torch.rand(args.batch, k)
-            counts = bootstrap_counts(k * b, args.batch)
+            modules = [m.to(device) for m in modules]
+            target = torch.rand(args.batch, k, device=device)
+            counts = bootstrap_counts(k * b, args.batch).to(device)
             loop_reps = max(1, args.repeats // (1 + k * b // 200))
             loop_ms = timed(lambda: loop_step(modules, subsets, x, target, counts, b), loop_reps)
             vec_ms = timed(lambda: vector_step(ensemble, x, target, counts), args.repeats)

@@ -127,6 +127,37 @@ def test_trainer_clips_every_step_and_logs_the_share_clipped(tmp_path, clip, sha
         assert moved > 0.01
 
 
+def compiled_against_eager(tmp_path, monkeypatch, mode: str, device: str) -> tuple[list[dict], list[dict]]:
+    import torch._inductor.config
+
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager RNG in compiled code: same noise
+    runs = []
+    for name, chosen in (("eager", "off"), ("compiled", mode)):
+        trainer = make_trainer(tmp_path / name, epochs=2)
+        trainer.config.device, trainer.config.compile = device, chosen
+        trainer = Trainer(trainer.model, trainer.config, tiny_dataset(80), tiny_dataset(32, seed=1), out_dir=tmp_path / name)
+        runs.append(trainer.fit())
+    return runs[0], runs[1]
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_the_eager_losses_on_cpu(tmp_path, monkeypatch):
+    eager, compiled = compiled_against_eager(tmp_path, monkeypatch, "default", "cpu")
+    for a, b in zip(eager, compiled):
+        assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-5)
+        assert b["eval/loss"] == pytest.approx(a["eval/loss"], rel=1e-5)
+    assert cfae.load(tmp_path / "compiled").state_dict().keys() == cfae.load(tmp_path / "eager").state_dict().keys()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_training_gives_the_eager_losses(tmp_path, monkeypatch):
+    eager, graphed = compiled_against_eager(tmp_path, monkeypatch, "reduce-overhead", "cuda")
+    for a, b in zip(eager, graphed):
+        assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-3)  # TF32 / kernel choice differ on GPU
+        assert b["eval/loss"] == pytest.approx(a["eval/loss"], rel=1e-3)
+
+
 def test_corrupt_checkpoint_files_are_named(tmp_path):
     make_trainer(tmp_path, epochs=1).fit()
     ckpt = tmp_path / "checkpoints" / "epoch-0001"

@@ -120,6 +120,8 @@ def train(
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda"),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast on CUDA"),
+    compile_mode: Optional[str] = typer.Option(None, "--compile", help="torch.compile mode: off, default, reduce-overhead "
+                                          "(CUDA graphs) or max-autotune"),
     kl_warmup_epochs: Optional[int] = typer.Option(None, help="KL weight 0 -> 1 over the first N epochs (VAEs, hvae, lvae)"),
     divergence_factor: Optional[float] = typer.Option(None, help="stop when an epoch's training loss exceeds the best "
                                                       "epoch's by F x |best| (kept: the last good checkpoint)"),
@@ -162,7 +164,7 @@ def train(
         raise ValueError("no dataset given: pass --dataset or set `dataset:` in --config")
     options = {"latent_dim": latent_dim, "network": network, **_parse_options(option)}
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
-    flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16,
+    flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16, "compile": compile_mode,
              "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor, "grad_clip_norm": grad_clip_norm}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
     for name, chosen in _parse_optim(optim).items():

@@ -70,6 +70,8 @@ class Trainer:
                              "weight to warm up; set it to 0")
         self.model = model.to(self.device)
         distributed.broadcast_state(self.model)
+        if config.compile != "off":  # in place: the state dict keeps its names, so checkpoints do not change
+            self.model.compile(mode=config.compile, dynamic=False)
         self.model.autocast = self._autocast
         self._share = 1.0
         self._clipped, self._optimizer_steps = torch.zeros((), device=self.device), 0
@@ -173,6 +175,8 @@ class Trainer:
             self._share = len(local) / len(index)
             self.model.step = self.step
             self.model.kl_weight = kl_warmup_weight(self.step, self.config.kl_warmup_epochs, steps_per_epoch)
+            if self.config.compile == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused
             terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
             names = tuple(terms)
             pending.append((names, torch.stack([terms[k].float() for k in names]), len(local)))
