@@ -109,6 +109,8 @@ MUTATIONS = {
     "grad-clip-off": ("train/optim.py", "return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True) > max_norm",
                       "return torch.linalg.vector_norm(torch.stack([q.grad.norm() for q in params])) > max_norm"),
     "grad-clip-not-counted": ("train/trainer.py", "self._clipped += clip_gradient_norm(", "self._clipped *= clip_gradient_norm("),
+    "diverged-run-kept": ("experiments/ladder_vae_report.py", "if len(elbo) < 2 or elbo[-1] >= elbo[0]:",
+                          "if len(elbo) < 2 or elbo[-1] <= elbo[0]:"),
     "trend-best-epoch": ("experiments/ladder_vae_report.py", "best = int(np.argmax(elbo))", "best = int(np.argmin(elbo))"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),
     "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",

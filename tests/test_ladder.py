@@ -187,7 +187,22 @@ def test_trend_section_fits_a_rising_curve_and_names_a_fallen_one():
     results = {"LVAE+BN+WU/5/seed-0": {**run(rising), "layers": {}}, "VAE/5/seed-0": {**run(fallen), "layers": {}}}
     text = "\n".join(trend_section(results, ("VAE", "LVAE+BN+WU"), 5, 2))
     assert "-85.0 +- 0.0" in text
-    assert f"no fit: the ELBO fell, best {rising[5]:.2f} at epoch 6" in text
+    assert f"no fit: the ELBO fell, best {rising[5]:.2f} at epoch 6 | -" in text
+
+
+def test_a_diverged_run_is_counted_in_the_table_never_averaged():
+    from cfae.experiments.ladder_vae_report import acceptance, fell, table_cell
+
+    def run(elbos, ll):
+        return {"curve": [{"epoch": t + 1, "test_neg_elbo": -e} for t, e in enumerate(elbos)], "log_likelihood": ll,
+                "elbo": ll - 4, "layers": {"z1": {"active_kl": 3, "units": 4}}}
+
+    good, wreck = run([-140.0, -100.0, -95.0], -90.0), run([-140.0, -100.0, -1e7], -6e6)
+    assert fell(good) is None and fell(wreck) == (-100.0, 2)
+    assert table_cell([good, wreck]) == "-90.000 (1); 1 diverged (best ELBO -100.00, epoch 2)"
+    assert table_cell([wreck]) == "1 diverged (best ELBO -100.00, epoch 2)"
+    lines = acceptance({"LVAE+BN+WU/2/seed-0": good, "VAE/2/seed-0": wreck}, [2])
+    assert lines == ["- 2 layers, LVAE+BN+WU vs VAE: every VAE run diverged (1); nothing to compare"]
 
 
 def test_figure2_axis_cuts_off_a_diverged_curve_only():

@@ -18,6 +18,33 @@ def finished(results: dict, variant: str, layers: int) -> list[dict]:
     return [r for key, r in results.items() if key.startswith(f"{variant}/{layers}/") and "log_likelihood" in r]
 
 
+def fell(run: dict) -> tuple[float, int] | None:
+    """(best test ELBO, its epoch) of a run that diverged, the last epoch's test ELBO below the first's;
+    None for a run that did not (or has no curve). A diverged run's scores are the wreck, not a measurement."""
+    curve = run.get("curve") or []
+    elbo = [-c["test_neg_elbo"] for c in curve]
+    if len(elbo) < 2 or elbo[-1] >= elbo[0]:
+        return None
+    best = int(np.argmax(elbo))
+    return elbo[best], curve[best]["epoch"]
+
+
+def healthy(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if fell(r) is None]
+
+
+def table_cell(runs: list[dict]) -> str:
+    """The log-likelihood cell over the runs that did not diverge, with the seed count; diverged runs
+    are counted, never averaged in."""
+    kept, lost = healthy(runs), [fell(r) for r in runs if fell(r) is not None]
+    cell = seed_cell([r["log_likelihood"] for r in kept]) + (f" ({len(kept)})" if kept else "")
+    if not lost:
+        return cell
+    best, epoch = max(lost)
+    note = f"{len(lost)} diverged (best ELBO {best:.2f}, epoch {epoch})"
+    return note if not kept else f"{cell}; {note}"
+
+
 def top_active(run: dict) -> int:
     """Active units (KL > 0.01 nats) in the top layer of a run."""
     return list(run["layers"].values())[-1]["active_kl"]
@@ -28,13 +55,17 @@ def acceptance(results: dict, layer_counts) -> list[str]:
     active units of the top layer (mean over seeds)."""
     lines = []
     for layers in (n for n in layer_counts if n > 1):
-        ladder = finished(results, "LVAE+BN+WU", layers)
+        ladder = healthy(finished(results, "LVAE+BN+WU", layers))
         if not ladder:
             continue
         ll, top = np.mean([r["log_likelihood"] for r in ladder]), np.mean([top_active(r) for r in ladder])
         for variant in ("VAE", "VAE+BN", "VAE+BN+WU"):
-            other = finished(results, variant, layers)
-            if other:
+            runs = finished(results, variant, layers)
+            other = healthy(runs)
+            if runs and not other:
+                lines.append(f"- {layers} layers, LVAE+BN+WU vs {variant}: every {variant} run diverged ({len(runs)}); "
+                             "nothing to compare")
+            elif other:
                 other_ll, other_top = np.mean([r["log_likelihood"] for r in other]), np.mean([top_active(r) for r in other])
                 lines.append(f"- {layers} layers, LVAE+BN+WU vs {variant}: log-likelihood {ll:.2f} vs {other_ll:.2f} "
                              f"({'better' if ll > other_ll else 'not better'}); active units in the top layer "
@@ -50,8 +81,7 @@ def write_report(out: Path, results: dict, test, data_root) -> Path:
     for layers in layer_counts:
         cells = []
         for variant in variants:
-            runs = finished(results, variant, layers)
-            cells.append(seed_cell([r["log_likelihood"] for r in runs]) + (f" ({len(runs)})" if runs else ""))
+            cells.append(table_cell(finished(results, variant, layers)))
         rows.append(["-".join(map(str, LAYER_SIZES[:layers])), *cells])
     parts = ["# Hierarchical VAEs on dynamically binarised MNIST (seed 004, Ladder VAE)", "",
              f"Preset {setup['preset']}: {setup['epochs']} epochs, KL warm-up over {setup['warmup']} epochs (WU columns), "
@@ -62,7 +92,7 @@ def write_report(out: Path, results: dict, test, data_root) -> Path:
              markdown_table(["layers", *variants], rows), "",
              "The slides' MNIST references (K = 5000 unless stated): "
              + "; ".join(f"{name} {value:.2f}" for name, value in SLIDES_MNIST.items()) + ".", ""]
-    best = finished(results, "LVAE+BN+WU", 5)
+    best = healthy(finished(results, "LVAE+BN+WU", 5))
     if best:
         mean = float(np.mean([r["log_likelihood"] for r in best]))
         parts += [f"5-layer LVAE+BN+WU here: {mean:.2f} nats after {best[0]['epochs']} epochs with K = {k}, "
@@ -102,12 +132,11 @@ def trend_section(results: dict, variants, layers: int, warmup: int) -> list[str
         if elbo[-1] > elbo[warmup]:
             a, _, c, sd = power_law_fit(epochs[warmup:], elbo[warmup:])
             heading = f"{a:.1f} +- {sd:.1f} (c = {c:.2f})"
+            margin = f"{np.mean([r['log_likelihood'] - r['elbo'] for r in runs]):+.2f}"
         else:  # a saturating rise cannot describe it; best is where the curve stood before it fell
             best = int(np.argmax(elbo))
-            heading = f"no fit: the ELBO fell, best {elbo[best]:.2f} at epoch {epochs[best]}"
-        margin = np.mean([r["log_likelihood"] - r["elbo"] for r in runs])
-        rows.append([variant, str(len(runs)), f"{elbo[-1]:.2f}", f"{(elbo[-1] - elbo[-4]) / 3:+.2f}", heading,
-                     f"{margin:+.2f}"])
+            heading, margin = f"no fit: the ELBO fell, best {elbo[best]:.2f} at epoch {epochs[best]}", "-"
+        rows.append([variant, str(len(runs)), f"{elbo[-1]:.2f}", f"{(elbo[-1] - elbo[-4]) / 3:+.2f}", heading, margin])
     if not rows:
         return []
     return [f"## Where training is heading ({layers} layers)", "",
@@ -122,13 +151,14 @@ def active_units_section(results: dict, variants, layer_counts) -> list[str]:
     rows = []
     for layers in layer_counts:
         for variant in variants:
-            runs = finished(results, variant, layers)
+            runs = healthy(finished(results, variant, layers))
             if runs:
                 names = list(runs[0]["layers"])
                 cells = [f"{np.mean([r['layers'][n]['active_kl'] for r in runs]):.3g}/{runs[0]['layers'][n]['units']}"
                          for n in names]
                 rows.append([str(layers), variant, ", ".join(cells), seed_cell([r["elbo"] for r in runs])])
     return ["## Active units per layer (KL > 0.01 nats, mean over seeds; z1 first) and the one-sample bound", "",
+            "Runs that diverged are left out here and in the table above.", "",
             markdown_table(["layers", "model", "active units per layer", "ELBO (K = 1)"], rows), ""]
 
 
