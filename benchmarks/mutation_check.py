@@ -111,6 +111,7 @@ MUTATIONS = {
     "grad-clip-not-counted": ("train/trainer.py", "self._clipped += clip_gradient_norm(", "self._clipped *= clip_gradient_norm("),
     "diverged-run-kept": ("experiments/ladder_vae_report.py", "if len(elbo) < 2 or elbo[-1] >= elbo[0]:",
                           "if len(elbo) < 2 or elbo[-1] <= elbo[0]:"),
+    "run-past-epochs-accepted": ("experiments/cached.py", "if reached != config.train.epochs:", "if reached < config.train.epochs:"),
     "trend-best-epoch": ("experiments/ladder_vae_report.py", "best = int(np.argmax(elbo))", "best = int(np.argmin(elbo))"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),
     "xblock-do-children": ("nn/xblock.py", "causes.append(value.expand(len(noise), self.unit_dim).clone())\n                continue",

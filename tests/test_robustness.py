@@ -56,6 +56,15 @@ def small_run(root, epochs=1, **train):
                      train=TrainConfig(epochs=epochs, batch_size=32, progress=False, **train))
 
 
+def test_an_experiment_refuses_a_run_trained_past_the_epochs_it_scores(tmp_path, root):
+    from cfae.experiments.cached import trained_run
+
+    trained_run(tmp_path / "run", small_run(root, epochs=2))
+    assert trained_run(tmp_path / "run", small_run(root, epochs=2)) is not None  # finished: loaded, not retrained
+    with pytest.raises(ValueError, match="the run is at epoch 2, past the 1 this experiment scores"):
+        trained_run(tmp_path / "run", small_run(root, epochs=1))
+
+
 # --- two runs, one folder ------------------------------------------------------------------------
 def test_a_second_training_into_a_locked_folder_is_refused_and_writes_nothing(tmp_path, root):
     out = tmp_path / "run"

@@ -15,8 +15,13 @@ from cfae.train.run import RunConfig, train_run
 
 
 def trained_run(folder: Path, config: RunConfig):
-    """The model of the run in folder, trained (or resumed) up to config's epochs; on the CPU, in eval mode."""
-    model, _ = train_run(config, folder, resume=(folder / "checkpoints").exists())
+    """The model of the run in folder, trained (or resumed) up to config's epochs; on the CPU, in eval mode.
+    A run already past those epochs is refused: scored under the smaller count, it would misreport what ran."""
+    model, history = train_run(config, folder, resume=(folder / "checkpoints").exists())
+    reached = history[-1]["epoch"] if history else 0
+    if reached != config.train.epochs:
+        raise ValueError(f"{folder}: the run is at epoch {reached}, past the {config.train.epochs} this experiment "
+                         "scores; its state at that epoch is gone. Give it another folder, or ask for its epochs")
     return model.cpu().eval()
 
 
