@@ -304,6 +304,15 @@ def test_optimiser_per_network_from_the_command_line(tmp_path, root):
     assert result.exit_code == 1 and "'adam', 'adamw', 'rmsprop' or 'sgd'" in result.output
 
 
+def test_a_bad_setting_is_one_line_naming_the_setting_and_the_value(tmp_path, root):
+    result = invoke("train", "vae", "--dataset", "mnist", "--data-root", root, "--compile", "fast", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "train.compile: Input should be 'off', 'default', 'reduce-overhead' or 'max-autotune' (given 'fast')" in result.output
+    result = invoke("train", "vae", "--dataset", "mnist", "--data-root", root, "-o", "beta=-1", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0 and "beta:" in result.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_yaml_sections_of_the_wrong_type_are_named(tmp_path):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("dataset: mnist\ntrain: 3\n")

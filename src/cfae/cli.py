@@ -36,12 +36,25 @@ def _friendly(func):
 
         try:
             return func(*args, **kwargs)
+        except ValidationError as err:  # before ValueError, its base: one line, not pydantic's block
+            typer.echo(f"error: {validation_line(err)}", err=True)
+            raise typer.Exit(1)
         except (UnknownNameError, MissingDataError, DataFileError, CheckpointError, NonFiniteLossError, DivergedError,
-                FileExistsError, FileNotFoundError, ValidationError, ValueError) as err:
+                FileExistsError, FileNotFoundError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1)
 
     return wrapper
+
+
+def validation_line(err: ValidationError) -> str:
+    """Every problem of a settings check on one line: where (e.g. train.compile), what, and the value given."""
+    problems = []
+    for e in err.errors():
+        where = ".".join(str(part) for part in e["loc"]) or err.title
+        given = f" (given {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+        problems.append(f"{where}: {e['msg']}{given}")
+    return f"invalid settings: {'; '.join(problems)}"
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
