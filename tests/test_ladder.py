@@ -188,6 +188,9 @@ def test_trend_section_fits_a_rising_curve_and_names_a_fallen_one():
     text = "\n".join(trend_section(results, ("VAE", "LVAE+BN+WU"), 5, 2))
     assert "-85.0 +- 0.0" in text
     assert f"no fit: the ELBO fell, best {rising[5]:.2f} at epoch 6 | -" in text
+    results["VAE/5/seed-1"] = {**run(rising - 5.0), "layers": {}}  # a second VAE seed that stayed up
+    text = "\n".join(trend_section(results, ("VAE", "LVAE+BN+WU"), 5, 2))
+    assert "| VAE | 1 |" in text and "-90.0 +- 0.0" in text and "no fit" not in text
 
 
 def test_a_diverged_run_is_counted_in_the_table_never_averaged():

@@ -121,10 +121,12 @@ def power_law_fit(epochs, values) -> tuple[float, float, float, float]:
 def trend_section(results: dict, variants, layers: int, warmup: int) -> list[str]:
     """Where training is heading: per column of `layers` layers, the mean test ELBO's gain per epoch
     over the last 3 epochs and the asymptote of a power-law fit after the warm-up epochs; plus the
-    IW bound's margin over the ELBO at the last epoch, which the ELBO asymptote does not include."""
+    IW bound's margin over the ELBO at the last epoch, which the ELBO asymptote does not include.
+    Runs that diverged are left out of a column that has others."""
     rows = []
     for variant in variants:
         runs = [r for r in finished(results, variant, layers) if r.get("curve")]
+        runs = healthy(runs) or runs  # the fallen curves only where no run stayed up
         if not runs or len({len(r["curve"]) for r in runs}) != 1 or len(runs[0]["curve"]) < warmup + 4:
             continue
         epochs = [c["epoch"] for c in runs[0]["curve"]]
