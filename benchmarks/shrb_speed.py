@@ -37,8 +37,8 @@ def vector_step(ensemble, x, target, counts):
     ensemble.fit_loss(x, target, counts).backward()
 
 
-def timed(fn, repeats: int) -> float:
-    synchronise = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+def timed(fn, repeats: int, device: str) -> float:
+    synchronise = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     fn()  # warm-up (allocations, first-call dispatch)
     fn()
     synchronise()
@@ -68,8 +68,8 @@ def main():
             target = torch.rand(args.batch, k, device=device)
             counts = bootstrap_counts(k * b, args.batch).to(device)
             loop_reps = max(1, args.repeats // (1 + k * b // 200))
-            loop_ms = timed(lambda: loop_step(modules, subsets, x, target, counts, b), loop_reps)
-            vec_ms = timed(lambda: vector_step(ensemble, x, target, counts), args.repeats)
+            loop_ms = timed(lambda: loop_step(modules, subsets, x, target, counts, b), loop_reps, device)
+            vec_ms = timed(lambda: vector_step(ensemble, x, target, counts), args.repeats, device)
             print(json.dumps({"K": k, "B": b, "learners": k * b, "loop_ms": round(loop_ms, 2),
                               "vectorised_ms": round(vec_ms, 2), "speedup": round(loop_ms / vec_ms, 1)}), flush=True)
 

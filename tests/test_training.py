@@ -7,14 +7,15 @@ import cfae
 from cfae.models import build_model
 from cfae.train import CheckpointError, DivergedError, NonFiniteLossError, TrainConfig, Trainer
 from cfae.train.config import OptimizerSettings
-from cfae.train.optim import build_optimizers
 from conftest import tiny_dataset
 
 
-def make_trainer(tmp_path, epochs, name="vae", lr_schedule="constant", **model_options):
+def make_trainer(tmp_path, epochs, name="vae", lr_schedule="constant", train=None, **model_options):
+    """A small VAE trainer; `train` adds TrainConfig settings (they must be known before the Trainer is built)."""
     torch.manual_seed(7)
     model = build_model(name, latent_dim=2, hidden=(32, 16), **model_options)
-    config = TrainConfig(epochs=epochs, batch_size=16, progress=False, seed=7, sync_every=3, lr_schedule=lr_schedule)
+    config = TrainConfig(epochs=epochs, batch_size=16, progress=False, seed=7, sync_every=3, lr_schedule=lr_schedule,
+                         **(train or {}))
     return Trainer(model, config, tiny_dataset(80), tiny_dataset(32, seed=1), out_dir=tmp_path)
 
 
@@ -113,10 +114,8 @@ def test_clip_gradient_norm_scales_all_gradients_together_to_the_bound():
 
 @pytest.mark.parametrize("clip, share", [(None, None), (1e-3, 1.0), (1e9, 0.0)])
 def test_trainer_clips_every_step_and_logs_the_share_clipped(tmp_path, clip, share):
-    trainer = make_trainer(tmp_path, epochs=1)
-    trainer.config.grad_clip_norm = clip
-    trainer.config.optimizers = {"main": OptimizerSettings(type="sgd", lr=0.1)}
-    trainer.optimizers = build_optimizers(trainer.model.networks(), trainer.config)
+    trainer = make_trainer(tmp_path, epochs=1, train={"grad_clip_norm": clip,
+                                                      "optimizers": {"main": OptimizerSettings(type="sgd", lr=0.1)}})
     before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
     record = trainer.fit()[0]
     moved = (torch.cat([p.detach().flatten() for p in trainer.model.parameters()]) - before).norm().item()
@@ -133,10 +132,7 @@ def compiled_against_eager(tmp_path, monkeypatch, mode: str, device: str) -> tup
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager RNG in compiled code: same noise
     runs = []
     for name, chosen in (("eager", "off"), ("compiled", mode)):
-        trainer = make_trainer(tmp_path / name, epochs=2)
-        trainer.config.device, trainer.config.compile = device, chosen
-        trainer = Trainer(trainer.model, trainer.config, tiny_dataset(80), tiny_dataset(32, seed=1), out_dir=tmp_path / name)
-        runs.append(trainer.fit())
+        runs.append(make_trainer(tmp_path / name, epochs=2, train={"device": device, "compile": chosen}).fit())
     return runs[0], runs[1]
 
 

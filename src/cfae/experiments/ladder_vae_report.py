@@ -36,7 +36,8 @@ def healthy(runs: list[dict]) -> list[dict]:
 def table_cell(runs: list[dict]) -> str:
     """The log-likelihood cell over the runs that did not diverge, with the seed count; diverged runs
     are counted, never averaged in."""
-    kept, lost = healthy(runs), [fell(r) for r in runs if fell(r) is not None]
+    falls = [fell(r) for r in runs]
+    kept, lost = [r for r, f in zip(runs, falls) if f is None], [f for f in falls if f is not None]
     cell = seed_cell([r["log_likelihood"] for r in kept]) + (f" ({len(kept)})" if kept else "")
     if not lost:
         return cell
