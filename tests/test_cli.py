@@ -120,6 +120,17 @@ def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
     assert "## MNIST (no ground-truth factors)" in report
 
 
+@pytest.mark.slow
+def test_reproduce_betavae_dsprites_without_baselines_or_mnist(tmp_path, shared_data):
+    result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 1, "--limit", 256,
+                    "--fast", "--betas", "1", "--sweep-latent-dims", "", "--mnist-epochs", 0, "--no-baselines", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "betavae-dsprites" / "report.md").read_text()
+    assert "| VAE | 1 |" in report and "ground truth" not in report and "## MNIST" not in report
+    assert not (tmp_path / "betavae-dsprites" / "baselines").exists()
+    assert not (tmp_path / "betavae-dsprites" / "mnist").exists()
+
+
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):
     result = invoke("reproduce", "ladder", "--out", tmp_path)
     assert result.exit_code == 1 and "valid choices: betavae-dsprites, causalvae, cdvae-gan, consistency, counterfactual-ae, ladder-vae, losocs" in result.output

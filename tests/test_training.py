@@ -179,3 +179,24 @@ def test_no_pickle_based_loading_in_source():
     src = Path(cfae.__file__).parent
     text = "\n".join(p.read_text() for p in src.rglob("*.py"))
     assert "torch.load(" not in text and "import pickle" not in text
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_adam_is_fused_on_cpu_and_steps_like_the_foreach_loop(kind):
+    from cfae.models.base import Network
+    from cfae.train.optim import build_optimizers
+
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(40, 30)), torch.nn.Parameter(torch.randn(30))]
+    twins = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    start = weights[0].detach().clone()
+    fused = build_optimizers({"main": Network(weights, optimizer=kind)}, TrainConfig(lr=1e-2))["main"]
+    assert fused.param_groups[0]["fused"] is True
+    loop = (torch.optim.Adam if kind == "adam" else torch.optim.AdamW)(twins, lr=1e-2, foreach=True)
+    for step in range(1, 6):
+        for params, opt in ((weights, fused), (twins, loop)):
+            opt.zero_grad()
+            ((params[0] * step - 1).sin().sum() + params[1].square().sum()).backward()
+            opt.step()
+    assert (weights[0].detach() - start).abs().mean() > 1e-2  # the weights moved (Adam steps ~ lr each)
+    assert torch.allclose(weights[0], twins[0], atol=1e-6) and torch.allclose(weights[1], twins[1], atol=1e-6)

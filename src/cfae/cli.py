@@ -132,7 +132,7 @@ def train(
     lr: Optional[float] = typer.Option(None),
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda"),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast on CUDA"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast (CUDA; CPUs with AMX)"),
     compile_mode: Optional[str] = typer.Option(None, "--compile", help="torch.compile mode: off, default, reduce-overhead "
                                           "(CUDA graphs) or max-autotune"),
     kl_warmup_epochs: Optional[int] = typer.Option(None, help="KL weight 0 -> 1 over the first N epochs (VAEs, hvae, lvae)"),
@@ -438,7 +438,9 @@ def reproduce(
     sweep_betas: str = typer.Option("1,2,4,8,16", help="betavae-dsprites: betas of the normalised-beta study"),
     sweep_latent_dims: str = typer.Option("5,10", help="betavae-dsprites: latent sizes of that study"),
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
-    mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs"),
+    mnist_epochs: int = typer.Option(20, help="betavae-dsprites: epochs of the MNIST VAE / beta-VAE runs (0: none)"),
+    baselines: bool = typer.Option(True, help="betavae-dsprites: score the non-learned baselines (they do not "
+                                   "depend on --epochs)"),
     rescore_knn: bool = typer.Option(False, help="counterfactual-ae: recompute kNN accuracy from the latest checkpoints"),
     vae_epochs: int = typer.Option(12, help="losocs: epochs of the 16-D convolutional VAE"),
     streams: int = typer.Option(1000, help="losocs: random -> random streams of Table 1"),
@@ -531,7 +533,7 @@ def reproduce(
             reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
                            sweep_latent_dims=ints(sweep_latent_dims), network=network, epochs=max(ints(epochs)), limit=limit,
                            data_root=data_root, fast=fast,
-                           progress=not quiet, mnist_epochs=mnist_epochs, say=typer.echo)
+                           progress=not quiet, mnist_epochs=mnist_epochs, baselines=baselines, say=typer.echo)
 
 
 @app.command()

@@ -138,8 +138,10 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, da
 def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1.0, 2.0, 4.0, 8.0, 16.0),
               sweep_latent_dims=(5, 10), latent_dim: int = 10, network: str = "mlp", epochs: int = 30,
               limit: int | None = None, data_root: str | None = None, fast: bool = False, progress: bool = True,
-              mnist_epochs: int = 20,
+              mnist_epochs: int = 20, baselines: bool = True,
               say: Callable[[str], None] = print) -> Path:
+    """baselines False leaves the non-learned rows out (they do not depend on `epochs`);
+    mnist_epochs 0 leaves the MNIST study out."""
     from cfae.experiments.betavae_report import write_report
 
     if network not in HIDDEN:
@@ -147,9 +149,10 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
     out = Path(out) / "betavae-dsprites"
     main_scores: dict[str, list[dict]] = {}
     for seed in seeds:
-        say(f"baselines, seed {seed}")
-        for name, scores in baseline_scores(out, latent_dim, network, seed, fast, progress).items():
-            main_scores.setdefault(name, []).append(scores)
+        if baselines:
+            say(f"baselines, seed {seed}")
+            for name, scores in baseline_scores(out, latent_dim, network, seed, fast, progress).items():
+                main_scores.setdefault(name, []).append(scores)
         for beta in betas:
             say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
             name = "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
@@ -162,7 +165,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
             scores = train_and_score(out, beta, m, network, seeds[0], epochs, limit, fast, progress, suite=False)
             sweep.setdefault(m, []).append((beta * m / PIXELS, scores["beta_vae_eval"]))
     mnist = {}
-    for beta in betas:
+    for beta in betas if mnist_epochs else ():
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
