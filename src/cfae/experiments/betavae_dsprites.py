@@ -111,6 +111,10 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
     return scores
 
 
+def _row_name(beta: float) -> str:
+    return "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
+
+
 def run_folder(out: Path, beta: float, latent_dim: int, seed: int) -> Path:
     return out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
 
@@ -155,8 +159,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
                 main_scores.setdefault(name, []).append(scores)
         for beta in betas:
             say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
-            name = "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
-            main_scores.setdefault(name, []).append(
+            main_scores.setdefault(_row_name(beta), []).append(
                 train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress))
     sweep: dict[int, list[tuple[float, float]]] = {}
     for m in sweep_latent_dims:
@@ -169,8 +172,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
-    models = {name: load_model(run_folder(out, b, latent_dim, seeds[0]))
-              for name, b in (("VAE", 1.0), (f"beta-VAE (beta {max(betas):g})", max(betas)))}
+    models = {_row_name(b): load_model(run_folder(out, b, latent_dim, seeds[0])) for b in sorted({min(betas), max(betas)})}
     report = write_report(out, main_scores, sweep, models, mnist)
     say(f"report written to {report.resolve()}")
     return report
