@@ -98,7 +98,7 @@ def test_kl_warmup_schedule_values_and_the_trainer_sets_the_weight(tmp_path):
     data = tiny_dataset(64)
     trainer = Trainer(model, TrainConfig(epochs=1, batch_size=16, kl_warmup_epochs=4, progress=False), data)
     history = trainer.fit()
-    assert model.kl_weight == pytest.approx(3 / 16)  # last step of 4: step 3 of 16 warm-up steps
+    assert model.kl_weight.item() == pytest.approx(3 / 16)  # last step of 4: step 3 of 16 warm-up steps
     terms = history[-1]
     assert terms["train/loss"] < terms["train/neg_elbo"]  # the loss weighs the KL less than the ELBO does
     with pytest.raises(ValueError, match="kl_warmup_epochs=2: model AE has no KL weight to warm up"):

@@ -52,7 +52,7 @@ def test_capacity_annealing_targets_a_rising_capacity():
     x = torch.rand(8, 1, 28, 28)
     model = build_model("vae", latent_dim=4, capacity_max=25.0, capacity_steps=100, capacity_gamma=10.0).eval()
     terms_start = model(x).terms
-    model.step = 50
+    model.set_schedule(step=50)
     terms_mid = model(x).terms
     assert torch.allclose(terms_start["loss"], terms_start["recon"] + 10 * (terms_start["kl"] - 0).abs())
     assert torch.allclose(terms_mid["loss"], terms_mid["recon"] + 10 * (terms_mid["kl"] - 12.5).abs())

@@ -200,3 +200,29 @@ def test_adam_is_fused_on_cpu_and_steps_like_the_foreach_loop(kind):
             opt.step()
     assert (weights[0].detach() - start).abs().mean() > 1e-2  # the weights moved (Adam steps ~ lr each)
     assert torch.allclose(weights[0], twins[0], atol=1e-6) and torch.allclose(weights[1], twins[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name, options", [("vae", {"capacity_max": 25.0, "capacity_steps": 100, "capacity_gamma": 10.0}),
+                                           ("lvae", {"layer_sizes": (4, 2), "layer_hidden": (32, 16)})])
+def test_compiled_forward_reads_the_schedule_without_recompiling(name, options):
+    """The step and KL weight live in buffers: one compiled graph serves every step, and it sees each new value."""
+    import torch._dynamo.testing
+
+    torch.manual_seed(0)
+    model = build_model(name, input_shape=(1, 28, 28), **({"latent_dim": 2, "hidden": (32, 16)} if name == "vae" else {}),
+                        **options).eval()
+    counter = torch._dynamo.testing.CompileCounter()
+    model.compile(backend=counter, dynamic=False)
+    x = torch.rand(8, 1, 28, 28)
+    for step in range(12):
+        model.set_schedule(step * 10, kl_weight=min(1.0, step / 10))
+        torch.manual_seed(1)
+        terms = model(x).terms
+    assert counter.frame_count == 1
+    if name == "vae":  # step 110: capacity C = 25 (reached at 100); kl weight 1
+        assert torch.allclose(terms["loss"], terms["recon"] + 10 * (terms["kl"] - 25.0).abs())
+    model.set_schedule(30, kl_weight=0.25)
+    terms = model(x).terms
+    expected = terms["recon"] + (10 * (terms["kl"] - 7.5).abs() if name == "vae" else 0.25 * terms["kl"])
+    assert torch.allclose(terms["loss"], expected) and counter.frame_count == 1
+    assert terms["loss"].dtype == torch.float32  # the float32 buffers do not promote the loss

@@ -114,8 +114,9 @@ class BaseModel(nn.Module):
     """An encoder/decoder pair with a likelihood and a prior; subclasses add loss terms.
 
     `encoder`/`decoder` may be passed in to use custom networks (they are then not rebuilt by
-    `cfae.load`, which builds the configured ones). The trainer sets `step` before each training
-    step (schedules read it), `kl_weight` (the KL warm-up of models whose `kl_warmup` is True),
+    `cfae.load`, which builds the configured ones). The trainer calls `set_schedule` before each
+    training step: `step` (schedules read it) and `kl_weight` (the KL warm-up of models whose
+    `kl_warmup` is True). It also sets
     `autocast` (a context factory wrapped around forward passes only)
     and `before_step` (called with each optimiser between backward and its step: the gradient
     sum across ranks and gradient clipping, when either is on).
@@ -132,8 +133,10 @@ class BaseModel(nn.Module):
         enc_out = 2 * c.latent_dim if self.stochastic else c.latent_dim
         self.encoder = encoder or build_encoder(c.network, c.input_shape, enc_out, c.hidden)
         self.decoder = decoder or build_decoder(c.network, self.decoded_dim(), c.input_shape, c.hidden)
-        self.step = 0
-        self.kl_weight = 1.0  # the trainer's KL warm-up (TrainConfig.kl_warmup_epochs) sets it; eq. 26's beta
+        # Schedules as 0-d float32 buffers (out of the state dict): a compiled forward reads their
+        # values instead of guarding on Python numbers, which would recompile it every step.
+        self.register_buffer("step", torch.zeros(()), persistent=False)
+        self.register_buffer("kl_weight", torch.ones(()), persistent=False)  # eq. 26's beta
         self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self.before_step: Callable[[torch.optim.Optimizer], None] | None = None
 
@@ -229,6 +232,11 @@ class BaseModel(nn.Module):
         return self.decode(self.intervene_codes(codes, do))
 
     # --- training -----------------------------------------------------------------------------
+    def set_schedule(self, step: int, kl_weight: float = 1.0) -> None:
+        """Write the global step and the KL warm-up weight into their buffers, in place."""
+        self.step.fill_(step)
+        self.kl_weight.fill_(kl_weight)
+
     def networks(self) -> dict[str, Network]:
         """Named parameter groups, one optimiser each; models with several networks override this."""
         return {"main": Network(list(self.parameters()))}

@@ -32,11 +32,11 @@ class TrainConfig(BaseModel):
                                   "first N epochs, step by step (Sonderby et al. 2016 eq. 26); 0: off")
     seed: int = 0
     device: str = "auto"
-    bf16: bool = Field(False, description="bf16 autocast around forward passes (CUDA; CPU where supported)")
+    bf16: bool = Field(False, description="bf16 autocast around forward passes (CUDA; CPUs with AMX gain most)")
     compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = Field(
         "off", description="torch.compile the model's forward (and with it the backward) in this mode; "
-        "reduce-overhead replays CUDA graphs, for small batches where kernel launches dominate. A model that "
-        "reads a per-step schedule (KL warm-up, capacity annealing) recompiles as it changes")
+        "reduce-overhead replays CUDA graphs, for small batches where kernel launches dominate. Per-step "
+        "schedules (KL warm-up, capacity annealing) are read from buffers, so one graph serves every step")
     sync_every: int = Field(50, ge=1, description="steps between host syncs (progress bar, NaN check)")
     divergence_factor: Optional[float] = Field(None, gt=0, description="stop when an epoch's mean training loss "
                                                "exceeds the best epoch's by this many times |best| (a run that "

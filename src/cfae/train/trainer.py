@@ -173,8 +173,7 @@ class Trainer:
                 continue  # a last global batch smaller than the number of ranks is dropped on every rank
             local = self.ranks.shard(index)
             self._share = len(local) / len(index)
-            self.model.step = self.step
-            self.model.kl_weight = kl_warmup_weight(self.step, self.config.kl_warmup_epochs, steps_per_epoch)
+            self.model.set_schedule(self.step, kl_warmup_weight(self.step, self.config.kl_warmup_epochs, steps_per_epoch))
             if self.config.compile == "reduce-overhead":
                 torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused
             terms = self.model.training_step(self.train_data.batch(local), self.optimizers)
