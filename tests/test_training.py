@@ -132,7 +132,8 @@ def compiled_against_eager(tmp_path, monkeypatch, mode: str, device: str) -> tup
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager RNG in compiled code: same noise
     runs = []
     for name, chosen in (("eager", "off"), ("compiled", mode)):
-        runs.append(make_trainer(tmp_path / name, epochs=2, train={"device": device, "compile": chosen}).fit())
+        runs.append(make_trainer(tmp_path / name, epochs=2, train={"device": device, "compile": chosen,
+                                                                  "kl_warmup_epochs": 2}).fit())  # schedule read each step
     return runs[0], runs[1]
 
 
