@@ -181,3 +181,14 @@ def test_a_selected_metric_scores_as_in_the_full_suite():
     assert disentanglement_suite(SPACE, mixed, seed=2, sample_divisor=50, only=("mig",))["mig"] == full["mig"]
     with pytest.raises(ValueError, match="sample_divisor must be >= 1, got 0"):
         disentanglement_suite(SPACE, mixed, only=("mig",), sample_divisor=0)
+
+
+def test_paired_table_subtracts_the_vae_of_the_same_seed():
+    from cfae.experiments.betavae_report import paired_table
+
+    scores = {"VAE": [{"beta_vae_eval": 0.80, "mig": 0.05}, {"beta_vae_eval": 0.70, "mig": 0.10}],
+              "beta-VAE (beta 4)": [{"beta_vae_eval": 0.90, "mig": 0.04}, {"beta_vae_eval": 0.74, "mig": 0.10}]}
+    table = paired_table(scores, keys=("beta_vae_eval", "mig"))
+    # Higgins: +10 and +4 points -> mean +7, sd 4.2; MIG: -0.01 and 0 -> mean -0.005, neither higher
+    assert "| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher) | -0.005 +- 0.0071 (0 of 2 higher) |" in table
+    assert paired_table({"beta-VAE (beta 4)": scores["beta-VAE (beta 4)"]}) == ""

@@ -38,6 +38,26 @@ def score_table(scores: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(scores: dict[str, list[dict]], keys=("beta_vae_eval", "mig", "factor_vae_eval")) -> str:
+    """Each beta-VAE row minus the VAE of the same seed (runs are listed in seed order): mean +- sd
+    of the differences and the seeds where the beta-VAE scores higher. Empty without a VAE row."""
+    vae = scores.get("VAE")
+    rows = [(name, runs) for name, runs in scores.items() if name.startswith("beta-VAE")]
+    if not vae or not rows:
+        return ""
+    lines = ["| beta-VAE minus VAE, same seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, runs in rows:
+        cells = []
+        for key in keys:
+            diffs = [b[key] - a[key] for a, b in zip(vae, runs) if a.get(key) is not None and b.get(key) is not None]
+            scale = 100 if key == "beta_vae_eval" else 1
+            sd = statistics.stdev(diffs) * scale if len(diffs) > 1 else 0.0
+            cells.append(f"{statistics.fmean(diffs) * scale:+.3g} +- {sd:.2g} ({sum(d > 0 for d in diffs)} of {len(diffs)} higher)"
+                         if diffs else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def recall_table(scores: dict[str, list[dict]], factor_names: tuple[str, ...]) -> str:
     """Higgins metric per fixed factor (eval recall, %, mean over seeds): which factors the codes confuse."""
     lines = ["| representation | " + " | ".join(factor_names) + " |", "|---" * (len(factor_names) + 1) + "|"]
@@ -75,6 +95,9 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
              "Higgins metric per fixed factor (eval recall, %): a factor the codes do not carry looks like",
              "any other such factor, and the classifier can name only one of them.", "",
              recall_table(scores, ShapesSpace.factor_names), ""]
+    paired = paired_table(scores)
+    if paired:
+        lines += ["Paired by seed (Higgins in points of %):", "", paired, ""]
     if sweep:
         fig = figures.metric_vs_normalised_beta(sweep, out / "normalised_beta.png")
         lines += [f"![normalised beta]({fig.name})", "", sweep_table(sweep), ""]
