@@ -115,6 +115,8 @@ MUTATIONS = {
     "kl-warmup-frozen": ("models/base.py", "self.kl_weight.fill_(kl_weight)", "self.kl_weight.fill_(1.0)"),
     "adam-unfused-on-cpu": ("train/optim.py", 'fused = {"fused": True} if kind in ("adam", "adamw") else {}',
                             'fused = {"fused": True} if kind in ("adam", "adamw") and net.parameters[0].is_cuda else {}'),
+    "eval-every-skips-last": ("train/trainer.py", "% self.config.eval_every == 0 or epoch + 1 == self.config.epochs",
+                              "% self.config.eval_every == 0"),
     "run-past-epochs-accepted": ("experiments/cached.py", "if reached != config.train.epochs:", "if reached < config.train.epochs:"),
     "trend-best-epoch": ("experiments/ladder_vae_report.py", "best = int(np.argmax(elbo))", "best = int(np.argmin(elbo))"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),

@@ -227,3 +227,11 @@ def test_compiled_forward_reads_the_schedule_without_recompiling(name, options):
     expected = terms["recon"] + (10 * (terms["kl"] - 7.5).abs() if name == "vae" else 0.25 * terms["kl"])
     assert torch.allclose(terms["loss"], expected) and counter.frame_count == 1
     assert terms["loss"].dtype == torch.float32  # the float32 buffers do not promote the loss
+
+
+def test_eval_every_scores_some_epochs_and_the_last_and_leaves_training_alone(tmp_path):
+    every_epoch = make_trainer(tmp_path / "each", epochs=5).fit()
+    sparse = make_trainer(tmp_path / "sparse", epochs=5, train={"eval_every": 2}).fit()
+    assert [r["epoch"] for r in sparse if "eval/loss" in r] == [2, 4, 5]
+    assert [r["train/loss"] for r in sparse] == [r["train/loss"] for r in every_epoch]  # bit for bit
+    assert [r["eval/loss"] for r in sparse if "eval/loss" in r] == [every_epoch[k - 1]["eval/loss"] for k in (2, 4, 5)]

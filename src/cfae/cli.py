@@ -140,6 +140,8 @@ def train(
                                                       "epoch's by F x |best| (kept: the last good checkpoint)"),
     grad_clip_norm: Optional[float] = typer.Option(None, help="scale each step's gradients down to this L2 norm when "
                                                    "larger (log: train/grad_clipped, the share of steps clipped)"),
+    eval_every: Optional[int] = typer.Option(None, help="epochs between test-set evaluations (the last is always "
+                                             "evaluated)"),
     limit: Optional[int] = typer.Option(None, help="use only the first N examples of each split"),
     classes: Optional[str] = typer.Option(None, help="train on these classes only, e.g. 4 or 4,7"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML run config; flags override it"),
@@ -178,7 +180,8 @@ def train(
     options = {"latent_dim": latent_dim, "network": network, **_parse_options(option)}
     settings["model_options"].update({k: v for k, v in options.items() if v is not None})
     flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "bf16": bf16, "compile": compile_mode,
-             "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor, "grad_clip_norm": grad_clip_norm}
+             "kl_warmup_epochs": kl_warmup_epochs, "divergence_factor": divergence_factor, "grad_clip_norm": grad_clip_norm,
+             "eval_every": eval_every}
     settings["train"].update({k: v for k, v in flags.items() if v is not None})
     for name, chosen in _parse_optim(optim).items():
         settings["train"].setdefault("optimizers", {}).setdefault(name, {}).update(chosen)

@@ -45,6 +45,8 @@ class TrainConfig(BaseModel):
                                             "gradients down to this global L2 norm when larger (the epoch log "
                                             "records the share of steps clipped); None: off")
     eval_batch_size: int = Field(1000, ge=1)
+    eval_every: int = Field(1, ge=1, description="epochs between test-set evaluations; the last epoch is always "
+                            "evaluated. Training is unchanged: each epoch draws its noise from its own seed")
     progress: bool = True
 
 

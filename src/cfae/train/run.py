@@ -28,6 +28,7 @@ from cfae.train.trainer import Trainer
 RUN_FILE = "run.json"
 # Settings a resumed run may change without --allow-changes: they do not change what is learnt.
 FREE_ON_RESUME = {"train.epochs", "train.progress", "train.device", "train.sync_every", "train.eval_batch_size",
+                  "train.eval_every",
                   "data_root", "changes"}
 
 

@@ -126,7 +126,7 @@ class Trainer:
                 lrs = set_epoch_lr(self.optimizers, self.epoch, self.config)
                 record = self._train_epoch(progress)
                 self._check_divergence(record)
-                if self.eval_data is not None:
+                if self.eval_data is not None and self._evaluates_after(self.epoch):
                     evaluation = self.evaluate(self.eval_data)
                     self._check_finite(evaluation, f"evaluation after epoch {self.epoch + 1}")
                     record.update({f"eval/{k}": v for k, v in evaluation.items()})
@@ -140,6 +140,10 @@ class Trainer:
                 distributed.barrier()
                 progress.end_epoch(record)
         return self.history
+
+    def _evaluates_after(self, epoch: int) -> bool:
+        """Whether the test set is scored after 0-based epoch `epoch`: every eval_every-th epoch and the last."""
+        return (epoch + 1) % self.config.eval_every == 0 or epoch + 1 == self.config.epochs
 
     def _before_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Between backward and one optimiser's step: the weighted gradient sum over ranks, then

@@ -89,11 +89,10 @@ def loss_curves(histories: dict[str, list[dict]], path, key: str = "recon") -> P
     """Per-epoch train (solid) and eval (dashed) curves of one loss term per run (seed 000 Fig. 7)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, history in histories.items():
-        epochs = [r["epoch"] for r in history]
-        for split, style in (("train", "-"), ("eval", "--")):
-            values = [r.get(f"{split}/{key}") for r in history]
-            if all(v is not None for v in values):
-                ax.plot(epochs, values, style, label=f"{name} {split}")
+        for split, style in (("train", "-"), ("eval", "--")):  # eval may skip epochs (train.eval_every)
+            points = [(r["epoch"], r[f"{split}/{key}"]) for r in history if r.get(f"{split}/{key}") is not None]
+            if points:
+                ax.plot(*zip(*points), style, marker="." if len(points) < len(history) else None, label=f"{name} {split}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE per pixel" if key == "mse" else f"{key} (nats per image)")
     ax.legend()
