@@ -117,6 +117,7 @@ MUTATIONS = {
                             'fused = {"fused": True} if kind in ("adam", "adamw") and net.parameters[0].is_cuda else {}'),
     "eval-every-skips-last": ("train/trainer.py", "% self.config.eval_every == 0 or epoch + 1 == self.config.epochs",
                               "% self.config.eval_every == 0"),
+    "denormals-kept": ("train/denormals.py", "return torch.set_flush_denormal(True)", "return True"),
     "run-past-epochs-accepted": ("experiments/cached.py", "if reached != config.train.epochs:", "if reached < config.train.epochs:"),
     "trend-best-epoch": ("experiments/ladder_vae_report.py", "best = int(np.argmax(elbo))", "best = int(np.argmin(elbo))"),
     "xblock-mask-frozen": ("nn/xblock.py", "gates = self.gates()\n", "gates = self.gates().detach()\n"),

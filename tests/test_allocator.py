@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 FAULTS = """
 import resource, torch
@@ -34,3 +35,21 @@ def test_freed_tensors_are_reused_without_page_faults():
     # 10 x 64 MB is 163,840 pages of 4 KiB: the default allocator faults on each of them again
     assert default > 100_000
     assert kept < default / 20
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU has no FTZ/DAZ")
+def test_flush_denormals_makes_float32_denormals_zero(monkeypatch):
+    from cfae.train.denormals import flush_denormals
+
+    denormal = torch.tensor([1e-39, 1.0])  # below float32's smallest normal, 1.18e-38
+    try:
+        torch.set_flush_denormal(False)
+        monkeypatch.setenv("CFAE_FLUSH_DENORMALS", "0")
+        assert flush_denormals() is False and (denormal * 1.0)[0].item() == pytest.approx(1e-39, rel=1e-5)
+        monkeypatch.delenv("CFAE_FLUSH_DENORMALS")
+        assert flush_denormals() is True
+        assert (denormal * 1.0).tolist() == [0.0, 1.0]
+        adam_moment = torch.full((4,), 1e-37) * 0.9 ** 40  # Adam's m decaying through the denormal range
+        assert adam_moment.abs().max().item() == 0.0
+    finally:
+        torch.set_flush_denormal(True)  # the state the Trainer leaves

@@ -19,10 +19,13 @@ app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, samp
 
 @app.callback()
 def _process_setup() -> None:
-    """Every command keeps freed tensor memory in the process (cfae.train.allocator)."""
+    """Every command keeps freed tensor memory in the process (cfae.train.allocator) and flushes
+    float32 denormals to zero (cfae.train.denormals)."""
     from cfae.train.allocator import keep_freed_memory
+    from cfae.train.denormals import flush_denormals
 
     keep_freed_memory()
+    flush_denormals()
 
 
 def _friendly(func):

@@ -26,6 +26,7 @@ from cfae.models.base import BaseModel
 from cfae.nn.schedules import linear_ramp
 from cfae.train import distributed
 from cfae.train.allocator import keep_freed_memory
+from cfae.train.denormals import flush_denormals
 from cfae.train.checkpoint import CheckpointError, restore_newest, save_checkpoint
 from cfae.train.config import TrainConfig, resolve_device
 from cfae.train.optim import build_optimizers, clip_gradient_norm, set_epoch_lr
@@ -118,6 +119,7 @@ class Trainer:
     def fit(self) -> list[dict]:
         """Train up to config.epochs; returns the per-epoch records (also appended to log.jsonl)."""
         keep_freed_memory()
+        flush_denormals()
         steps = self._steps_per_epoch()
         progress = TrainingProgress(self.config.progress and self.ranks.is_main, self.config.epochs, steps)
         progress.start_at(self.epoch * steps)
