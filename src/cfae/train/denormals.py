@@ -7,6 +7,11 @@ reaches zero. In the 1200-1200 beta-VAE on shapes, 84 % of one layer's first mom
 after 14 epochs, and an epoch took 76 s instead of 36 s (docs/results.md). Flushed, such values
 count as zero; an Adam update they would have made is below the float32 resolution of the weight
 anyway. Set CFAE_FLUSH_DENORMALS=0 to keep IEEE gradual underflow.
+
+The flag is per thread, and torch's intra-op threads copy it when they start. Every `cfae` command
+sets it at start-up, before the pool exists; Trainer.fit sets it too, which reaches the calling
+thread and threads started later, but not a pool already running (call flush_denormals() before
+the first torch operation of a script to cover every thread).
 """
 
 from __future__ import annotations
