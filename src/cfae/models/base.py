@@ -116,9 +116,8 @@ class BaseModel(nn.Module):
     `encoder`/`decoder` may be passed in to use custom networks (they are then not rebuilt by
     `cfae.load`, which builds the configured ones). The trainer calls `set_schedule` before each
     training step: `step` (schedules read it) and `kl_weight` (the KL warm-up of models whose
-    `kl_warmup` is True). It also sets
-    `autocast` (a context factory wrapped around forward passes only)
-    and `before_step` (called with each optimiser between backward and its step: the gradient
+    `kl_warmup` is True). It also sets `autocast` (a context factory wrapped around forward passes
+    only) and `before_step` (called with each optimiser between backward and its step: the gradient
     sum across ranks and gradient clipping, when either is on).
     """
 

@@ -26,9 +26,9 @@ from cfae.models.base import BaseModel
 from cfae.nn.schedules import linear_ramp
 from cfae.train import distributed
 from cfae.train.allocator import keep_freed_memory
-from cfae.train.denormals import flush_denormals
 from cfae.train.checkpoint import CheckpointError, restore_newest, save_checkpoint
 from cfae.train.config import TrainConfig, resolve_device
+from cfae.train.denormals import flush_denormals
 from cfae.train.optim import build_optimizers, clip_gradient_norm, set_epoch_lr
 from cfae.train.progress import TrainingProgress
 
