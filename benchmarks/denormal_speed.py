@@ -62,15 +62,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"keep": [], "flush": []}
-    shares = []
+    results = []
     for _ in range(args.rounds):
         for setting in times:
-            result = measure(args.run, setting, args.steps)
-            times[setting].append(result["s_per_step"])
-            shares.append(result["denormal_share"])
-    row = {"run": args.run, "epoch": result["epoch"], "steps": args.steps, "rounds": args.rounds,
+            results.append(measure(args.run, setting, args.steps))
+            times[setting].append(results[-1]["s_per_step"])
+    row = {"run": args.run, "epoch": results[0]["epoch"], "steps": args.steps, "rounds": args.rounds,
            "threads": os.environ.get("OMP_NUM_THREADS", "default"), "cpus": os.cpu_count(),
-           "denormal_share_of_adam_moments": round(max(shares), 4),
+           "denormal_share_of_adam_moments": round(max(r["denormal_share"] for r in results), 4),
            "kept_s_per_step": round(statistics.median(times["keep"]), 4),
            "flushed_s_per_step": round(statistics.median(times["flush"]), 4)}
     row["speedup"] = round(row["kept_s_per_step"] / row["flushed_s_per_step"], 3)

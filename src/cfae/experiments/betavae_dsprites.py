@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cfae.data.groundtruth import FactorsAsObservations, ShapesSpace
+from cfae.experiments.betavae_report import row_name
 from cfae.experiments.report import disentanglement_scores
 from cfae.metrics.disentanglement import disentanglement_suite
 from cfae.metrics.factor_stats import model_representation
@@ -111,10 +112,6 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
     return scores
 
 
-def _row_name(beta: float) -> str:
-    return "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
-
-
 def run_folder(out: Path, beta: float, latent_dim: int, seed: int) -> Path:
     return out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
 
@@ -159,7 +156,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
                 main_scores.setdefault(name, []).append(scores)
         for beta in betas:
             say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
-            main_scores.setdefault(_row_name(beta), []).append(
+            main_scores.setdefault(row_name(beta), []).append(
                 train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress))
     sweep: dict[int, list[tuple[float, float]]] = {}
     for m in sweep_latent_dims:
@@ -172,7 +169,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
-    models = {_row_name(b): load_model(run_folder(out, b, latent_dim, seeds[0])) for b in sorted({min(betas), max(betas)})}
+    models = {row_name(b): load_model(run_folder(out, b, latent_dim, seeds[0])) for b in sorted({min(betas), max(betas)})}
     report = write_report(out, main_scores, sweep, models, mnist)
     say(f"report written to {report.resolve()}")
     return report

@@ -14,6 +14,11 @@ COLUMNS = ["beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "dc
            "dci_informativeness_test", "sap", "modularity", "explicitness_test", "irs"]
 
 
+def row_name(beta: float) -> str:
+    """The table row of a model trained with this beta: the VAE at 1, else the beta-VAE."""
+    return "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
+
+
 def _cell(runs: list[dict], key: str, percent: bool = False) -> str:
     values = [r[key] for r in runs if r.get(key) is not None]
     if not values:
@@ -82,8 +87,7 @@ def sweep_table(sweep: dict[int, list[tuple[float, float]]]) -> str:
 def mnist_table(mnist: dict[float, list[dict]]) -> str:
     lines = ["| model | seeds | active units (of 10) | total correlation (nats) |", "|---|---|---|---|"]
     for beta, runs in sorted(mnist.items()):
-        name = "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
-        lines.append(f"| {name} | {len(runs)} | {_cell(runs, 'active_units')} | {_cell(runs, 'total_correlation')} |")
+        lines.append(f"| {row_name(beta)} | {len(runs)} | {_cell(runs, 'active_units')} | {_cell(runs, 'total_correlation')} |")
     return "\n".join(lines)
 
 
