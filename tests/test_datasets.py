@@ -7,7 +7,7 @@ from PIL import Image
 
 from cfae.data import MissingDataError, get_dataset, write_idx
 from cfae.data.pendulum import PendulumRenderer, grid_indices, is_test, projection, shadow
-from cfae.data.shapes import FACTOR_SIZES, all_factors, render_shapes, sample_factors, shapes_dataset
+from cfae.data.shapes import FACTOR_SIZES, all_factors, render_shapes, sample_factors, shapes_dataset, sprite_bank
 from cfae.registry import UnknownNameError
 
 
@@ -80,6 +80,19 @@ def test_shapes_render_on_demand_matches_factors():
     assert torch.equal(render_shapes(factors), render_shapes(factors))
     with pytest.raises(ValueError, match="out of range"):
         render_shapes(torch.tensor([[3, 0, 0, 0, 0]]))
+
+
+def test_shapes_render_is_the_bank_sprite_rolled_by_its_position():
+    """image = sprite rolled by (pos_y - 16, pos_x - 16), checked with torch.roll on random factors
+    and on the corners of the position grid (where the shift wraps)."""
+    corners = torch.tensor([[s, 5, 39, x, y] for s in range(3) for x in (0, 31) for y in (0, 31)])
+    factors = torch.cat([sample_factors(300, torch.Generator().manual_seed(1)), corners])
+    images = render_shapes(factors)
+    bank = sprite_bank().to(torch.uint8) * 255
+    for f, image in zip(factors.tolist(), images):
+        sprite = (f[0] * FACTOR_SIZES[1] + f[1]) * FACTOR_SIZES[2] + f[2]
+        assert torch.equal(image[0], torch.roll(bank[sprite], (f[4] - 16, f[3] - 16), (0, 1)))
+    assert render_shapes(factors[:0]).shape == (0, 1, 64, 64)
 
 
 def test_sample_factors_uniform_ranges():
