@@ -129,6 +129,8 @@ def test_reproduce_betavae_dsprites_without_baselines_or_mnist(tmp_path, shared_
     assert "| VAE | 1 |" in report and "ground truth" not in report and "## MNIST" not in report
     assert not (tmp_path / "betavae-dsprites" / "baselines").exists()
     assert not (tmp_path / "betavae-dsprites" / "mnist").exists()
+    scores = json.loads((tmp_path / "betavae-dsprites" / "runs" / "beta1-d10-s0" / "disentanglement-e1.json").read_text())
+    assert scores["encoded_on"] == "cpu"  # where the codes were computed is recorded with them
 
 
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):
