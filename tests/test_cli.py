@@ -131,6 +131,13 @@ def test_reproduce_betavae_dsprites_without_baselines_or_mnist(tmp_path, shared_
     assert not (tmp_path / "betavae-dsprites" / "mnist").exists()
     scores = json.loads((tmp_path / "betavae-dsprites" / "runs" / "beta1-d10-s0" / "disentanglement-e1.json").read_text())
     assert scores["encoded_on"] == "cpu"  # where the codes were computed is recorded with them
+    assert "## Over training" not in report  # one epoch count so far
+    result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 2, "--limit", 256,
+                    "--fast", "--betas", "1", "--sweep-latent-dims", "", "--mnist-epochs", 0, "--no-baselines", "--quiet")
+    assert result.exit_code == 0, result.output  # the run resumes to 2 epochs and keeps its 1-epoch scores
+    report = (tmp_path / "betavae-dsprites" / "report.md").read_text()
+    assert "| VAE | 1 | 1 |" in report and "| VAE | 2 | 1 |" in report
+    assert (tmp_path / "betavae-dsprites" / "higgins_over_epochs.png").is_file()
 
 
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):

@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 import torch
@@ -192,3 +193,22 @@ def test_paired_table_subtracts_the_vae_of_the_same_seed():
     # Higgins: +10 and +4 points -> mean +7, sd 4.2; MIG: -0.01 and 0 -> mean -0.005, neither higher
     assert "| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher) | -0.005 +- 0.0071 (0 of 2 higher) |" in table
     assert paired_table({"beta-VAE (beta 4)": scores["beta-VAE (beta 4)"]}) == ""
+
+
+def test_scores_over_training_reads_every_epoch_count_of_each_run(tmp_path):
+    from cfae.experiments.betavae_dsprites import run_folder, scores_over_training
+    from cfae.experiments.betavae_report import training_table
+
+    written = {(1.0, 0, 20): 0.78, (1.0, 1, 20): 0.80, (1.0, 0, 40): 0.82, (4.0, 0, 40): 0.90}
+    for (beta, seed, epochs), higgins in written.items():
+        folder = run_folder(tmp_path, beta, 10, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"disentanglement-e{epochs}.json").write_text(json.dumps({"beta_vae_eval": higgins, "mig": 0.1}))
+    (run_folder(tmp_path, 1.0, 10, 0) / "higgins-e40.json").write_text("{}")  # the sweep's file is not a suite score
+    history = scores_over_training(tmp_path, (1.0, 4.0), 10, (0, 1))
+    assert {name: sorted(h) for name, h in history.items()} == {"VAE": [20, 40], "beta-VAE (beta 4)": [40]}
+    assert [r["beta_vae_eval"] for r in history["VAE"][20]] == [0.78, 0.80]  # seed order
+    table = training_table(history, keys=("beta_vae_eval", "mig"))
+    lines = table.splitlines()
+    assert lines[2] == "| VAE | 20 | 2 | 79.00 +- 1.41 | 0.100 +- 0.000 |"  # 20 sorts before 40
+    assert lines[3] == "| VAE | 40 | 1 | 82.00 +- 0.00 | 0.100 +- 0.000 |"

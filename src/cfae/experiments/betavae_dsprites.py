@@ -113,6 +113,18 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
     return scores
 
 
+def scores_over_training(out: Path, betas, latent_dim: int, seeds) -> dict[str, dict[int, list[dict]]]:
+    """Row name -> epochs -> the suite scores of each seed's run at those epochs, read from every
+    disentanglement-e<epochs>.json in its folder (a run resumed to more epochs keeps the earlier ones)."""
+    history: dict[str, dict[int, list[dict]]] = {}
+    for beta in betas:
+        for seed in seeds:
+            for path in sorted(run_folder(out, beta, latent_dim, seed).glob("disentanglement-e*.json")):
+                epochs = int(path.stem.removeprefix("disentanglement-e"))
+                history.setdefault(row_name(beta), {}).setdefault(epochs, []).append(json.loads(path.read_text()))
+    return history
+
+
 def run_folder(out: Path, beta: float, latent_dim: int, seed: int) -> Path:
     return out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
 
@@ -171,6 +183,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
     models = {row_name(b): load_model(run_folder(out, b, latent_dim, seeds[0])) for b in sorted({min(betas), max(betas)})}
-    report = write_report(out, main_scores, sweep, models, mnist)
+    history = scores_over_training(out, betas, latent_dim, seeds)
+    report = write_report(out, main_scores, sweep, models, mnist, history)
     say(f"report written to {report.resolve()}")
     return report

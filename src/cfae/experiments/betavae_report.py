@@ -74,6 +74,17 @@ def recall_table(scores: dict[str, list[dict]], factor_names: tuple[str, ...]) -
     return "\n".join(lines)
 
 
+def training_table(history: dict[str, dict[int, list[dict]]], keys=("beta_vae_eval", "mig", "dci_disentanglement",
+                                                                       "factor_vae_eval")) -> str:
+    """Scores of each model at every epoch count its runs were scored at (mean +- sd over seeds)."""
+    lines = ["| representation | epochs | seeds | " + " | ".join(keys) + " |", "|---" * (len(keys) + 3) + "|"]
+    for name, by_epochs in history.items():
+        for epochs, runs in sorted(by_epochs.items()):
+            cells = [_cell(runs, key, percent=key == "beta_vae_eval") for key in keys]
+            lines.append(f"| {name} | {epochs} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def sweep_table(sweep: dict[int, list[tuple[float, float]]]) -> str:
     from cfae.experiments.betavae_dsprites import PIXELS
 
@@ -91,7 +102,10 @@ def mnist_table(mnist: dict[float, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: dict, mnist: dict) -> Path:
+def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: dict, mnist: dict,
+                 history: dict[str, dict[int, list[dict]]] | None = None) -> Path:
+    """history (row -> epochs -> runs' scores): a table and figure over training, when some run was
+    scored at more than one epoch count."""
     test = get_dataset("shapes", "test").head(64)
     lines = ["# beta-VAE on generated dSprites (seed 004)", "",
              "Disentanglement suite on encoder means (disentanglement_lib defaults, reference A); mean +- sd over seeds.",
@@ -102,6 +116,12 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
     paired = paired_table(scores)
     if paired:
         lines += ["Paired by seed (Higgins in points of %):", "", paired, ""]
+    if history and any(len(by_epochs) > 1 for by_epochs in history.values()):
+        series = {name: {e: [r["beta_vae_eval"] * 100 for r in runs] for e, runs in by_epochs.items()}
+                  for name, by_epochs in history.items()}
+        fig = figures.metric_over_epochs(series, out / "higgins_over_epochs.png", metric="Higgins metric (%)")
+        lines += ["## Over training", "", "Each run's scores at every epoch count it was scored at (a resumed run "
+                  "keeps its earlier scores):", "", training_table(history), "", f"![Higgins over epochs]({fig.name})", ""]
     if sweep:
         fig = figures.metric_vs_normalised_beta(sweep, out / "normalised_beta.png")
         lines += [f"![normalised beta]({fig.name})", "", sweep_table(sweep), ""]

@@ -139,3 +139,21 @@ def metric_vs_normalised_beta(points: dict[int, list[tuple[float, float]]], path
     ax.legend()
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def metric_over_epochs(series: dict[str, dict[int, list[float]]], path, metric: str = "Higgins metric") -> Path:
+    """A metric against training epochs, one line per model: the mean over seeds, bars of one sd,
+    each seed's value as a dot."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, by_epochs in series.items():
+        epochs = sorted(by_epochs)
+        values = [np.asarray(by_epochs[e], dtype=float) for e in epochs]
+        line = ax.errorbar(epochs, [v.mean() for v in values], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0 for v in values],
+                           marker="o", capsize=3, label=name)
+        for e, v in zip(epochs, values):
+            ax.plot([e] * len(v), v, ".", color=line.lines[0].get_color(), alpha=0.4)
+    ax.set_xlabel("training epochs")
+    ax.set_ylabel(metric)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
