@@ -8,7 +8,7 @@
 # The second call comes within the machine's idle window, so it finds the machine warm.
 # A session of its own (the two above fill 15 minutes of device time):
 #              run(command="bash benchmarks/gpu_session.sh betavae", carry=[".whl"], timeout_s=600)
-# betavae = issue 14's long run (benchmarks/betavae_shards.sh): $OUT/betavae.tar.gz holds the report,
+# betavae = issue 14's long run (benchmarks/betavae_shards.py): $OUT/betavae.tar.gz holds the report,
 # figures, every run's log and scores; unpack it into reports/ and copy to docs/figures/betavae_dsprites/.
 # Parts: speed = throughput (pythae vs tight loop vs cfae's Trainer); rest = gpu tests (CUDA graphs
 # against eager, NCCL with one process against none), ShRB, streams (1000 batched vs one at a time).
@@ -56,8 +56,9 @@ for chosen in "${parts[@]}"; do
         part streams 100 python3 benchmarks/stream_speed.py --run /tmp/gpu-session-runs/vae \
             --model /tmp/gpu-session-runs/classifier --streams 1000 --sequential 50 --device cuda
         ;;
-    betavae)  # a call of its own: 9 beta-VAEs at BETAVAE_EPOCHS (default 100), one process each, then the report
-        part betavae 540 bash benchmarks/betavae_shards.sh "${BETAVAE_EPOCHS:-100}" /tmp/gpu-session-runs/betavae 9 480
+    betavae)  # a call of its own: 9 beta-VAEs, up to BETAVAE_EPOCHS (default 100) as time allows, then the report
+        part betavae 560 python3 benchmarks/betavae_shards.py /tmp/gpu-session-runs/betavae \
+            --epochs "${BETAVAE_EPOCHS:-100}" --deadline 500 --score-seconds 300
         cp /tmp/gpu-session-runs/betavae/betavae.tar.gz "$OUT/" 2>>"$OUT/betavae.err"
         ;;
     *)
