@@ -9,8 +9,8 @@ without training again, and ROOT/betavae.tar.gz packs everything but the checkpo
 with the same ROOT to resume.
 
 With `--deadline S` the shards stop S seconds after the start (the report then waits for a later
-call). When all shards run at once it also fits the epochs to the time: it times the second epoch
-of every shard, and if `--epochs` would not finish S - T seconds after the start (T =
+call). When all shards run at once it also fits the epochs to the time: it times every shard's
+epochs after its first (one at least, over 10 s at least), and if `--epochs` would not finish S - T seconds after the start (T =
 `--score-seconds`, the time the suite needs), it stops the shards and resumes them all at the most
 epochs that do. Every model gets the same count, and the JSON lines printed say which.
 """
@@ -66,7 +66,7 @@ class Shard:
             self.process.wait()
 
 
-def fit_epochs(shards: list[Shard], asked: int, train_until: float, span: float = 10.0) -> tuple[int, float]:
+def fit_epochs(shards: list[Shard], asked: int, train_until: float, span: float = 10.0) -> tuple[int, float | None]:
     """(epochs, seconds an epoch): the most epochs every shard finishes by train_until (monotonic
     clock), at most `asked`. Each shard is timed from the end of its first epoch of this call over
     at least one more epoch and `span` seconds; the slowest shard sets the pace."""
@@ -75,7 +75,7 @@ def fit_epochs(shards: list[Shard], asked: int, train_until: float, span: float 
     pace: dict[str, float] = {}
     while len(pace) < len(shards):
         if any(s.process.poll() is not None for s in shards):
-            return asked, float("nan")  # a shard ended (done or failed) before it could be timed
+            return asked, None  # a shard ended (done or failed) before it could be timed
         now = time.monotonic()
         for s in shards:
             done = s.epochs_done() - first[s.name]
@@ -110,7 +110,7 @@ def run_shards(shards: list[Shard], epochs: int, jobs: int, deadline: float, sco
                 epochs = max(fitted, 1, *(s.epochs_done() for s in running))  # no run may be past what is scored
                 for s in running:
                     s.start(epochs)
-            say(epochs_asked=asked, epoch_seconds=round(epoch, 2), epochs=epochs)
+            say(epochs_asked=asked, epoch_seconds=epoch and round(epoch, 2), epochs=epochs)
         late = deadline > 0 and time.monotonic() - begin > deadline
         for s in list(running):
             if s.process.poll() is None:
