@@ -143,15 +143,19 @@ def metric_vs_normalised_beta(points: dict[int, list[tuple[float, float]]], path
 
 def metric_over_epochs(series: dict[str, dict[int, list[float]]], path, metric: str = "Higgins metric") -> Path:
     """A metric against training epochs, one line per model: the mean over seeds, bars of one sd,
-    each seed's value as a dot."""
+    each seed's value as a dot; the models are set slightly apart along x so their bars do not overlap."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, by_epochs in series.items():
+    every = sorted({e for by_epochs in series.values() for e in by_epochs})
+    step = 0.02 * ((every[-1] - every[0]) or 1)
+    for i, (name, by_epochs) in enumerate(series.items()):
         epochs = sorted(by_epochs)
+        x = np.asarray(epochs, dtype=float) + (i - (len(series) - 1) / 2) * step
         values = [np.asarray(by_epochs[e], dtype=float) for e in epochs]
-        line = ax.errorbar(epochs, [v.mean() for v in values], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0 for v in values],
+        line = ax.errorbar(x, [v.mean() for v in values], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0 for v in values],
                            marker="o", capsize=3, label=name)
-        for e, v in zip(epochs, values):
-            ax.plot([e] * len(v), v, ".", color=line.lines[0].get_color(), alpha=0.4)
+        for xi, v in zip(x, values):
+            ax.plot([xi] * len(v), v, ".", color=line.lines[0].get_color(), alpha=0.5)
+    ax.set_xticks(every)
     ax.set_xlabel("training epochs")
     ax.set_ylabel(metric)
     ax.legend()
