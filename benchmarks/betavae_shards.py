@@ -43,7 +43,7 @@ class Shard:
         self.seed, self.beta, self.extra = seed, beta, extra
         self.name = f"s{seed}-b{beta}"
         self.out = root / "shards" / self.name
-        self.log = self.out / RUNS / f"beta{float(beta):g}-d10-s{seed}" / "log.jsonl"
+        self.log = self.out / RUNS / f"beta{float(beta):g}-d10-s{seed}" / "log.jsonl"  # 10-D: reproduce's default
         self.process: subprocess.Popen | None = None
         self.started, self.rc = 0.0, None
 
