@@ -29,7 +29,9 @@ import tarfile
 import time
 from pathlib import Path
 
-RUNS = "betavae-dsprites/runs"
+from cfae.experiments.betavae_dsprites import run_folder
+
+EXPERIMENT, LATENT_DIM = "betavae-dsprites", 10  # reproduce's folder and its default latent size
 
 
 def say(**record) -> None:
@@ -43,7 +45,8 @@ class Shard:
         self.seed, self.beta, self.extra = seed, beta, extra
         self.name = f"s{seed}-b{beta}"
         self.out = root / "shards" / self.name
-        self.log = self.out / RUNS / f"beta{float(beta):g}-d10-s{seed}" / "log.jsonl"  # 10-D: reproduce's default
+        self.run = run_folder(self.out / EXPERIMENT, float(beta), LATENT_DIM, seed)
+        self.log = self.run / "log.jsonl"
         self.process: subprocess.Popen | None = None
         self.started, self.rc = 0.0, None
 
@@ -51,7 +54,7 @@ class Shard:
         return sum(1 for line in self.log.read_text().splitlines() if line.strip()) if self.log.is_file() else 0
 
     def start(self, epochs: int) -> None:
-        command = [sys.executable, "-m", "cfae.cli", "reproduce", "betavae-dsprites", "--out", str(self.out),
+        command = [sys.executable, "-m", "cfae.cli", "reproduce", EXPERIMENT, "--out", str(self.out),
                    "--seeds", str(self.seed), "--betas", self.beta, "--epochs", str(epochs), "--sweep-latent-dims", "",
                    "--mnist-epochs", "0", "--no-baselines", "--quiet", *self.extra]
         self.out.mkdir(parents=True, exist_ok=True)
@@ -156,14 +159,13 @@ def main() -> None:
 def report(args, shards: list[Shard], epochs: int, extra: list[str]) -> int:
     """Link every shard's runs into ROOT/all (anew) and write the report there; its exit status."""
     start = time.monotonic()
-    runs = args.root / "all" / RUNS
+    runs = args.root / "all" / EXPERIMENT / "runs"
     shutil.rmtree(runs, ignore_errors=True)  # links only: the runs live in the shards
     runs.mkdir(parents=True)
     for s in shards:
-        for run in (s.out / RUNS).iterdir():
-            subprocess.run(["cp", "-al", str(run), str(runs)], check=True)
-    command = [sys.executable, "-m", "cfae.cli", "reproduce", "betavae-dsprites", "--out", str(args.root / "all"),
-               "--seeds", args.seeds, "--betas", args.betas, "--epochs", str(epochs), "--sweep-latent-dims", "10",
+        subprocess.run(["cp", "-al", str(s.run), str(runs)], check=True)
+    command = [sys.executable, "-m", "cfae.cli", "reproduce", EXPERIMENT, "--out", str(args.root / "all"),
+               "--seeds", args.seeds, "--betas", args.betas, "--epochs", str(epochs), "--sweep-latent-dims", str(LATENT_DIM),
                "--sweep-betas", args.betas, "--mnist-epochs", "0", "--no-baselines", "--quiet", *extra]
     with open(args.root / "all.log", "w") as log:
         rc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
