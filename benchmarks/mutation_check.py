@@ -52,6 +52,8 @@ MUTATIONS = {
     "dci-completeness": ("metrics/predictive.py", "completeness = float((weight * _entropy_terms(importance.T, codes)).sum())",
                          "completeness = float((weight * _entropy_terms(importance.T, factors)).sum())"),
     "gaussian-nll": ("nn/likelihoods.py", "sq / (2 * std**2)", "sq / std**2"),
+    "dci-random-state-global": ("metrics/predictive.py", "GradientBoostingClassifier(random_state=random_state)",
+                                "GradientBoostingClassifier()"),
     "sap-correlation": ("metrics/predictive.py", "cov[0, 1] ** 2 / (cov[0, 0] * cov[1, 1])", "cov[0, 1] ** 2 / cov[0, 0]"),
     "sap-gap": ("metrics/predictive.py", "return float((top[0] - top[1]).mean())", "return float((top[0] - top[-1]).mean())"),
     "morpho-thickness": ("data/morpho.py", "return 2 * (dist * skel).sum((1, 2)) / on_skeleton / scale",

@@ -212,3 +212,21 @@ def test_scores_over_training_reads_every_epoch_count_of_each_run(tmp_path):
     lines = table.splitlines()
     assert lines[2] == "| VAE | 20 | 2 | 79.00 +- 1.41 | 0.100 +- 0.000 |"  # 20 sorts before 40
     assert lines[3] == "| VAE | 40 | 1 | 82.00 +- 0.00 | 0.100 +- 0.000 |"
+
+
+def twin_first_code(x):
+    """The identity with factor a's code twice: splits on the twins tie, so random_state decides them."""
+    codes = identity(x)
+    return np.concatenate([codes[:, :1], codes], axis=1)
+
+
+def test_dci_is_reproducible_and_does_not_depend_on_its_threads():
+    run = lambda workers: dci(SPACE, twin_first_code, np.random.default_rng(5), num_train=600, num_test=300, workers=workers)
+    serial = run(1)
+    assert run(1) == serial
+    assert run(3) == serial
+
+
+def test_dci_rejects_zero_workers_before_sampling():
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        dci(SPACE, identity, np.random.default_rng(0), num_train=10, num_test=10, workers=0)

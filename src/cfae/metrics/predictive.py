@@ -3,6 +3,9 @@ with disentanglement_lib's defaults (reference A)."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.svm import LinearSVC
@@ -31,20 +34,39 @@ def dci_from_importance(importance: np.ndarray) -> tuple[float, float]:
     return disentanglement, completeness
 
 
-def dci(space, represent, rng, num_train=10000, num_test=5000) -> dict:
-    """One gradient-boosting classifier per factor on all codes; R = |feature_importances_|."""
+def _fit_factor(codes, labels, test_codes, test_labels, random_state: int) -> tuple[np.ndarray, float, float]:
+    """One factor's gradient-boosting classifier: (|feature importances|, train accuracy, test accuracy)."""
+    clf = GradientBoostingClassifier(random_state=random_state).fit(codes, labels)
+    return np.abs(clf.feature_importances_), clf.score(codes, labels), clf.score(test_codes, test_labels)
+
+
+def default_workers(factors: int) -> int:
+    """Threads for DCI: the cores this process may use, at most one a factor."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(factors, cores))
+
+
+def dci(space, represent, rng, num_train=10000, num_test=5000, workers: int | None = None) -> dict:
+    """One gradient-boosting classifier per factor on all codes; R = |feature_importances_|.
+    Each classifier's random_state (tie-breaking between equal splits; disentanglement_lib leaves it
+    to numpy's global RNG) is drawn from rng, so the scores do not depend on `workers`, the threads
+    that fit the factors side by side (tree building releases the GIL; None: default_workers)."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     codes, factors = sample_codes(space, represent, num_train, rng)
     test_codes, test_factors = sample_codes(space, represent, num_test, rng)
-    importance = np.zeros((codes.shape[1], factors.shape[1]))
-    train_acc, test_acc = [], []
-    for j in range(factors.shape[1]):
-        clf = GradientBoostingClassifier().fit(codes, factors[:, j])
-        importance[:, j] = np.abs(clf.feature_importances_)
-        train_acc.append(clf.score(codes, factors[:, j]))
-        test_acc.append(clf.score(test_codes, test_factors[:, j]))
+    states = rng.integers(2**31 - 1, size=factors.shape[1])
+    jobs = [(codes, factors[:, j], test_codes, test_factors[:, j], int(states[j])) for j in range(factors.shape[1])]
+    # a factor of k classes grows k trees a stage (one if binary): the longest go first, so no thread ends up alone
+    longest_first = sorted(range(len(jobs)), key=lambda j: -len(np.unique(factors[:, j])))
+    with ThreadPoolExecutor(max_workers=workers or default_workers(len(jobs))) as pool:
+        futures = {j: pool.submit(_fit_factor, *jobs[j]) for j in longest_first}
+        fitted = [futures[j].result() for j in range(len(jobs))]
+    importance = np.stack([f[0] for f in fitted], axis=1)
     d, c = dci_from_importance(importance)
-    return {"dci_disentanglement": d, "dci_completeness": c, "dci_informativeness_train": float(np.mean(train_acc)),
-            "dci_informativeness_test": float(np.mean(test_acc))}
+    return {"dci_disentanglement": d, "dci_completeness": c,
+            "dci_informativeness_train": float(np.mean([f[1] for f in fitted])),
+            "dci_informativeness_test": float(np.mean([f[2] for f in fitted]))}
 
 
 def sap(space, represent, rng, num_train=10000, num_test=5000, continuous_factors=False) -> dict:
