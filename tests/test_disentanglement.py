@@ -184,6 +184,15 @@ def test_a_selected_metric_scores_as_in_the_full_suite():
         disentanglement_suite(SPACE, mixed, only=("mig",), sample_divisor=0)
 
 
+def test_sign_test_closed_forms():
+    from cfae.experiments.betavae_report import sign_test_p
+
+    assert sign_test_p(5, 0) == pytest.approx(2 / 32)
+    assert sign_test_p(0, 5) == pytest.approx(2 / 32)
+    assert sign_test_p(9, 1) == pytest.approx(2 * 11 / 1024)
+    assert sign_test_p(2, 1) == 1.0 and sign_test_p(3, 3) == 1.0 and sign_test_p(0, 0) == 1.0
+
+
 def test_paired_table_subtracts_the_vae_of_the_same_seed():
     from cfae.experiments.betavae_report import paired_table
 
@@ -191,7 +200,8 @@ def test_paired_table_subtracts_the_vae_of_the_same_seed():
               "beta-VAE (beta 4)": [{"beta_vae_eval": 0.90, "mig": 0.04}, {"beta_vae_eval": 0.74, "mig": 0.10}]}
     table = paired_table(scores, keys=("beta_vae_eval", "mig"))
     # Higgins: +10 and +4 points -> mean +7, sd 4.2; MIG: -0.01 and 0 -> mean -0.005, neither higher
-    assert "| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher) | -0.005 +- 0.0071 (0 of 2 higher) |" in table
+    assert ("| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher, sign test p 0.5) "
+            "| -0.005 +- 0.0071 (0 of 2 higher, sign test p 1) |") in table  # one tie, left out
     assert paired_table({"beta-VAE (beta 4)": scores["beta-VAE (beta 4)"]}) == ""
 
 

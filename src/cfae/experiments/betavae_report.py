@@ -3,6 +3,7 @@ normalised-beta figure, traversals and KL bars."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -43,9 +44,19 @@ def score_table(scores: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def paired_table(scores: dict[str, list[dict]], keys=("beta_vae_eval", "mig", "factor_vae_eval")) -> str:
+def sign_test_p(higher: int, lower: int) -> float:
+    """Two-sided exact sign test of `higher` wins against `lower` losses (ties left out):
+    p = min(1, 2 sum_{i >= max(higher, lower)} C(n, i) / 2^n), n = higher + lower; 1 when n = 0."""
+    n = higher + lower
+    tail = sum(math.comb(n, i) for i in range(max(higher, lower), n + 1))
+    return min(1.0, 2 * tail / 2**n) if n else 1.0
+
+
+def paired_table(scores: dict[str, list[dict]],
+                 keys=("beta_vae_eval", "mig", "dci_disentanglement", "factor_vae_eval")) -> str:
     """Each beta-VAE row minus the VAE of the same seed (runs are listed in seed order): mean +- sd
-    of the differences and the seeds where the beta-VAE scores higher. Empty without a VAE row."""
+    of the differences, the seeds where the beta-VAE scores higher and the sign test's p of that
+    count. Empty without a VAE row."""
     vae = scores.get("VAE")
     rows = [(name, runs) for name, runs in scores.items() if name.startswith("beta-VAE")]
     if not vae or not rows:
@@ -57,8 +68,9 @@ def paired_table(scores: dict[str, list[dict]], keys=("beta_vae_eval", "mig", "f
             diffs = [b[key] - a[key] for a, b in zip(vae, runs) if a.get(key) is not None and b.get(key) is not None]
             scale = 100 if key == "beta_vae_eval" else 1
             sd = statistics.stdev(diffs) * scale if len(diffs) > 1 else 0.0
-            cells.append(f"{statistics.fmean(diffs) * scale:+.3g} +- {sd:.2g} ({sum(d > 0 for d in diffs)} of {len(diffs)} higher)"
-                         if diffs else "-")
+            higher, lower = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+            cells.append(f"{statistics.fmean(diffs) * scale:+.3g} +- {sd:.2g} ({higher} of {len(diffs)} higher, "
+                         f"sign test p {sign_test_p(higher, lower):.2g})" if diffs else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
