@@ -19,12 +19,13 @@ import numpy as np
 
 from cfae.data.groundtruth import ShapesSpace
 from cfae.metrics.code_table import tabulate
+from cfae.metrics.disentanglement import SUITE
 from cfae.metrics.factor_stats import model_representation
 from cfae.metrics.predictive import dci, default_workers
 from cfae.train.checkpoint import load_model
 from cfae.train.denormals import flush_denormals
 
-DCI_INDEX = 3  # the suite's metric k draws from default_rng([seed, k]); DCI is the fourth
+DCI_INDEX = SUITE.index("dci")  # the suite's metric k draws from default_rng([seed, k])
 
 
 def timed_dci(space, represent, workers: int) -> tuple[dict, float]:

@@ -55,13 +55,14 @@ def dci(space, represent, rng, num_train=10000, num_test=5000, workers: int | No
         raise ValueError(f"workers must be >= 1, got {workers}")
     codes, factors = sample_codes(space, represent, num_train, rng)
     test_codes, test_factors = sample_codes(space, represent, num_test, rng)
-    states = rng.integers(2**31 - 1, size=factors.shape[1])
-    jobs = [(codes, factors[:, j], test_codes, test_factors[:, j], int(states[j])) for j in range(factors.shape[1])]
+    count = factors.shape[1]
+    states = rng.integers(2**31 - 1, size=count)
     # a factor of k classes grows k trees a stage (one if binary): the longest go first, so no thread ends up alone
-    longest_first = sorted(range(len(jobs)), key=lambda j: -len(np.unique(factors[:, j])))
-    with ThreadPoolExecutor(max_workers=workers or default_workers(len(jobs))) as pool:
-        futures = {j: pool.submit(_fit_factor, *jobs[j]) for j in longest_first}
-        fitted = [futures[j].result() for j in range(len(jobs))]
+    longest_first = sorted(range(count), key=lambda j: -len(np.unique(factors[:, j])))
+    with ThreadPoolExecutor(max_workers=workers or default_workers(count)) as pool:
+        futures = {j: pool.submit(_fit_factor, codes, factors[:, j], test_codes, test_factors[:, j], int(states[j]))
+                   for j in longest_first}
+        fitted = [futures[j].result() for j in range(count)]
     importance = np.stack([f[0] for f in fitted], axis=1)
     d, c = dci_from_importance(importance)
     return {"dci_disentanglement": d, "dci_completeness": c,
