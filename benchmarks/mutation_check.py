@@ -55,6 +55,8 @@ MUTATIONS = {
     "dci-random-state-global": ("metrics/predictive.py", "GradientBoostingClassifier(random_state=random_state)",
                                 "GradientBoostingClassifier()"),
     "sign-test-one-sided": ("experiments/betavae_report.py", "min(1.0, 2 * tail / 2**n)", "min(1.0, tail / 2**n)"),
+    "paired-by-position": ("experiments/betavae_report.py", 'pairs = [(vae[b["seed"]], b) for b in runs if b["seed"] in vae]',
+                           'pairs = list(zip(vae.values(), runs))'),
     "sap-correlation": ("metrics/predictive.py", "cov[0, 1] ** 2 / (cov[0, 0] * cov[1, 1])", "cov[0, 1] ** 2 / cov[0, 0]"),
     "sap-gap": ("metrics/predictive.py", "return float((top[0] - top[1]).mean())", "return float((top[0] - top[-1]).mean())"),
     "morpho-thickness": ("data/morpho.py", "return 2 * (dist * skel).sum((1, 2)) / on_skeleton / scale",

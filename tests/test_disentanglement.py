@@ -196,8 +196,11 @@ def test_sign_test_closed_forms():
 def test_paired_table_subtracts_the_vae_of_the_same_seed():
     from cfae.experiments.betavae_report import paired_table
 
-    scores = {"VAE": [{"beta_vae_eval": 0.80, "mig": 0.05}, {"beta_vae_eval": 0.70, "mig": 0.10}],
-              "beta-VAE (beta 4)": [{"beta_vae_eval": 0.90, "mig": 0.04}, {"beta_vae_eval": 0.74, "mig": 0.10}]}
+    # listed in other orders, and seed 2 has no VAE run: pairs go by "seed", not by position
+    scores = {"VAE": [{"seed": 1, "beta_vae_eval": 0.70, "mig": 0.10}, {"seed": 0, "beta_vae_eval": 0.80, "mig": 0.05}],
+              "beta-VAE (beta 4)": [{"seed": 0, "beta_vae_eval": 0.90, "mig": 0.04},
+                                    {"seed": 2, "beta_vae_eval": 0.10, "mig": 0.90},
+                                    {"seed": 1, "beta_vae_eval": 0.74, "mig": 0.10}]}
     table = paired_table(scores, keys=("beta_vae_eval", "mig"))
     # Higgins: +10 and +4 points -> mean +7, sd 4.2; MIG: -0.01 and 0 -> mean -0.005, neither higher
     assert ("| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher, sign test p 0.5) "

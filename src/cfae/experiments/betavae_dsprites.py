@@ -170,7 +170,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
         for beta in betas:
             say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
             main_scores.setdefault(row_name(beta), []).append(
-                train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress))
+                {**train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress), "seed": seed})
     sweep: dict[int, list[tuple[float, float]]] = {}
     for m in sweep_latent_dims:
         for beta in sweep_betas:

@@ -54,18 +54,18 @@ def sign_test_p(higher: int, lower: int) -> float:
 
 def paired_table(scores: dict[str, list[dict]],
                  keys=("beta_vae_eval", "mig", "dci_disentanglement", "factor_vae_eval")) -> str:
-    """Each beta-VAE row minus the VAE of the same seed (runs are listed in seed order): mean +- sd
-    of the differences, the seeds where the beta-VAE scores higher and the sign test's p of that
-    count. Empty without a VAE row."""
-    vae = scores.get("VAE")
+    """Each beta-VAE row minus the VAE of the same seed (each run's "seed"; a seed without a VAE
+    run is left out): mean +- sd of the differences, the seeds where the beta-VAE scores higher and
+    the sign test's p of that count. Empty without a VAE row."""
+    vae = {run["seed"]: run for run in scores.get("VAE", [])}
     rows = [(name, runs) for name, runs in scores.items() if name.startswith("beta-VAE")]
     if not vae or not rows:
         return ""
     lines = ["| beta-VAE minus VAE, same seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, runs in rows:
-        cells = []
+        cells, pairs = [], [(vae[b["seed"]], b) for b in runs if b["seed"] in vae]
         for key in keys:
-            diffs = [b[key] - a[key] for a, b in zip(vae, runs) if a.get(key) is not None and b.get(key) is not None]
+            diffs = [b[key] - a[key] for a, b in pairs if a.get(key) is not None and b.get(key) is not None]
             scale = 100 if key == "beta_vae_eval" else 1
             sd = statistics.stdev(diffs) * scale if len(diffs) > 1 else 0.0
             higher, lower = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
