@@ -243,3 +243,12 @@ def test_dci_is_reproducible_and_does_not_depend_on_its_threads():
 def test_dci_rejects_zero_workers_before_sampling():
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         dci(SPACE, identity, np.random.default_rng(0), num_train=10, num_test=10, workers=0)
+
+
+def test_discretize_numbers_equal_width_bins_from_one_to_bins_per_row():
+    from cfae.metrics.factor_stats import discretize
+
+    values = np.stack([np.arange(20.0), np.arange(20.0)[::-1] * 3 - 5])  # each row spans 20 equal bins
+    expected = np.arange(1, 21)
+    assert np.array_equal(discretize(values, bins=20), np.stack([expected, expected[::-1]]))  # the maximum in bin 20
+    assert np.array_equal(discretize(np.array([[0.0, 0.4, 0.6, 1.0]]), bins=2), [[1, 1, 2, 2]])

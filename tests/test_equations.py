@@ -200,6 +200,8 @@ def test_pendulum_light_sits_where_the_ray_through_the_pivot_meets_the_top():
 # --- schedules -----------------------------------------------------------------------------------
 def test_schedules_by_hand():
     assert [linear_ramp(s, 0.0, 25.0, 100) for s in (0, 40, 100, 200)] == [0.0, 10.0, 25.0, 25.0]
+    assert [linear_ramp(s, 2.0, 4.0, 10) for s in (0, 5, 20)] == [2.0, 3.0, 4.0]  # from start, not from 0
+    assert linear_ramp(torch.tensor(5), 2.0, 4.0, 10).item() == 3.0
     cosine = TrainConfig(epochs=4, lr_schedule="cosine")
     assert [lr_factor(e, cosine) for e in range(4)] == pytest.approx([1.0, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2])
     step = TrainConfig(epochs=9, lr_schedule="step", lr_step_epochs=3)

@@ -89,3 +89,99 @@ def test_knn_reference_set_is_random_not_the_first_rows():
     codes = labels[:, None].float() * 10 + torch.randn(1000, 2)
     test = encoded(codes[::7] + 0.1, label=labels[::7])
     assert knn_accuracy(encoded(codes, label=labels), test, max_train=200) > 0.95
+
+
+def test_kl_per_dimension_averages_the_recorded_kl_over_examples():
+    kl = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+    assert kl_per_dimension(Encoded(torch.zeros(2, 2), torch.ones(2, 2), {}, kl)) == [2.0, 4.0]
+    assert kl_per_dimension(encoded(torch.zeros(2, 2))) == []  # deterministic codes: no KL
+
+
+def test_aggregate_posterior_ks_max_is_the_worst_dimension():
+    torch.manual_seed(0)
+    codes = torch.cat([torch.randn(3000, 1), torch.randn(3000, 1) + 1.5, torch.randn(3000, 1)], 1)
+    result = aggregate_posterior_vs_prior(encoded(codes))
+    assert result["ks_per_dim"][1] > 0.4 > max(result["ks_per_dim"][0], result["ks_per_dim"][2])
+    assert result["ks_max"] == result["ks_per_dim"][1]
+
+
+def test_knn_votes_over_k_neighbours():
+    # one label-1 code next to the test point, four label-0 codes a little further: 1-NN says 1, 5-NN says 0
+    train = torch.tensor([[0.1], [0.2], [-0.25], [0.3], [-0.35]])
+    labels = torch.tensor([1, 0, 0, 0, 0])
+    test = encoded(torch.zeros(1, 1), label=torch.tensor([0]))
+    assert knn_accuracy(encoded(train, label=labels), test, k=5) == 1.0
+    assert knn_accuracy(encoded(train, label=labels), test, k=1) == 0.0
+
+
+def test_dimension_correlation_is_the_largest_off_diagonal_correlation():
+    from cfae.metrics.latent import dimension_correlation
+
+    a, b = torch.tensor([1.0, -1, 1, -1]), torch.tensor([1.0, 1, -1, -1])  # uncorrelated, equal variance
+    codes = torch.stack([a, b, a + b], 1)  # corr(a, a + b) = corr(b, a + b) = 1 / sqrt(2)
+    assert dimension_correlation(encoded(codes)) == pytest.approx(1 / math.sqrt(2), abs=1e-6)
+    assert dimension_correlation(encoded(a[:, None])) == 0.0
+
+
+def test_sampled_total_correlation_matches_scipy_densities():
+    from scipy.special import logsumexp
+    from scipy.stats import norm
+
+    from cfae.metrics.latent import sampled_total_correlation
+
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.randn(30, 3, generator=gen, dtype=torch.float64)
+    scale = 0.2 + torch.rand(30, 3, generator=gen, dtype=torch.float64)  # each example its own scales
+    z = mean + scale * torch.randn(30, 3, generator=gen, dtype=torch.float64)
+    log_pdf = norm.logpdf(z.numpy()[:, None, :], mean.numpy()[None], scale.numpy()[None])  # (i, j, d)
+    joint = logsumexp(log_pdf.sum(2), axis=1) - math.log(30)
+    marginals = (logsumexp(log_pdf, axis=1) - math.log(30)).sum(1)
+    expected = float((joint - marginals).mean())
+    assert sampled_total_correlation(z, mean, scale) == pytest.approx(expected, rel=1e-9)
+    assert sampled_total_correlation(z, mean, scale, chunk=7) == pytest.approx(expected, rel=1e-9)
+
+
+class _IdentityDecoder(torch.nn.Module):
+    """decode(z) = z, so a classifier that reads its input as logits sees the code itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def decode(self, z):
+        return z
+
+
+def test_hole_rate_counts_decoded_points_below_the_threshold():
+    from cfae.metrics.holes import hole_rate
+
+    # softmax top probabilities 8/10, 1/3 and 3/5: one of three below 0.5
+    z = torch.tensor([[math.log(8), 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, math.log(3)]])
+    result = hole_rate(_IdentityDecoder(), torch.nn.Identity(), z)
+    assert result["hole_rate"] == pytest.approx(1 / 3)
+    assert result["mean_top_prob"] == pytest.approx((0.8 + 1 / 3 + 0.6) / 3)
+    assert hole_rate(_IdentityDecoder(), torch.nn.Identity(), z, threshold=0.7)["hole_rate"] == pytest.approx(2 / 3)
+
+
+def test_percentile_grid_spans_the_5th_to_95th_percentile_with_z2_decreasing_down_the_rows():
+    from cfae.metrics.holes import percentile_grid
+
+    edge = 1.6448536  # Phi^-1(0.95)
+    grid = percentile_grid(4, n=3).view(3, 3, 4)
+    assert torch.allclose(grid[0, 0], torch.tensor([-edge, edge, 0, 0]))  # top left
+    assert torch.allclose(grid[2, 2], torch.tensor([edge, -edge, 0, 0]))  # bottom right
+    assert torch.allclose(grid[1, 1], torch.zeros(4))  # the median
+    assert torch.allclose(percentile_grid(1, n=3)[:, 0], torch.tensor([-edge, 0, edge]).repeat(3))
+
+
+def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_dimensions():
+    from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
+
+    torch.manual_seed(0)
+    model = build_model("vae", latent_dim=3, hidden=(16,)).eval()
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
+    train, test = tiny_dataset(64), tiny_dataset(40, seed=1)
+    result = latent_quality(model, train, test, classifier)
+    assert set(result) == set(HIGHER_IS_BETTER)
+    per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
+    assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]

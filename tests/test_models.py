@@ -67,8 +67,9 @@ def test_ae_is_deterministic_and_has_no_kl():
 
 def test_mmd_vae_term_and_kernel_option():
     torch.manual_seed(0)
-    out = build_model("mmd-vae", latent_dim=2, kernel="imq")(torch.rand(16, 1, 28, 28))
+    out = build_model("mmd-vae", latent_dim=2, kernel="imq", mmd_weight=7.0)(torch.rand(16, 1, 28, 28))
     assert out.terms["mmd"] >= -1e-6
+    assert torch.allclose(out.terms["loss"], out.terms["recon"] + 7.0 * out.terms["mmd"])  # -log p(x|z) + lambda MMD
     assert out.posterior.scale is None  # deterministic encoder by default, as in InfoVAE's code
     stochastic = build_model("mmd-vae", latent_dim=2, stochastic_encoder=True)
     assert stochastic.encode(torch.rand(3, 1, 28, 28)).scale.shape == (3, 2)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 from scipy import stats
+from torch import Tensor
 
 from cfae.metrics.encode import Encoded
 from cfae.nn.divergences import kl_normal, mmd
@@ -72,17 +73,20 @@ def dimension_correlation(encoded: Encoded) -> float:
 
 
 def total_correlation(encoded: Encoded, n: int = 2000, seed: int = 0, chunk: int = 256) -> float:
-    """TC = KL(q(z) || prod_d q(z_d)) of the aggregate posterior over n examples, in nats.
-
-    With one draw z_i ~ q(z|x_i) per example and q(z) = mean_j q(z|x_j) over the same n examples:
-    log q(z_i) = logsumexp_j log q(z_i|x_j) - log n, and likewise per dimension (Chen et al. 2018).
-    """
+    """TC = KL(q(z) || prod_d q(z_d)) of the aggregate posterior over n examples, in nats: one draw
+    z_i ~ q(z|x_i) per example, then `sampled_total_correlation` (Chen et al. 2018)."""
     if encoded.scale is None:
         raise ValueError("total correlation needs a stochastic encoder (posterior scales)")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(encoded.mean), generator=gen)[:n]
     mean, scale = encoded.mean[idx].double(), encoded.scale[idx].double()
     z = mean + scale * torch.randn(mean.shape, generator=gen, dtype=torch.float64)
+    return sampled_total_correlation(z, mean, scale, chunk)
+
+
+def sampled_total_correlation(z: Tensor, mean: Tensor, scale: Tensor, chunk: int = 256) -> float:
+    """mean_i [log q(z_i) - sum_d log q(z_i,d)] for draws z (n, D) with q(z) = mean_j N(z; mean_j, scale_j^2):
+    log q(z_i) = logsumexp_j log q(z_i|x_j) - log n, and likewise per dimension d."""
     log_n = math.log(len(z))
     tc = 0.0
     for part in z.split(chunk):
