@@ -108,6 +108,23 @@ def test_evaluate_disentanglement_needs_ground_truth(trained_run):
     assert result.exit_code == 1 and "no ground-truth factor space; valid choices: dsprites, shapes" in result.output
 
 
+def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
+    args = ("reproduce", "counterfactual-ae", "--out", tmp_path, "--seeds", 0, "--epochs", "1,2", "--latent-dims", 2,
+            "--limit", 256, "--data-root", shared_data, "--quiet")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "mnist"
+    report = (out / "report.md").read_text()
+    assert "## 2-D latent, 1 epochs" in report and "## 2-D latent, 2 epochs" in report
+    assert "| CF-AE | 1 |" in report and "- mmd (lower is better): CF-AE " in report
+    assert all((out / f"fig{k}_{name}.png").is_file() for k, name in ((5, "latent_space"), (8, "cf_manifold")))
+    run = out / "runs" / "counterfactual-ae-d2-s0"
+    before = (run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()
+    result = invoke(*args)  # everything measured: nothing retrains, the report is rewritten from the files
+    assert result.exit_code == 0 and ((run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()) == before
+    assert len(before[1].splitlines()) == 2  # epoch 2 resumed epoch 1's run: one log line an epoch
+
+
 @pytest.mark.slow
 def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
     result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 1, "--limit", 256,

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -121,3 +122,27 @@ def test_counterfactual_phase_moves_only_the_encoder():
     assert all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(shrb_before, model.shrb.parameters()))
     assert all(p.grad is None for p in model.shrb.parameters())
+
+
+def test_report_collects_runs_by_latent_size_and_epochs_and_judges_each_metric_by_its_direction(tmp_path):
+    from cfae.experiments.cf_report import collect, markdown_table, verdicts
+
+    written = {("vae", 2, 0, 20): {"mmd": 0.2, "knn_accuracy": 0.9}, ("vae", 2, 1, 20): {"mmd": 0.4, "knn_accuracy": 0.8},
+               ("mmd-vae", 2, 0, 20): {"mmd": 0.1, "knn_accuracy": 0.7},
+               ("counterfactual-ae", 2, 0, 20): {"mmd": 0.2, "knn_accuracy": 0.75},
+               ("vae", 16, 0, 50): {"mmd": 0.5}}
+    for (model, dim, seed, epochs), metrics in written.items():
+        folder = tmp_path / "runs" / f"{model}-d{dim}-s{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"metrics-e{epochs}.json").write_text(json.dumps(metrics))
+    table = collect(tmp_path)
+    assert sorted(table) == [(2, 20), (16, 50)] and len(table[(2, 20)]["vae"]) == 2
+    rows = table[(2, 20)]
+    # mmd, lower is better: CF-AE 0.2 beats the VAE's mean 0.3, not the MMD-VAE's 0.1;
+    # knn, higher is better: CF-AE 0.75 beats the MMD-VAE's 0.7, not the VAE's 0.85
+    lines = verdicts(rows)
+    assert "- mmd (lower is better): CF-AE better than VAE only (CF-AE 0.2000; VAE 0.3000, MMD-VAE 0.1000)" in lines
+    assert "- knn_accuracy (higher is better): CF-AE better than MMD-VAE only (CF-AE 0.7500; VAE 0.8500, MMD-VAE 0.7000)" in lines
+    assert "- ks_max: not recorded for every model (see the notes)" in lines
+    assert verdicts({"vae": rows["vae"]}) == []  # no CF-AE, nothing to judge
+    assert "| VAE | 2 | 0.3000 +- 0.1414 |" in markdown_table(rows)
