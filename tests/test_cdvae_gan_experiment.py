@@ -34,3 +34,17 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
     assert result.exit_code == 1 and "valid choices: thick, slanted, wide" in result.output
     result = runner.invoke(app, ["counterfactual", "flip", str(out / "runs" / "vae-gan-seed-0"), "--out", str(tmp_path / "v.png")])
     assert result.exit_code == 0 and "mean-difference" in result.output
+
+
+def test_verdicts_compare_means_over_seeds_in_each_metric_s_direction():
+    from cfae.experiments.cdvae_gan_report import verdicts
+
+    results = {"cdvae-gan/seed-0": {"effectiveness": 0.8, "fid_counterfactual": 30.0},
+               "cdvae-gan/seed-1": {"effectiveness": 0.6, "fid_counterfactual": 50.0},
+               "vae/seed-0": {"effectiveness": 0.75, "fid_counterfactual": 35.0},
+               "vae/seed-1": {"effectiveness": 0.5, "fid_counterfactual": 20.0}}
+    # CDVAE-GAN: effectiveness 0.7 (higher is better) against 0.625; FID 40 (lower is better) against 27.5
+    assert verdicts(results, ("cdvae-gan", "vae"), (0, 1)) == [
+        "- effectiveness: CDVAE-GAN 0.700 vs vae 0.625: better",
+        "- fid_counterfactual: CDVAE-GAN 40.000 vs vae 27.500: NOT better"]
+    assert verdicts(results, ("vae",), (0, 1)) == []
