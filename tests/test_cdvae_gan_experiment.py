@@ -48,3 +48,29 @@ def test_verdicts_compare_means_over_seeds_in_each_metric_s_direction():
         "- effectiveness: CDVAE-GAN 0.700 vs vae 0.625: better",
         "- fid_counterfactual: CDVAE-GAN 40.000 vs vae 27.500: NOT better"]
     assert verdicts(results, ("vae",), (0, 1)) == []
+
+
+def test_remeasured_counts_the_target_side_and_signs_the_change_towards_the_target(monkeypatch):
+    import torch
+
+    from cfae.data.base import Batch
+    from cfae.experiments import cdvae_gan
+
+    # a stand-in measurement: each image's mean pixel
+    monkeypatch.setattr(cdvae_gan, "measure", lambda images: {"thickness": images.flatten(1).mean(1)})
+    test = Batch(torch.zeros(2, 1, 2, 2), {"attributes": torch.tensor([[0], [1]])})  # targets: thick, then thin
+    counterfactuals = torch.tensor([3.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    reconstructions = torch.tensor([2.5, 1.5]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    result = cdvae_gan.remeasured(counterfactuals, reconstructions, test, 0, "thickness", threshold=2.0)
+    assert result["remeasured_on_target_side"] == 1.0  # 3 > 2 (thick) and 1 < 2 (thin)
+    assert result["remeasured_change_towards_target"] == 0.5  # +0.5 thicker, and 0.5 thinner
+    wrong_way = cdvae_gan.remeasured(counterfactuals.flip(0), reconstructions.flip(0), test, 0, "thickness", threshold=2.0)
+    assert wrong_way["remeasured_on_target_side"] == 0.0 and wrong_way["remeasured_change_towards_target"] == -0.5
+
+
+def test_mean_pairwise_distance_by_hand():
+    import torch
+
+    from cfae.experiments.cdvae_gan import mean_pairwise_distance
+
+    assert mean_pairwise_distance(torch.tensor([[0.0], [1.0], [3.0]])) == 2.0  # distances 1, 3, 2

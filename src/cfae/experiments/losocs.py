@@ -156,12 +156,18 @@ def regression_streams(vae, regressor, data: ImageDataset, n: int, change: float
         m_end = measure(result.counterfactuals.cpu())["thickness"]
         measured.append(m_end - m_start)
         success.append(result.success.float())
-    claimed_t, measured_t, ok = torch.cat(claimed).cpu(), torch.cat(measured), torch.cat(success).cpu().bool()
-    return {"intended_change": change, "streams": n, "success_rate": float(ok.float().mean()),
-            "claimed_change": sm.summary(claimed_t[ok]), "measured_change": sm.summary(measured_t[ok]),
-            "abs_claimed_minus_measured": sm.summary((claimed_t - measured_t)[ok].abs()),
-            "abs_intended_minus_measured": sm.summary((change - measured_t)[ok].abs()),
-            "measured_in_intended_direction": float(((measured_t[ok] * change) > 0).float().mean())}
+    return change_summary(change, torch.cat(claimed).cpu(), torch.cat(measured), torch.cat(success).cpu().bool())
+
+
+def change_summary(change: float, claimed: torch.Tensor, measured: torch.Tensor, ok: torch.Tensor) -> dict:
+    """Intended vs claimed (regressor) vs measured (Morpho-MNIST) change over the successful streams
+    `ok`: each one's summary, |claimed - measured|, |intended - measured| and the share measured
+    in the intended direction."""
+    return {"intended_change": change, "streams": len(ok), "success_rate": float(ok.float().mean()),
+            "claimed_change": sm.summary(claimed[ok]), "measured_change": sm.summary(measured[ok]),
+            "abs_claimed_minus_measured": sm.summary((claimed - measured)[ok].abs()),
+            "abs_intended_minus_measured": sm.summary((change - measured)[ok].abs()),
+            "measured_in_intended_direction": float(((measured[ok] * change) > 0).float().mean())}
 
 
 def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, streams: int = 1000,
