@@ -43,12 +43,12 @@ def test_change_summary_compares_intended_claimed_and_measured_over_successful_s
 
     from cfae.experiments.losocs import change_summary
 
-    claimed, measured = torch.tensor([1.2, 0.8, 0.5]), torch.tensor([0.9, -0.1, 2.0])
+    claimed, measured = torch.tensor([1.2, -0.8, 0.5]), torch.tensor([0.9, -0.1, 2.0])
     ok = torch.tensor([True, True, False])  # the third stream failed: left out of everything but the rate
     result = change_summary(1.0, claimed, measured, ok)
     assert result["streams"] == 3 and result["success_rate"] == pytest.approx(2 / 3)
     assert result["measured_in_intended_direction"] == 0.5  # +0.9 yes, -0.1 no
-    assert result["abs_claimed_minus_measured"]["mean"] == pytest.approx(0.6)  # |0.3|, |0.9|
+    assert result["abs_claimed_minus_measured"]["mean"] == pytest.approx(0.5)  # |0.3|, |-0.7|
     assert result["abs_intended_minus_measured"]["mean"] == pytest.approx(0.6)  # |0.1|, |1.1|
     assert change_summary(-1.0, claimed, measured, ok)["measured_in_intended_direction"] == 0.5
     assert change_summary(-1.0, claimed, -measured, ok)["measured_in_intended_direction"] == 0.5
