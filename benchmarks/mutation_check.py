@@ -2,10 +2,13 @@
 
     python benchmarks/mutation_check.py            # every mutation; prints caught / MISSED per line
     python benchmarks/mutation_check.py --only mmd-bandwidth,mig-gap
+    python benchmarks/mutation_check.py --only losocs-signed-gap --tests tests/test_losocs_experiment.py -k change_summary
 
 Each mutation replaces one exact piece of source text (the run stops if the text is not found, so
 the list cannot silently rot), runs the whole suite with `pytest -x -q` on the working tree (the
-closed-form tests first, so a caught mutation stops early), and restores the file.
+closed-form tests first, so a caught mutation stops early), and restores the file. --tests and -k
+narrow the run to the tests named (a quicker check that those tests notice; a mutation they miss
+may still be caught by the whole suite).
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ def test_files() -> list[str]:
     return [str(tests / name) for name in (*FAST_FIRST, *rest)]
 
 
-def run(name: str) -> tuple[bool, float]:
+def run(name: str, tests: list[str], keyword: str = "") -> tuple[bool, float]:
     relative, original, broken = MUTATIONS[name]
     path = SRC / relative
     text = path.read_text()
@@ -229,7 +232,8 @@ def run(name: str) -> tuple[bool, float]:
     start = time.perf_counter()
     try:
         path.write_text(text.replace(original, broken))
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *test_files()],
+        select = ["-k", keyword] if keyword else []
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select, *tests],
                               cwd=SRC.parents[1], capture_output=True, text=True)
     finally:
         path.write_text(text)
@@ -240,14 +244,20 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still restores the mutated file
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated mutation names")
+    parser.add_argument("--tests", default="", help="comma-separated test files (default: every one)")
+    parser.add_argument("-k", dest="keyword", default="", help="pytest -k expression selecting tests")
     args = parser.parse_args()
+    tests = [str(Path(t).resolve()) for t in args.tests.split(",") if t] or test_files()
+    missing = [t for t in tests if not Path(t).is_file()]
+    if missing:
+        raise SystemExit(f"--tests: no such file {', '.join(missing)}")
     names = [n for n in args.only.split(",") if n] or list(MUTATIONS)
     unknown = set(names) - set(MUTATIONS)
     if unknown:
         raise SystemExit(f"unknown mutations {sorted(unknown)}; valid choices: {', '.join(MUTATIONS)}")
     missed = []
     for name in names:
-        caught, seconds = run(name)
+        caught, seconds = run(name, tests, args.keyword)
         print(f"{name:24s} {'caught' if caught else 'MISSED'}  ({seconds:.0f} s)", flush=True)
         if not caught:
             missed.append(name)
