@@ -268,7 +268,7 @@ def main() -> None:
     missed = []
     for name in names:
         caught, seconds = run(name, tests, args.keyword)
-        print(f"{name:24s} {'caught' if caught else 'MISSED'}  ({seconds:.0f} s)", flush=True)
+        print(f"{name:30s} {'caught' if caught else 'MISSED'}  ({seconds:.0f} s)", flush=True)
         if not caught:
             missed.append(name)
     print(f"{len(names) - len(missed)} of {len(names)} mutations caught" + (f"; missed: {', '.join(missed)}" if missed else ""))
