@@ -1,9 +1,13 @@
 import json
 
+import torch
 from typer.testing import CliRunner
 
 from cfae.cli import app
-from cfae.experiments.cdvae_gan import reproduce
+from cfae.data.base import Batch
+from cfae.experiments import cdvae_gan
+from cfae.experiments.cdvae_gan import mean_pairwise_distance, reproduce
+from cfae.experiments.cdvae_gan_report import verdicts
 
 
 def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
@@ -37,8 +41,6 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
 
 
 def test_verdicts_compare_means_over_seeds_in_each_metric_s_direction():
-    from cfae.experiments.cdvae_gan_report import verdicts
-
     results = {"cdvae-gan/seed-0": {"effectiveness": 0.8, "fid_counterfactual": 30.0},
                "cdvae-gan/seed-1": {"effectiveness": 0.6, "fid_counterfactual": 50.0},
                "vae/seed-0": {"effectiveness": 0.75, "fid_counterfactual": 35.0},
@@ -51,11 +53,6 @@ def test_verdicts_compare_means_over_seeds_in_each_metric_s_direction():
 
 
 def test_remeasured_counts_the_target_side_and_signs_the_change_towards_the_target(monkeypatch):
-    import torch
-
-    from cfae.data.base import Batch
-    from cfae.experiments import cdvae_gan
-
     # a stand-in measurement: each image's mean pixel
     monkeypatch.setattr(cdvae_gan, "measure", lambda images: {"thickness": images.flatten(1).mean(1)})
     test = Batch(torch.zeros(2, 1, 2, 2), {"attributes": torch.tensor([[0], [1]])})  # targets: thick, then thin
@@ -69,8 +66,4 @@ def test_remeasured_counts_the_target_side_and_signs_the_change_towards_the_targ
 
 
 def test_mean_pairwise_distance_by_hand():
-    import torch
-
-    from cfae.experiments.cdvae_gan import mean_pairwise_distance
-
     assert mean_pairwise_distance(torch.tensor([[0.0], [1.0], [3.0]])) == 2.0  # distances 1, 3, 2

@@ -3,8 +3,9 @@
 import json
 
 import pytest
+import torch
 
-from cfae.experiments.losocs import cohort_inputs, reproduce
+from cfae.experiments.losocs import change_summary, cohort_inputs, reproduce
 from cfae.data import get_dataset
 
 
@@ -39,10 +40,6 @@ def test_reproduce_losocs_smoke(tmp_path, shared_data):
 
 
 def test_change_summary_compares_intended_claimed_and_measured_over_successful_streams():
-    import torch
-
-    from cfae.experiments.losocs import change_summary
-
     claimed, measured = torch.tensor([1.2, -0.8, 0.5]), torch.tensor([0.9, -0.1, 2.0])
     ok = torch.tensor([True, True, False])  # the third stream failed: left out of everything but the rate
     result = change_summary(1.0, claimed, measured, ok)

@@ -2,9 +2,14 @@ import math
 
 import pytest
 import torch
+from scipy.special import logsumexp
+from scipy.stats import norm
 
+from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
 from cfae.metrics.encode import Encoded, encode_dataset
-from cfae.metrics.latent import active_units, aggregate_posterior_vs_prior, kl_per_dimension, knn_accuracy
+from cfae.metrics.holes import hole_rate, percentile_grid
+from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, dimension_correlation, kl_per_dimension,
+                                 knn_accuracy, sampled_total_correlation, total_correlation)
 from cfae.metrics.likelihood import negative_elbo
 from cfae.models import build_model
 from conftest import tiny_dataset
@@ -69,8 +74,6 @@ def test_encode_dataset_shapes():
 
 
 def test_total_correlation_zero_for_independent_and_positive_for_correlated_codes():
-    from cfae.metrics.latent import total_correlation
-
     torch.manual_seed(0)
     independent = torch.randn(2000, 2)
     scale = torch.full((2000, 2), 0.2)
@@ -115,8 +118,6 @@ def test_knn_votes_over_k_neighbours():
 
 
 def test_dimension_correlation_is_the_largest_off_diagonal_correlation():
-    from cfae.metrics.latent import dimension_correlation
-
     a, b = torch.tensor([1.0, -1, 1, -1]), torch.tensor([1.0, 1, -1, -1])  # uncorrelated, equal variance
     codes = torch.stack([a, b, a + b], 1)  # corr(a, a + b) = corr(b, a + b) = 1 / sqrt(2)
     assert dimension_correlation(encoded(codes)) == pytest.approx(1 / math.sqrt(2), abs=1e-6)
@@ -124,11 +125,6 @@ def test_dimension_correlation_is_the_largest_off_diagonal_correlation():
 
 
 def test_sampled_total_correlation_matches_scipy_densities():
-    from scipy.special import logsumexp
-    from scipy.stats import norm
-
-    from cfae.metrics.latent import sampled_total_correlation
-
     gen = torch.Generator().manual_seed(0)
     mean = torch.randn(30, 3, generator=gen, dtype=torch.float64)
     scale = 0.2 + torch.rand(30, 3, generator=gen, dtype=torch.float64)  # each example its own scales
@@ -153,8 +149,6 @@ class _IdentityDecoder(torch.nn.Module):
 
 
 def test_hole_rate_counts_decoded_points_below_the_threshold():
-    from cfae.metrics.holes import hole_rate
-
     # softmax top probabilities 8/10, 1/3 and 3/5: one of three below 0.5
     z = torch.tensor([[math.log(8), 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, math.log(3)]])
     result = hole_rate(_IdentityDecoder(), torch.nn.Identity(), z)
@@ -164,8 +158,6 @@ def test_hole_rate_counts_decoded_points_below_the_threshold():
 
 
 def test_percentile_grid_spans_the_5th_to_95th_percentile_with_z2_decreasing_down_the_rows():
-    from cfae.metrics.holes import percentile_grid
-
     edge = 1.6448536  # Phi^-1(0.95)
     grid = percentile_grid(4, n=3).view(3, 3, 4)
     assert torch.allclose(grid[0, 0], torch.tensor([-edge, edge, 0, 0]))  # top left
@@ -175,8 +167,6 @@ def test_percentile_grid_spans_the_5th_to_95th_percentile_with_z2_decreasing_dow
 
 
 def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_dimensions():
-    from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
-
     torch.manual_seed(0)
     model = build_model("vae", latent_dim=3, hidden=(16,)).eval()
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
