@@ -221,6 +221,15 @@ MUTATIONS = {
                                 "causes.append(cause)"),
     "gt-excess-sign": ("experiments/consistency_report.py", 'g["counterfactual"]["error"] - g["counterfactual"]["floor"]',
                        'g["counterfactual"]["error"] + g["counterfactual"]["floor"]'),
+    "pixel-mse-unsquared": ("metrics/pixels.py", "float((a - b).square().mean())", "float((a - b).abs().mean())"),
+    "pixel-mean-abs-signed": ("metrics/pixels.py", "(a - b).abs().flatten(1).mean(1)", "(a - b).flatten(1).mean(1)"),
+    "cdvae-attribute-mean-over-keys": ("experiments/cdvae_gan.py", "/ len(per_attribute) for k in keys}", "/ len(keys) for k in keys}"),
+    "cdvae-diversity-inverted": ("experiments/cdvae_gan.py", "mean_pairwise_distance(sample_features) / mean_pairwise_distance(real_features)",
+                                 "mean_pairwise_distance(real_features) / mean_pairwise_distance(sample_features)"),
+    "losocs-claimed-padded-end": ("experiments/losocs.py", "result.scores[torch.arange(len(result)), last] - result.scores[:, 0]",
+                                  "result.scores[:, -1] - result.scores[:, 0]"),
+    "losocs-measured-from-input": ("experiments/losocs.py", '- measure(result.frames[:, 0].cpu())["thickness"]',
+                                   '- measure(result.inputs.cpu())["thickness"]'),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

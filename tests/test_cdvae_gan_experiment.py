@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from cfae.cli import app
 from cfae.data.base import Batch
 from cfae.experiments import cdvae_gan
-from cfae.experiments.cdvae_gan import mean_pairwise_distance, reproduce
+from cfae.experiments.cdvae_gan import attribute_means, mean_pairwise_distance, reproduce, sample_diversity
 from cfae.experiments.cdvae_gan_report import verdicts
 
 
@@ -67,3 +67,14 @@ def test_remeasured_counts_the_target_side_and_signs_the_change_towards_the_targ
 
 def test_mean_pairwise_distance_by_hand():
     assert mean_pairwise_distance(torch.tensor([[0.0], [1.0], [3.0]])) == 2.0  # distances 1, 3, 2
+
+
+def test_sample_diversity_is_the_samples_spread_over_the_real_spread():
+    real, collapsed = torch.tensor([[0.0], [2.0], [6.0]]), torch.tensor([[0.0], [1.0], [3.0]])  # mean distances 4 and 2
+    assert sample_diversity(collapsed, real) == 0.5 and sample_diversity(real, collapsed) == 2.0
+
+
+def test_attribute_means_weigh_every_attribute_alike():
+    per_attribute = {"thick": {"effectiveness": 1.0, "preservation": 0.5}, "slanted": {"effectiveness": 0.5, "preservation": 0.25},
+                     "wide": {"effectiveness": 0.0, "preservation": 0.75}}
+    assert attribute_means(per_attribute, ("effectiveness", "preservation")) == {"effectiveness": 0.5, "preservation": 0.5}

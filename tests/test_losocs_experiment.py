@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from cfae.counterfactual.streams import StreamResult
+from cfae.experiments import losocs
 from cfae.experiments.losocs import change_summary, cohort_inputs, reproduce
 from cfae.data import get_dataset
 
@@ -50,3 +52,14 @@ def test_change_summary_compares_intended_claimed_and_measured_over_successful_s
     assert change_summary(-1.0, claimed, measured, ok)["measured_in_intended_direction"] == 0.5
     assert change_summary(-1.0, claimed, -measured, ok)["measured_in_intended_direction"] == 0.5
     assert change_summary(-1.0, claimed, measured.abs(), ok)["measured_in_intended_direction"] == 0.0
+
+
+def test_stream_changes_run_from_the_first_frame_to_each_stream_s_own_end(monkeypatch):
+    monkeypatch.setattr(losocs, "measure", lambda images: {"thickness": images.flatten(1).mean(1)})  # stand-in: mean pixel
+    frames = torch.tensor([[1.0, 2.0, 4.0], [5.0, 3.0, 3.0]]).view(2, 3, 1, 1, 1)  # stream 2 stopped after one step
+    result = StreamResult(inputs=torch.zeros(2, 1, 1, 1), counterfactuals=frames[:, -1], codes_before=torch.zeros(2, 1),
+                          codes_after=torch.zeros(2, 3, 1), method="stream", frames=frames,
+                          scores=torch.tensor([[0.5, 1.0, 2.5], [3.0, 1.0, 9.0]]), lengths=torch.tensor([3, 2]))
+    claimed, measured = losocs.stream_changes(result)
+    assert claimed.tolist() == [2.0, -2.0]  # 2.5 - 0.5; 1.0 - 3.0 (the padded 9.0 past its end is not read)
+    assert measured.tolist() == [3.0, -2.0]  # 4 - 1; 3 - 5

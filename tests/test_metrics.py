@@ -11,6 +11,7 @@ from cfae.metrics.holes import hole_rate, percentile_grid
 from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, dimension_correlation, kl_per_dimension,
                                  knn_accuracy, sampled_total_correlation, total_correlation)
 from cfae.metrics.likelihood import negative_elbo
+from cfae.metrics.pixels import mean_abs, mean_squared_error
 from cfae.models import build_model
 from conftest import tiny_dataset
 
@@ -175,3 +176,10 @@ def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_
     assert set(result) == set(HIGHER_IS_BETTER)
     per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
     assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]
+
+
+def test_pixel_distances_by_hand():
+    a = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]], [[[1.0, 1.0], [1.0, 1.0]]]])
+    b = torch.zeros_like(a)
+    assert mean_abs(a, b).tolist() == [1.5, 1.0] and mean_abs(b, a).tolist() == [1.5, 1.0]
+    assert mean_squared_error(a, b) == 2.25  # (0 + 1 + 4 + 9 + 4 * 1) / 8

@@ -55,6 +55,16 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     return float(torch.pdist(features.double()).mean())
 
 
+def sample_diversity(sample_features: torch.Tensor, real_features: torch.Tensor) -> float:
+    """Mean pairwise feature distance of prior samples over that of real images: well below 1 is mode collapse."""
+    return mean_pairwise_distance(sample_features) / mean_pairwise_distance(real_features)
+
+
+def attribute_means(per_attribute: dict[str, dict], keys: tuple[str, ...]) -> dict[str, float]:
+    """Each score's unweighted mean over the attributes (the summary row of Table 3)."""
+    return {k: sum(s[k] for s in per_attribute.values()) / len(per_attribute) for k in keys}
+
+
 @torch.no_grad()
 def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend: torch.nn.Module,
                    real_features: torch.Tensor, thresholds: dict[str, float] | None, seed: int) -> dict:
@@ -73,12 +83,10 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
                                                               test, names.index(attribute), MORPHO_ATTRIBUTES[attribute],
                                                               thresholds[attribute]))
         images.append(per_row["counterfactuals"])
-    for key in ("effectiveness", "preservation", "reversibility"):
-        scores[key] = sum(s[key] for s in scores["attributes"].values()) / len(names)
-    probe = feature_probe(model, train, test)
-    for attribute, accuracy in zip(names, probe):
+    for attribute, accuracy in zip(names, feature_probe(model, train, test)):
         scores["attributes"][attribute]["feature_probe_accuracy"] = accuracy
-    scores["feature_probe_accuracy"] = sum(probe) / len(probe)
+    scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
+                                                          "feature_probe_accuracy")))
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)
@@ -87,7 +95,7 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     scores["fid_counterfactual"] = fid(backend, None, torch.cat(images), real_stats)
     scores["fid_reconstruction"] = fid(backend, None, model.reconstruct(test), real_stats)
     scores["fid_samples"] = frechet_distance(*real_stats, *gaussian_statistics(sample_features))
-    scores["diversity"] = mean_pairwise_distance(sample_features) / mean_pairwise_distance(real_features)
+    scores["diversity"] = sample_diversity(sample_features, real_features)
     return scores
 
 

@@ -13,6 +13,7 @@ from cfae import jsonio
 from cfae.data.base import ImageDataset
 from cfae.data.pendulum import CONCEPTS, concept_rows
 from cfae.metrics.causal import ConceptHandle, concept_handles, true_counterfactual
+from cfae.metrics.pixels import mean_squared_error
 from cfae.train.run import read_run_config
 from cfae.viz.grid import save_image_grid
 
@@ -76,7 +77,7 @@ def write_intervention(run: Path, concept: str | None, value: float | None, n: i
         paths.append(save_image_grid(out / f"do-{concept}={value:g}.png",
                                      torch.cat([test.pixels(rows), counterfactual, truth]), len(rows), scale=1))
         record.update(concept=concept, value=value, simulable=simulable,
-                      pixel_mse=float((counterfactual - truth).square().mean()))
+                      pixel_mse=mean_squared_error(counterfactual, truth))
         if not simulable:
             say(f"note: the simulator never renders a set {concept}; the truth is drawn with both angles kept")
         if regressor is not None:

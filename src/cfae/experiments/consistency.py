@@ -28,6 +28,7 @@ from cfae.metrics.consistency import (consistency_matrices, hybrid_mmd, invarian
 from cfae.metrics.encode import encode_dataset
 from cfae.metrics.fid import features_of, fid, gaussian_statistics
 from cfae.metrics.groundtruth import counterfactual_batch, single_dimension_counterfactuals
+from cfae.metrics.pixels import mean_squared_error
 from cfae.rng import seeded
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
@@ -141,7 +142,7 @@ def evaluate_run(model, codes: torch.Tensor, test_x: torch.Tensor, backend, real
     n = len(test_x)
     recon = torch.cat([model.reconstruct(part) for part in test_x.split(500)])
     hybrid = decode_all(model, sample_codes(codes, n, "hybrid", torch.Generator().manual_seed(seed)))
-    scores["mse"] = float((recon - test_x).square().mean())
+    scores["mse"] = mean_squared_error(recon, test_x)
     scores["fid_reconstruction"] = fid(backend, None, recon, real_stats)
     scores["fid_hybrid"] = fid(backend, None, hybrid, real_stats)
     scores["fid_traversal"] = fid(backend, None, decode_all(model, traversal_codes(codes, n, seed=seed)), real_stats)

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cfae import jsonio
-from cfae.counterfactual.streams import StreamSettings, stream
+from cfae.counterfactual.streams import StreamResult, StreamSettings, stream
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.data.morpho import measure
@@ -149,14 +149,21 @@ def regression_streams(vae, regressor, data: ImageDataset, n: int, change: float
     claimed, measured, success = [], [], []
     for start in range(0, n, CHUNK):
         result = stream(vae, regressor, data.batch(index[start : start + CHUNK]), change, settings, change=True)
-        last = result.lengths - 1
-        rows = torch.arange(len(result))
-        claimed.append(result.scores[rows, last] - result.scores[:, 0])
-        m_start = measure(result.frames[:, 0])["thickness"]
-        m_end = measure(result.counterfactuals.cpu())["thickness"]
-        measured.append(m_end - m_start)
+        by_regressor, by_measurement = stream_changes(result)
+        claimed.append(by_regressor)
+        measured.append(by_measurement)
         success.append(result.success.float())
     return change_summary(change, torch.cat(claimed).cpu(), torch.cat(measured), torch.cat(success).cpu().bool())
+
+
+def stream_changes(result: StreamResult) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each stream's change from its first frame (the start code's decoding) to its end: claimed, the
+    regressor's score at the last frame minus at the first; measured, the Morpho-MNIST thickness of
+    the counterfactual minus that of the first frame."""
+    last = result.lengths - 1
+    claimed = result.scores[torch.arange(len(result)), last] - result.scores[:, 0]
+    measured = measure(result.counterfactuals.cpu())["thickness"] - measure(result.frames[:, 0].cpu())["thickness"]
+    return claimed, measured
 
 
 def change_summary(change: float, claimed: torch.Tensor, measured: torch.Tensor, ok: torch.Tensor) -> dict:

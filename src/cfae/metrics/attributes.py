@@ -19,13 +19,9 @@ from torch import Tensor
 
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch
+from cfae.metrics.pixels import mean_abs
 
 Method = Callable[[Batch, str, Tensor], CounterfactualResult]
-
-
-def mean_abs(a: Tensor, b: Tensor) -> Tensor:
-    """Per-row mean absolute pixel difference."""
-    return (a - b).abs().flatten(1).mean(1)
 
 
 def relabelled(images: Tensor, batch: Batch, column: int, values: Tensor) -> Batch:

@@ -23,6 +23,7 @@ from torch import Tensor
 from cfae.data.base import ImageDataset
 from cfae.data.pendulum import CONCEPTS, concept_rows, intervened_labels, render_labels
 from cfae.metrics.mic import mine_statistics
+from cfae.metrics.pixels import mean_squared_error
 
 
 @dataclass
@@ -154,7 +155,7 @@ def pendulum_counterfactuals(model, data: ImageDataset, handles: list[ConceptHan
             else:
                 handle = next(h for h in handles if h.name == name)
                 counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, labels, handle, value)
-            pixel.append(float((counterfactual - truth).square().mean()))
+            pixel.append(mean_squared_error(counterfactual, truth))
             simulable.append(possible)
             if regressor is not None:
                 error = np.abs(regressor.predict(counterfactual).numpy() - truth_labels).mean(0)
