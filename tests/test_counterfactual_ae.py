@@ -146,3 +146,16 @@ def test_report_collects_runs_by_latent_size_and_epochs_and_judges_each_metric_b
     assert "- ks_max: not recorded for every model (see the notes)" in lines
     assert verdicts({"vae": rows["vae"]}) == []  # no CF-AE, nothing to judge
     assert "| VAE | 2 | 0.3000 +- 0.1414 |" in markdown_table(rows)
+
+
+def test_plane_figure_draws_each_model_s_plane_hole_rates_and_skips_runs_without_them(tmp_path):
+    from cfae.experiments.cf_report import plane_figure
+
+    for model, metrics in {"vae": {"planes_hole_rates": [[None, 0.2, 0.5], [0.2, None, 1.0], [0.5, 1.0, None]]},
+                           "counterfactual-ae": {"mmd": 0.1}}.items():  # a run measured before the planes existed
+        folder = tmp_path / "runs" / f"{model}-d3-s0"
+        folder.mkdir(parents=True)
+        (folder / "metrics-e5.json").write_text(json.dumps(metrics))
+    lines = plane_figure(tmp_path, 3, 5)
+    assert "![planes](planes_hole_rate_d3_e5.png)" in lines and (tmp_path / "planes_hole_rate_d3_e5.png").stat().st_size > 0
+    assert plane_figure(tmp_path, 3, 20) == []  # no run at that epoch

@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
 from cfae.metrics.encode import Encoded, encode_dataset
-from cfae.metrics.holes import hole_rate, percentile_grid
+from cfae.metrics.holes import grid_and_prior_holes, hole_rate, pair_hole_rates, percentile_grid
 from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, dimension_correlation, kl_per_dimension,
                                  knn_accuracy, sampled_total_correlation, total_correlation)
 from cfae.metrics.likelihood import negative_elbo
@@ -165,6 +165,27 @@ def test_percentile_grid_spans_the_5th_to_95th_percentile_with_z2_decreasing_dow
     assert torch.allclose(grid[2, 2], torch.tensor([edge, -edge, 0, 0]))  # bottom right
     assert torch.allclose(grid[1, 1], torch.zeros(4))  # the median
     assert torch.allclose(percentile_grid(1, n=3)[:, 0], torch.tensor([-edge, 0, edge]).repeat(3))
+    other_plane = percentile_grid(4, n=3, dims=(3, 1)).view(3, 3, 4)
+    assert torch.allclose(other_plane[0, 0], torch.tensor([0, edge, 0, -edge]))  # z4 across, z2 down
+
+
+def test_every_plane_s_hole_rate_is_the_hole_rate_of_its_own_grid():
+    torch.manual_seed(0)
+    classifier = torch.nn.Linear(4, 3)  # reads the code itself (decode = identity) as features
+    rates = pair_hole_rates(_IdentityDecoder(), classifier, 4, n=6)
+    for i in range(4):
+        assert math.isnan(rates[i, i])
+        for j in range(i + 1, 4):
+            single = hole_rate(_IdentityDecoder(), classifier, percentile_grid(4, 6, (i, j)))["hole_rate"]
+            assert rates[i, j] == rates[j, i] == pytest.approx(single)
+    pairs = rates[~torch.eye(4, dtype=torch.bool)]
+    assert len(set(pairs.tolist())) > 2  # the planes differ, so a mixed-up plane order would show
+    holes = grid_and_prior_holes(_IdentityDecoder(), classifier, 4, n=6)
+    assert holes["grid_hole_rate"] == pytest.approx(float(rates[0, 1]))
+    assert holes["planes_hole_rate_mean"] == pytest.approx(float(pairs.mean()))
+    assert holes["planes_hole_rate_max"] == pytest.approx(float(pairs.max()))
+    one_dimension = grid_and_prior_holes(_IdentityDecoder(), torch.nn.Linear(1, 3), 1, n=6)
+    assert "planes_hole_rate_mean" not in one_dimension and "grid_hole_rate" in one_dimension  # no plane to scan
 
 
 def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_dimensions():
@@ -173,7 +194,7 @@ def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
     train, test = tiny_dataset(64), tiny_dataset(40, seed=1)
     result = latent_quality(model, train, test, classifier)
-    assert set(result) == set(HIGHER_IS_BETTER)
+    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates"}
     per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
     assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]
 

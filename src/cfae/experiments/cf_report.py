@@ -15,6 +15,7 @@ from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER
 from cfae.metrics.encode import encode_dataset
 from cfae.train.checkpoint import load_model
 from cfae.viz import figures
+from cfae.viz.consistency import heatmaps
 from cfae.viz.grid import image_grid
 
 NAMES = {"vae": "VAE", "mmd-vae": "MMD-VAE", "counterfactual-ae": "CF-AE"}
@@ -101,17 +102,33 @@ def figure_set(out: Path, test: ImageDataset, epochs: int) -> list[str]:
     return [f"Figures: 2-D latent, seed 0, after {epochs} epochs.", ""] + lines
 
 
+def plane_figure(out: Path, dim: int, epochs: int) -> list[str]:
+    """Heatmaps of the hole rate on every plane z_i, z_j, seed 0 of each model (a D > 2 latent)."""
+    files = {NAMES[m]: out / "runs" / f"{m}-d{dim}-s0" / f"metrics-e{epochs}.json" for m in NAMES}
+    planes = {name: json.loads(f.read_text()).get("planes_hole_rates") for name, f in files.items() if f.exists()}
+    planes = {name: matrix for name, matrix in planes.items() if matrix is not None}
+    if not planes:
+        return []
+    path = heatmaps(planes, out / f"planes_hole_rate_d{dim}_e{epochs}.png", xlabel="dimension j", ylabel="dimension i",
+                    columns=3, cmap="magma")
+    return [f"Hole rate on each plane z_i, z_j (other dimensions 0), seed 0, after {epochs} epochs:", "",
+            f"![planes]({path.name})", ""]
+
+
 def write_report(out: Path, dataset: str, classifier_accuracy: float, train: ImageDataset, test: ImageDataset) -> Path:
     table = collect(out)
     lines = [f"# Counterfactual Autoencoder vs VAE vs MMD-VAE on {dataset}", "",
              f"Independent CNN classifier (hole rates): test accuracy {classifier_accuracy:.4f}.",
              "Metrics on the test split, mean +- sd over seeds. mmd: MMD^2 of q(z) vs N(0, I); ks: Kolmogorov-Smirnov",
              "per dimension; max_abs_corr: largest |corr| between two dimensions; hole rate: share of decoded codes",
-             "whose top class probability < 0.5 (20 x 20 percentile grid over z1, z2; and 400 prior draws);",
+             "whose top class probability < 0.5 (20 x 20 percentile grid over z1, z2, as Fig. 8; planes_: the same",
+             "grid on every plane z_i, z_j, other dimensions 0, mean and worst plane; and 400 prior draws);",
              "knn_accuracy: 5-NN on posterior means; silhouette: by class; test_mse: per pixel at the posterior mean.", ""]
     for (dim, epochs) in sorted(table):
         lines += [f"## {dim}-D latent, {epochs} epochs", "", markdown_table(table[(dim, epochs)]), "",
                   "Where the CF-AE stands:", *verdicts(table[(dim, epochs)]), ""]
+        if dim > 2:
+            lines += plane_figure(out, dim, epochs)
     last = max((e for d, e in table if d == 2), default=None)
     if last is not None:
         lines += figure_set(out, test, last)

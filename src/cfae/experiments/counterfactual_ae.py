@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Callable
 
 
+from cfae import jsonio
 from cfae.data import get_dataset
 from cfae.experiments.cf_report import NAMES as COMPARED, write_report
 from cfae.metrics.counterfactual_ae import latent_quality
 from cfae.train.classifier import cached_classifier
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig, train_run
+
 
 def run_name(model: str, latent_dim: int, seed: int) -> str:
     return f"{model}-d{latent_dim}-s{seed}"
@@ -47,7 +49,7 @@ def reproduce(dataset: str, out: str | Path, seeds=(0, 1, 2), epochs=(20, 50), l
                     model, _ = train_run(config, run_dir, resume=(run_dir / "checkpoints").exists())
                     model = model.cpu().eval()
                     metrics = latent_quality(model, train, test, classifier)
-                    metrics_file.write_text(json.dumps(metrics, indent=2))
+                    jsonio.write_json(metrics_file, metrics)
     report = write_report(out, dataset, accuracy, train, test)
     say(f"report written to {report.resolve()}")
     return report
@@ -76,6 +78,6 @@ def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, lim
             else:
                 metrics["knn_accuracy"] = None
                 metrics["knn_accuracy_note"] = "not recomputed: this epoch's checkpoint is no longer kept"
-            metrics_file.write_text(json.dumps(metrics, indent=2))
+            jsonio.write_json(metrics_file, metrics)
         say(f"{run_dir.name}: knn rescored at epoch {latest}")
     write_report(out, dataset, cached_classifier(train, test, out / "classifier")[1], train, test)

@@ -32,6 +32,7 @@ def latent_quality(model, train: ImageDataset, test: ImageDataset, classifier) -
 # metric -> True when larger is better (for the report's verdicts)
 HIGHER_IS_BETTER = {
     "mmd": False, "ks_max": False, "ks_mean": False, "max_abs_corr": False, "grid_hole_rate": False,
-    "grid_mean_top_prob": True, "prior_hole_rate": False, "prior_mean_top_prob": True,
+    "grid_mean_top_prob": True, "planes_hole_rate_mean": False, "planes_hole_rate_max": False,
+    "prior_hole_rate": False, "prior_mean_top_prob": True,
     "knn_accuracy": True, "silhouette": True, "test_mse": False,
 }

@@ -2,37 +2,64 @@
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import torch
 from scipy.stats import norm
 
 
-def percentile_grid(latent_dim: int, n: int = 20) -> torch.Tensor:
-    """n x n grid of Gaussian percentiles (5%..95%) over z1, z2, other dimensions 0; row-major with
-    z2 decreasing down the rows, so it tiles as an image of the plane (seed 000 Fig. 8)."""
+def percentile_grid(latent_dim: int, n: int = 20, dims: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """n x n grid of Gaussian percentiles (5%..95%) over the plane of z_i, z_j (dims; seed 000 Fig. 8
+    is z1, z2), other dimensions 0; row-major with z_j decreasing down the rows, so it tiles as an
+    image of the plane."""
     ticks = torch.tensor(norm.ppf(np.linspace(0.05, 0.95, n)), dtype=torch.float32)
     z = torch.zeros(n * n, latent_dim)
     gy, gx = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")
-    z[:, 0] = gx.flatten()
+    z[:, dims[0]] = gx.flatten()
     if latent_dim > 1:
-        z[:, 1] = gy.flatten()
+        z[:, dims[1]] = gy.flatten()
     return z
 
 
 @torch.no_grad()
-def hole_rate(model, classifier, z: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
-    """Share of decoded codes whose top class probability is below threshold, and the mean top probability."""
+def top_class_probability(model, classifier, z: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The classifier's top softmax probability on each decoded code, max_c p(c | decode(z))."""
     model.eval()
     classifier.eval()
     device = next(model.parameters()).device
-    images = model.decode(z.to(device)).cpu()
-    top = torch.softmax(classifier(images), 1).max(1).values
+    tops = [torch.softmax(classifier(model.decode(part.to(device)).cpu()), 1).max(1).values for part in z.split(chunk)]
+    return torch.cat(tops)
+
+
+def hole_rate(model, classifier, z: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """Share of decoded codes whose top class probability is below threshold, and the mean top probability."""
+    top = top_class_probability(model, classifier, z)
     return {"hole_rate": float((top < threshold).float().mean()), "mean_top_prob": float(top.mean())}
 
 
-def grid_and_prior_holes(model, classifier, latent_dim: int, n: int = 20, seed: int = 0) -> dict[str, float]:
-    """Hole rate on the percentile grid and on n*n prior draws N(0, I)."""
+def pair_hole_rates(model, classifier, latent_dim: int, n: int = 20, threshold: float = 0.5) -> torch.Tensor:
+    """(D, D) symmetric matrix whose (i, j) entry is the hole rate of the percentile grid on the plane
+    of z_i, z_j (all D(D-1)/2 planes, not only z1, z2); the diagonal is NaN."""
+    rates = torch.full((latent_dim, latent_dim), float("nan"))
+    pairs = list(combinations(range(latent_dim), 2))
+    if not pairs:
+        return rates
+    top = top_class_probability(model, classifier, torch.cat([percentile_grid(latent_dim, n, p) for p in pairs]))
+    per_plane = (top < threshold).float().view(len(pairs), n * n).mean(1)
+    for (i, j), rate in zip(pairs, per_plane):
+        rates[i, j] = rates[j, i] = rate
+    return rates
+
+
+def grid_and_prior_holes(model, classifier, latent_dim: int, n: int = 20, seed: int = 0) -> dict:
+    """Hole rate on the z1, z2 percentile grid, its mean and worst over every plane z_i, z_j (and the
+    matrix of them), and on n*n prior draws N(0, I)."""
     grid = hole_rate(model, classifier, percentile_grid(latent_dim, n))
     prior = hole_rate(model, classifier, torch.randn(n * n, latent_dim, generator=torch.Generator().manual_seed(seed)))
-    return {"grid_hole_rate": grid["hole_rate"], "grid_mean_top_prob": grid["mean_top_prob"],
+    planes = pair_hole_rates(model, classifier, latent_dim, n)
+    off_diagonal = planes[~torch.eye(latent_dim, dtype=torch.bool)]
+    summary = {"planes_hole_rate_mean": float(off_diagonal.mean()), "planes_hole_rate_max": float(off_diagonal.max()),
+               "planes_hole_rates": planes.tolist()} if len(off_diagonal) else {}
+    return {"grid_hole_rate": grid["hole_rate"], "grid_mean_top_prob": grid["mean_top_prob"], **summary,
             "prior_hole_rate": prior["hole_rate"], "prior_mean_top_prob": prior["mean_top_prob"]}
