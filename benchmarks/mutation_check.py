@@ -6,9 +6,9 @@
 
 Each mutation replaces one exact piece of source text (the run stops if the text is not found, so
 the list cannot silently rot), runs the whole suite with `pytest -x -q` on the working tree (the
-closed-form tests first, so a caught mutation stops early), and restores the file. --tests and -k
-narrow the run to the tests named (a quicker check that those tests notice; a mutation they miss
-may still be caught by the whole suite).
+test files that import the mutated module first, then the closed-form ones, so a caught mutation
+stops early), and restores the file. --tests and -k narrow the run to the tests named (a quicker
+check that those tests notice; a mutation they miss may still be caught by the whole suite).
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ MUTATIONS = {
     "dci-random-state-global": ("metrics/predictive.py", "GradientBoostingClassifier(random_state=random_state)",
                                 "GradientBoostingClassifier()"),
     "sign-test-one-sided": ("experiments/betavae_report.py", "min(1.0, 2 * tail / 2**n)", "min(1.0, tail / 2**n)"),
-    "hole-rate-threshold": ("metrics/holes.py", "(top < threshold)", "(top > threshold)"),
-    "hole-rate-top-class": ("metrics/holes.py", "torch.softmax(classifier(images), 1).max(1)",
-                            "torch.softmax(classifier(images), 1).min(1)"),
+    "hole-rate-threshold": ("metrics/holes.py", '"hole_rate": float((top < threshold)', '"hole_rate": float((top > threshold)'),
+    "hole-rate-top-class": ("metrics/holes.py", "torch.softmax(classifier(model.decode(part.to(device)).cpu()), 1).max(1)",
+                            "torch.softmax(classifier(model.decode(part.to(device)).cpu()), 1).min(1)"),
     "percentile-grid-unflipped": ("metrics/holes.py", "ticks.flip(0), ticks", "ticks, ticks"),
     "percentile-grid-range": ("metrics/holes.py", "np.linspace(0.05, 0.95, n)", "np.linspace(0.01, 0.99, n)"),
     "correlation-diagonal-kept": ("metrics/latent.py", "corr.fill_diagonal_(0)", "corr.abs_()"),
@@ -221,6 +221,8 @@ MUTATIONS = {
                                 "causes.append(cause)"),
     "gt-excess-sign": ("experiments/consistency_report.py", 'g["counterfactual"]["error"] - g["counterfactual"]["floor"]',
                        'g["counterfactual"]["error"] + g["counterfactual"]["floor"]'),
+    "planes-order-mixed": ("metrics/holes.py", ".view(len(pairs), n * n).mean(1)", ".view(n * n, len(pairs)).mean(0)"),
+    "percentile-grid-dims-ignored": ("metrics/holes.py", "z[:, dims[0]] = gx.flatten()", "z[:, 0] = gx.flatten()"),
     "pixel-mse-unsquared": ("metrics/pixels.py", "float((a - b).square().mean())", "float((a - b).abs().mean())"),
     "pixel-mean-abs-signed": ("metrics/pixels.py", "(a - b).abs().flatten(1).mean(1)", "(a - b).flatten(1).mean(1)"),
     "cdvae-attribute-mean-over-keys": ("experiments/cdvae_gan.py", "/ len(per_attribute) for k in keys}", "/ len(keys) for k in keys}"),
@@ -242,6 +244,16 @@ def test_files() -> list[str]:
     return [str(tests / name) for name in (*FAST_FIRST, *rest)]
 
 
+def likely_first(relative: str, tests: list[str]) -> list[str]:
+    """The same test files, those that import the mutated module (cfae.metrics.holes for
+    metrics/holes.py) moved to the front: the whole suite still runs, a catch just comes sooner."""
+    module = "cfae." + relative.removesuffix(".py").replace("/", ".")
+    package, _, name = module.rpartition(".")
+    imports = (f"{module} import", f"import {module}", f"from {package} import {name}")
+    near = [t for t in tests if any(i in Path(t).read_text() for i in imports)]
+    return near + [t for t in tests if t not in near]
+
+
 def run(name: str, tests: list[str], keyword: str = "") -> tuple[bool, float]:
     relative, original, broken = MUTATIONS[name]
     path = SRC / relative
@@ -252,7 +264,8 @@ def run(name: str, tests: list[str], keyword: str = "") -> tuple[bool, float]:
     try:
         path.write_text(text.replace(original, broken))
         select = ["-k", keyword] if keyword else []
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select, *tests],
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select,
+                               *likely_first(relative, tests)],
                               cwd=SRC.parents[1], capture_output=True, text=True)
     finally:
         path.write_text(text)
