@@ -22,7 +22,7 @@ def trained_run(tmp_path, shared_data):
 
 
 def test_every_command_has_help():
-    for command in ["train", "evaluate", "sample", "plot", "datasets", "models", "demo"]:
+    for command in ["train", "evaluate", "sample", "plot", "datasets", "models", "demo", "counterfactual"]:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -45,6 +45,18 @@ def test_train_evaluate_sample_plot_resume(trained_run, shared_data):
     result = invoke("plot", trained_run)
     assert result.exit_code == 0, result.output
     assert {"vae_latent.png", "vae_manifold.png", "loss_curves.png"} <= {p.name for p in (trained_run / "figures").iterdir()}
+    result = invoke("counterfactual", "traverse", trained_run, "-d", 1, "--steps", 5, "-n", 3)
+    assert result.exit_code == 0, result.output
+    record = json.loads((trained_run / "traversals.json").read_text())
+    assert record["range"] == "prior" and record["values"]["1"] == [-2.5, -1.25, 0.0, 1.25, 2.5] and len(record["test_indices"]) == 3
+    again = invoke("counterfactual", "traverse", trained_run)
+    assert again.exit_code == 1 and "already exists; choose another --out" in again.output
+    data_range = invoke("counterfactual", "traverse", trained_run, "--range", "data", "--out", trained_run / "t.png")
+    assert data_range.exit_code == 0 and len(json.loads((trained_run / "t.json").read_text())["values"]) == 2  # both dims
+    for bad, message in ((("-d", 2), "latent dimension 2 does not exist; valid choices: 0..1"),
+                         (("--range", "posterior"), "valid choices: auto, prior, data")):
+        result = invoke("counterfactual", "traverse", trained_run, *bad, "--out", trained_run / "bad.png")
+        assert result.exit_code == 1 and message in result.output and not (trained_run / "bad.png").exists()
     result = invoke("train", "vae", "--out", trained_run, "--epochs", 2, "--resume", "--quiet")
     assert result.exit_code == 0, result.output
     assert len((trained_run / "log.jsonl").read_text().splitlines()) == 2

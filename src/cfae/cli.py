@@ -375,6 +375,25 @@ def counterfactual_flip(
     write_flip_grid(run, attribute, n, out or run / "flips.png", value, seed, say=typer.echo)
 
 
+@counterfactual_app.command("traverse")
+@_friendly
+def counterfactual_traverse(
+    run: Path = typer.Argument(..., help="run folder"),
+    dim: list[int] = typer.Option([], "--dim", "-d", help="latent dimension to sweep (repeat; default: every one)"),
+    steps: int = typer.Option(9, min=2, help="values per dimension (columns)"),
+    span: float = typer.Option(2.5, help="prior range: -span..span (Bernoulli bits: 0..1)"),
+    value_range: str = typer.Option("auto", "--range", help="prior, data (1-99% of training codes) or auto "
+                                    "(data for models without a prior)"),
+    n: int = typer.Option(4, "-n", min=1, help="number of test images (rows per dimension)"),
+    out: Optional[Path] = typer.Option(None, help="PNG to write (default RUN/traversals.png)"),
+    seed: int = typer.Option(0, help="which test images are drawn"),
+):
+    """do(z_d = v) on test images' codes, v swept over a range: one block of rows per dimension."""
+    from cfae.experiments.traverse_job import write_traversals
+
+    write_traversals(run, dim, n, steps, span, value_range, out or run / "traversals.png", seed, say=typer.echo)
+
+
 @counterfactual_app.command("intervene")
 @_friendly
 def counterfactual_intervene(

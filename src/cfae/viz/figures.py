@@ -12,6 +12,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from cfae.counterfactual.traverse import prior_values, traverse  # noqa: E402
 from cfae.metrics.holes import percentile_grid  # noqa: E402
 from cfae.rng import seeded  # noqa: E402
 from cfae.viz.grid import save_image_grid  # noqa: E402
@@ -104,13 +105,9 @@ def loss_curves(histories: dict[str, list[dict]], path, key: str = "recon") -> P
 def latent_traversals(model, x: torch.Tensor, path, steps: int = 9, span: float = 2.5) -> Path:
     """Row d: the intervention do(z_d = v) on the code of x, v swept over [-span, span] for continuous
     latent parts and over [0, 1] for Bernoulli ones (the parts come from model.latent_spec)."""
-    device = next(model.parameters()).device
-    base = model.eval().encode(x[:1].to(device)).mean
-    rows = []
-    for part in model.latent_spec:
-        low, high = (0.0, 1.0) if part.kind == "bernoulli" else (-span, span)
-        values = torch.linspace(low, high, steps, device=device)
-        rows += [model.intervene(base.repeat(steps, 1), {d: values}) for d in range(part.start, part.start + part.dims)]
+    first = x[:1].to(next(model.parameters()).device)
+    width = sum(part.dims for part in model.latent_spec)
+    rows = [traverse(model, first, d, prior_values(model, d, steps, span)).counterfactuals[0] for d in range(width)]
     return save_image_grid(path, torch.cat(rows), nrow=steps)
 
 
