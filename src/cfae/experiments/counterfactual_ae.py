@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-
 from cfae import jsonio
 from cfae.data import get_dataset
 from cfae.experiments.cf_report import NAMES as COMPARED, write_report
