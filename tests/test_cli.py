@@ -62,6 +62,24 @@ def test_train_evaluate_sample_plot_resume(trained_run, shared_data):
     assert len((trained_run / "log.jsonl").read_text().splitlines()) == 2
 
 
+def test_evaluate_latent_judges_holes_with_a_saved_classifier(trained_run, shared_data, tmp_path):
+    classifier = tmp_path / "clf"
+    trained = invoke("train-classifier", "--out", classifier, "--data-root", shared_data, "--limit", 300, "--epochs", 1,
+                     "--network", "mlp", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    result = invoke("evaluate", trained_run, "--metrics", "latent", "--classifier", classifier)
+    assert result.exit_code == 0, result.output
+    scores = json.loads((trained_run / "latent.json").read_text())
+    assert 0 <= scores["grid_hole_rate"] <= 1 and scores["planes_hole_rate_mean"] == scores["grid_hole_rate"]  # 2-D: one plane
+    assert scores["classifier"] == str(classifier) and 0 <= scores["knn_accuracy"] <= 1
+    missing = invoke("evaluate", trained_run, "--metrics", "latent")
+    assert missing.exit_code == 1 and "--metrics latent needs --classifier" in missing.output
+    not_a_predictor = invoke("evaluate", trained_run, "--metrics", "latent", "--classifier", tmp_path)
+    assert not_a_predictor.exit_code == 1 and "no predictor.safetensors" in not_a_predictor.output
+    unknown = invoke("evaluate", trained_run, "--metrics", "latentt")
+    assert unknown.exit_code == 1 and "valid choices: basic, disentanglement, likelihood, latent" in unknown.output
+
+
 def test_yaml_config_and_flags_merge(tmp_path, shared_data):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("dataset: fashion\nlimit: 200\nmodel_options: {latent_dim: 3, network: conv, hidden: [4, 8]}\n"

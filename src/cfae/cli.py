@@ -201,20 +201,24 @@ def train(
 @_friendly
 def evaluate(
     run: Path = typer.Argument(..., help="run folder"),
-    metrics: str = typer.Option("basic", help="metric group: basic, disentanglement or likelihood"),
+    metrics: str = typer.Option("basic", help="metric group: basic, disentanglement, likelihood or latent (seed 000's "
+                                "Gaussianity, hole rates and class separation; needs --classifier)"),
     limit: Optional[int] = typer.Option(None, help="evaluate on the first N test examples"),
     fast: bool = typer.Option(False, help="disentanglement: a fiftieth of the default samples (smoke test)"),
     iw: int = typer.Option(5000, "--iw", min=1, max=100_000, help="likelihood: importance samples K"),
+    classifier: Optional[Path] = typer.Option(None, help="latent: a class classifier folder (cfae train-classifier)"),
 ):
     """Test-set metrics of a trained run; printed and written to RUN/metrics.json (disentanglement.json,
-    likelihood-iwK.json)."""
+    likelihood-iwK.json, latent.json)."""
     import cfae
     from cfae.experiments.report import evaluate_and_save
     from cfae.train.run import read_run_config
 
-    groups = ("basic", "disentanglement", "likelihood")
+    groups = ("basic", "disentanglement", "likelihood", "latent")
     if metrics not in groups:
         raise ValueError(f"unknown metric group {metrics!r}; valid choices: {', '.join(groups)}")
+    if metrics == "latent" and classifier is None:
+        raise ValueError("--metrics latent needs --classifier, a folder written by `cfae train-classifier`")
     config = read_run_config(run)
     if limit is not None:
         config.limit = limit
@@ -224,6 +228,11 @@ def evaluate(
 
         result = disentanglement_and_save(model, config.dataset, run / "disentanglement.json", fast=fast,
                                           data_root=config.data_root)
+    elif metrics == "latent":
+        from cfae.experiments.report import latent_quality_and_save
+
+        result = latent_quality_and_save(model, config.load_split("test"), config.load_split("train"), classifier,
+                                         run / "latent.json")
     elif metrics == "likelihood":
         from cfae.experiments.report import likelihood_and_save
 

@@ -68,6 +68,26 @@ def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, pat
     return result
 
 
+def latent_quality_and_save(model, test: ImageDataset, train: ImageDataset, classifier_folder: Path, path: Path) -> dict:
+    """Seed 000's latent measures (cfae.metrics.counterfactual_ae) with hole rates judged by a saved
+    class classifier (`cfae train-classifier`), which must read the run's images."""
+    from cfae.metrics.counterfactual_ae import latent_quality
+    from cfae.train.classifier import load_predictor
+
+    classifier, record = load_predictor(classifier_folder)
+    if record["kind"] != "classifier":
+        raise ValueError(f"--classifier {classifier_folder} holds a {record['kind']} predictor, not a class classifier")
+    if tuple(record["input_shape"]) != tuple(test.image_shape):
+        raise ValueError(f"--classifier {classifier_folder} reads images of shape {tuple(record['input_shape'])}, "
+                         f"the run's are {tuple(test.image_shape)}")
+    if "label" not in test.labels:
+        raise ValueError(f"dataset {test.name!r} has no class labels, which the hole rates and kNN accuracy need")
+    result = {"classifier": str(classifier_folder), "classifier_dataset": record["dataset"],
+              "classifier_test_accuracy": record["test_accuracy"], **latent_quality(model, train, test, classifier)}
+    jsonio.write_json(path, result)
+    return result
+
+
 def likelihood_and_save(model, test: ImageDataset, k: int, path: Path, show: bool = True) -> dict:
     """The importance-weighted bound with K samples on the test split, named for what it measures."""
     from rich.progress import Progress
