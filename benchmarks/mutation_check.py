@@ -227,6 +227,8 @@ MUTATIONS = {
                                  "low, high = (-span, span)"),
     "traverse-data-full-range": ("counterfactual/traverse.py", "low: float = 0.01, high: float = 0.99", "low: float = 0.0, high: float = 1.0"),
     "traverse-codes-unmoved": ("counterfactual/traverse.py", "codes.append(model.intervene_codes(before, {dim: value}))", "codes.append(before)"),
+    "planes-sample-unseeded": ("metrics/holes.py", "torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:max_planes]",
+                               "torch.randperm(len(pairs))[:max_planes]"),
     "pixel-mse-unsquared": ("metrics/pixels.py", "float((a - b).square().mean())", "float((a - b).abs().mean())"),
     "pixel-mean-abs-signed": ("metrics/pixels.py", "(a - b).abs().flatten(1).mean(1)", "(a - b).flatten(1).mean(1)"),
     "cdvae-attribute-mean-over-keys": ("experiments/cdvae_gan.py", "/ len(per_attribute) for k in keys}", "/ len(keys) for k in keys}"),

@@ -183,7 +183,11 @@ def test_every_plane_s_hole_rate_is_the_hole_rate_of_its_own_grid():
     holes = grid_and_prior_holes(_IdentityDecoder(), classifier, 4, n=6)
     assert holes["grid_hole_rate"] == pytest.approx(float(rates[0, 1]))
     assert holes["planes_hole_rate_mean"] == pytest.approx(float(pairs.mean()))
-    assert holes["planes_hole_rate_max"] == pytest.approx(float(pairs.max()))
+    assert holes["planes_hole_rate_max"] == pytest.approx(float(pairs.max())) and holes["planes_measured"] == 6
+    sampled = pair_hole_rates(_IdentityDecoder(), classifier, 4, n=6, max_planes=2)  # 2 of the 6 planes, seeded
+    assert int(sampled.isfinite().sum()) == 4 and torch.equal(sampled.isfinite(), sampled.T.isfinite())
+    assert torch.allclose(sampled[sampled.isfinite()], rates[sampled.isfinite()])
+    assert torch.equal(sampled.isnan(), pair_hole_rates(_IdentityDecoder(), classifier, 4, n=6, max_planes=2).isnan())
     one_dimension = grid_and_prior_holes(_IdentityDecoder(), torch.nn.Linear(1, 3), 1, n=6)
     assert "planes_hole_rate_mean" not in one_dimension and "grid_hole_rate" in one_dimension  # no plane to scan
 
@@ -194,7 +198,7 @@ def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
     train, test = tiny_dataset(64), tiny_dataset(40, seed=1)
     result = latent_quality(model, train, test, classifier)
-    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates"}
+    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates", "planes_measured"}
     per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
     assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]
 
