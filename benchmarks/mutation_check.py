@@ -229,6 +229,8 @@ MUTATIONS = {
     "traverse-codes-unmoved": ("counterfactual/traverse.py", "codes.append(model.intervene_codes(before, {dim: value}))", "codes.append(before)"),
     "planes-sample-unseeded": ("metrics/holes.py", "torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:max_planes]",
                                "torch.randperm(len(pairs))[:max_planes]"),
+    "planes-active-one-side": ("metrics/holes.py", "measured & active[:, None] & active[None, :]", "measured & active[:, None]"),
+    "active-units-threshold-ignored": ("metrics/latent.py", "return encoded.mean.var(0) > threshold", "return encoded.mean.var(0) > 0"),
     "pixel-mse-unsquared": ("metrics/pixels.py", "float((a - b).square().mean())", "float((a - b).abs().mean())"),
     "pixel-mean-abs-signed": ("metrics/pixels.py", "(a - b).abs().flatten(1).mean(1)", "(a - b).flatten(1).mean(1)"),
     "cdvae-attribute-mean-over-keys": ("experiments/cdvae_gan.py", "/ len(per_attribute) for k in keys}", "/ len(keys) for k in keys}"),

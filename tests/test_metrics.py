@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
 from cfae.metrics.encode import Encoded, encode_dataset
-from cfae.metrics.holes import grid_and_prior_holes, hole_rate, pair_hole_rates, percentile_grid
+from cfae.metrics.holes import grid_and_prior_holes, hole_rate, pair_hole_rates, percentile_grid, plane_summary
 from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, dimension_correlation, kl_per_dimension,
                                  knn_accuracy, sampled_total_correlation, total_correlation)
 from cfae.metrics.likelihood import negative_elbo
@@ -192,13 +192,24 @@ def test_every_plane_s_hole_rate_is_the_hole_rate_of_its_own_grid():
     assert "planes_hole_rate_mean" not in one_dimension and "grid_hole_rate" in one_dimension  # no plane to scan
 
 
+def test_plane_summary_averages_measured_planes_and_those_of_two_active_dimensions():
+    nan = float("nan")
+    planes = torch.tensor([[nan, 0.2, 0.4, nan], [0.2, nan, 1.0, 0.6], [0.4, 1.0, nan, 0.0], [nan, 0.6, 0.0, nan]])
+    summary = plane_summary(planes, active=torch.tensor([True, True, False, True]))  # plane (0, 3) not measured
+    assert summary["planes_measured"] == 5 and summary["planes_active_measured"] == 2  # (0, 1) and (1, 3)
+    assert summary["planes_hole_rate_mean"] == pytest.approx(0.44) and summary["planes_hole_rate_max"] == pytest.approx(1.0)
+    assert summary["planes_active_hole_rate_mean"] == pytest.approx(0.4)  # (0.2 + 0.6) / 2
+    assert plane_summary(planes, active=torch.tensor([True, False, False, False]))["planes_active_hole_rate_mean"] is None
+    assert "planes_active_measured" not in plane_summary(planes) and plane_summary(torch.full((1, 1), nan)) == {}
+
+
 def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_dimensions():
     torch.manual_seed(0)
     model = build_model("vae", latent_dim=3, hidden=(16,)).eval()
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
     train, test = tiny_dataset(64), tiny_dataset(40, seed=1)
     result = latent_quality(model, train, test, classifier)
-    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates", "planes_measured"}
+    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates", "planes_measured", "planes_active_measured"}
     per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
     assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]
 

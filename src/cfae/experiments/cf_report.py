@@ -122,8 +122,9 @@ def write_report(out: Path, dataset: str, classifier_accuracy: float, train: Ima
              "Metrics on the test split, mean +- sd over seeds. mmd: MMD^2 of q(z) vs N(0, I); ks: Kolmogorov-Smirnov",
              "per dimension; max_abs_corr: largest |corr| between two dimensions; hole rate: share of decoded codes",
              "whose top class probability < 0.5 (20 x 20 percentile grid over z1, z2, as Fig. 8; planes_: the same",
-             "grid on every plane z_i, z_j (up to 120, else 120 drawn), other dimensions 0, mean and worst plane;",
-             "and 400 prior draws);",
+             "grid on every plane z_i, z_j (up to 120, else 120 drawn), other dimensions 0, mean and worst plane,",
+             "planes_active_: the mean over planes of two active dimensions (Var_x E[z_d|x] > 0.01; a plane of two",
+             "inactive ones decodes one image, scoring 0 or 1); and 400 prior draws);",
              "knn_accuracy: 5-NN on posterior means; silhouette: by class; test_mse: per pixel at the posterior mean.", ""]
     for (dim, epochs) in sorted(table):
         lines += [f"## {dim}-D latent, {epochs} epochs", "", markdown_table(table[(dim, epochs)]), "",

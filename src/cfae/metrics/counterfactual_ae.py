@@ -7,7 +7,7 @@ import torch
 from cfae.data.base import ImageDataset
 from cfae.metrics.encode import encode_dataset
 from cfae.metrics.holes import grid_and_prior_holes
-from cfae.metrics.latent import aggregate_posterior_vs_prior, dimension_correlation, knn_accuracy, silhouette
+from cfae.metrics.latent import active_mask, aggregate_posterior_vs_prior, dimension_correlation, knn_accuracy, silhouette
 from cfae.metrics.likelihood import negative_elbo
 
 
@@ -21,7 +21,7 @@ def latent_quality(model, train: ImageDataset, test: ImageDataset, classifier) -
         "ks_max": agg["ks_max"],
         "ks_mean": sum(agg["ks_per_dim"]) / len(agg["ks_per_dim"]),
         "max_abs_corr": dimension_correlation(encoded),
-        **grid_and_prior_holes(model, classifier, model.config.latent_dim),
+        **grid_and_prior_holes(model, classifier, model.config.latent_dim, active=active_mask(encoded)),
         "knn_accuracy": knn_accuracy(encode_dataset(model, train), encoded),
         "silhouette": silhouette(encoded),
         "test_mse": negative_elbo(model, test)["mse_per_pixel"],
@@ -33,6 +33,6 @@ def latent_quality(model, train: ImageDataset, test: ImageDataset, classifier) -
 HIGHER_IS_BETTER = {
     "mmd": False, "ks_max": False, "ks_mean": False, "max_abs_corr": False, "grid_hole_rate": False,
     "grid_mean_top_prob": True, "planes_hole_rate_mean": False, "planes_hole_rate_max": False,
-    "prior_hole_rate": False, "prior_mean_top_prob": True,
+    "planes_active_hole_rate_mean": False, "prior_hole_rate": False, "prior_mean_top_prob": True,
     "knn_accuracy": True, "silhouette": True, "test_mse": False,
 }

@@ -23,9 +23,14 @@ def kl_per_dimension(encoded: Encoded) -> list[float]:
     return kl_normal(encoded.mean, encoded.scale).mean(0).tolist()
 
 
-def active_units(encoded: Encoded, threshold: float = 0.01) -> int:
+def active_mask(encoded: Encoded, threshold: float = 0.01) -> torch.Tensor:
     """Burda et al. (2016): dimension d is active when Cov_x(E_q[z_d | x]) > threshold."""
-    return int((encoded.mean.var(0) > threshold).sum())
+    return encoded.mean.var(0) > threshold
+
+
+def active_units(encoded: Encoded, threshold: float = 0.01) -> int:
+    """How many dimensions are active (active_mask)."""
+    return int(active_mask(encoded, threshold).sum())
 
 
 def aggregate_posterior_vs_prior(encoded: Encoded, n: int = 2000, seed: int = 0, kernel: str = "gaussian") -> dict:
