@@ -153,6 +153,13 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     result = invoke(*args)  # everything measured: nothing retrains, the report is rewritten from the files
     assert result.exit_code == 0 and ((run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()) == before
     assert len(before[1].splitlines()) == 2  # epoch 2 resumed epoch 1's run: one log line an epoch
+    epoch_1 = (run / "metrics-e1.json").read_text()
+    (run / "metrics-e2.json").write_text('{"mmd": 9.0}')  # as if measured before a metric was added
+    result = invoke(*args, "--rescore")  # measures the latest checkpoint again, trains nothing
+    assert result.exit_code == 0 and "counterfactual-ae-d2-s0: scored again at epoch 2" in result.output
+    rescored = json.loads((run / "metrics-e2.json").read_text())
+    assert rescored["mmd"] != 9.0 and "planes_hole_rate_mean" in rescored and (run / "log.jsonl").read_text() == before[1]
+    assert (run / "metrics-e1.json").read_text() == epoch_1  # not the latest checkpoint: kept as it was
 
 
 @pytest.mark.slow

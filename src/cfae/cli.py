@@ -502,8 +502,8 @@ def reproduce(
     report_only: bool = typer.Option(False, help="consistency, ladder-vae, causalvae: write the report from results.json, train nothing"),
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
     ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU", help="ladder-vae: table columns"),
-    rescore: bool = typer.Option(False, help="consistency: score the runs already trained again from their "
-                                 "checkpoints (after a metric changed), train nothing"),
+    rescore: bool = typer.Option(False, help="consistency, counterfactual-ae: score the runs already trained again "
+                                 "from their (latest) checkpoints (after a metric changed), train nothing"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Reproduce a seed experiment: train, measure and write report.md with figures.
@@ -519,10 +519,11 @@ def reproduce(
     from cfae.train.lock import run_lock
 
     with run_lock(Path(out)):  # one reproduction per report folder: results.json is rewritten as runs finish
-        if experiment == "counterfactual-ae" and rescore_knn:
-            from cfae.experiments.counterfactual_ae import rescore_knn as rescore
+        if experiment == "counterfactual-ae" and (rescore_knn or rescore):
+            from cfae.experiments import counterfactual_ae
 
-            rescore(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
+            again = counterfactual_ae.rescore_knn if rescore_knn else counterfactual_ae.rescore
+            again(dataset, out, data_root=data_root, limit=limit, say=typer.echo)
         elif experiment == "cdvae-gan":
             from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
 

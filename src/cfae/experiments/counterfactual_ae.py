@@ -54,6 +54,28 @@ def reproduce(dataset: str, out: str | Path, seeds=(0, 1, 2), epochs=(20, 50), l
     return report
 
 
+def latest_models(out: Path):
+    """(run folder, epoch, model) of every run under out/runs at its latest checkpoint."""
+    from cfae.train.checkpoint import load_model, read_config, resolve_checkpoint
+
+    for run_dir in sorted((out / "runs").iterdir()):
+        ckpt = resolve_checkpoint(run_dir)
+        yield run_dir, read_config(ckpt)["trainer"]["epoch"], load_model(ckpt).eval()
+
+
+def rescore(dataset: str, out: str | Path, data_root: str | None = None, limit: int | None = None,
+            say: Callable[[str], None] = print) -> None:
+    """Measure every run again at its latest checkpoint (after a metric changed or was added): that
+    epoch's metrics file is replaced; earlier epochs', whose checkpoints are gone, are kept as they are."""
+    out = Path(out) / dataset
+    train, test = get_dataset(dataset, "train", data_root, limit), get_dataset(dataset, "test", data_root, limit)
+    classifier, accuracy = cached_classifier(train, test, out / "classifier")
+    for run_dir, latest, model in latest_models(out):
+        jsonio.write_json(run_dir / f"metrics-e{latest}.json", latent_quality(model, train, test, classifier))
+        say(f"{run_dir.name}: scored again at epoch {latest}")
+    write_report(out, dataset, accuracy, train, test)
+
+
 def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, limit: int | None = None,
                 say: Callable[[str], None] = print) -> None:
     """Recompute knn_accuracy of every run from its latest checkpoint (the metric once used the first
@@ -61,14 +83,10 @@ def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, lim
     epochs, whose checkpoints are gone, get knn_accuracy = null and a note."""
     from cfae.metrics.encode import encode_dataset
     from cfae.metrics.latent import knn_accuracy
-    from cfae.train.checkpoint import load_model, read_config, resolve_checkpoint
 
     out = Path(out) / dataset
     train, test = get_dataset(dataset, "train", data_root, limit), get_dataset(dataset, "test", data_root, limit)
-    for run_dir in sorted((out / "runs").iterdir()):
-        ckpt = resolve_checkpoint(run_dir)
-        latest = read_config(ckpt)["trainer"]["epoch"]
-        model = load_model(ckpt)
+    for run_dir, latest, model in latest_models(out):
         for metrics_file in sorted(run_dir.glob("metrics-e*.json")):
             metrics = json.loads(metrics_file.read_text())
             if int(metrics_file.stem.split("-e")[1]) == latest:
