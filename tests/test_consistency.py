@@ -213,6 +213,10 @@ def test_traversal_and_latent_response_matrix_on_a_linear_map():
     lrm = latent_response_matrix(LinearResponse(matrix), codes, samples=800)
     assert float(lrm[0, 2]) == pytest.approx(0.5 * float(lrm[0, 0]), rel=1e-5)
     assert float(lrm[1, 2]) == 0.0 and float(lrm[2, 0]) == 0.0
+    # moving column j to a shuffled copy changes it by delta with E delta^2 = 2 Var(z_j), so under the
+    # identity the root mean square is sqrt(2) sd_j (a mean |delta| would give 2 sd_j / sqrt(pi) = 1.13 sd_j)
+    ratios = latent_response_matrix(identity, codes, samples=800).diag() / codes.std(0)
+    assert ratios.tolist() == pytest.approx([math.sqrt(2)] * 4, rel=0.05)
 
 
 def test_self_consistency_modes_order_on_a_map_that_only_knows_the_data():
@@ -266,6 +270,11 @@ def test_invariance_penalty_is_the_algorithm1_estimate():
     assert float(penalty.detach()) == pytest.approx(expected, rel=1e-5)
     terms = {k: float(v.detach()) for k, v in model(torch.rand(5, 1, 28, 28)).terms.items()}
     assert terms["loss"] == pytest.approx(terms["recon"] + 4 * terms["consistency"], rel=1e-6)
+    # an untrained AE's penalty is ~1e-8 of its reconstruction term, too small to show its weight: a stand-in
+    weighted = build_model("ae", latent_dim=3, consistency="invariance", consistency_weight=3.0, hidden=(32,))
+    weighted.consistency_penalty = lambda z: torch.tensor(2.5)
+    terms = weighted(torch.rand(5, 1, 28, 28)).terms
+    assert float(terms["loss"] - terms["recon"]) == pytest.approx(3.0 * 2.5, rel=1e-4)
 
 
 def test_equivariance_penalty_compares_causes_after_reapplying_the_intervention():
