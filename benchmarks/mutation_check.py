@@ -9,7 +9,9 @@ Each mutation replaces one exact piece of source text (the run stops if the text
 the list cannot silently rot), runs the whole suite with `pytest -x -q` on the working tree (the
 test files that import the mutated module first, then the closed-form ones, so a caught mutation
 stops early), and restores the file. --tests and -k narrow the run to the tests named (a quicker
-check that those tests notice; a mutation they miss may still be caught by the whole suite). --near
+check that those tests notice; a mutation they miss may still be caught by the whole suite). First
+the chosen tests run unmutated: a test that already fails would "catch" every mutation, so the run
+stops there (--no-baseline skips this when the tests are known to pass). --near
 narrows each run to the files that import the mutated module: a mutation caught by the whole suite
 but missed there is caught only by chance elsewhere (a smoke test's golden number, say) and wants a
 direct test.
@@ -271,6 +273,16 @@ def likely_first(relative: str, tests: list[str]) -> list[str]:
     return near + [t for t in tests if t not in near]
 
 
+def pytest_fails(tests: list[str], keyword: str = "") -> bool:
+    """Whether `pytest -x` over the tests (in order, with -k keyword) fails on the working tree."""
+    select = ["-k", keyword] if keyword else []
+    code = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select, *tests],
+                          cwd=SRC.parents[1], capture_output=True, text=True).returncode
+    if code == 5:  # pytest's "no tests collected": nothing checked the mutation
+        raise SystemExit("pytest selected no test; check --tests and -k")
+    return code != 0
+
+
 def run(name: str, tests: list[str], keyword: str = "") -> tuple[bool, float]:
     relative, original, broken = MUTATIONS[name]
     path = SRC / relative
@@ -280,13 +292,10 @@ def run(name: str, tests: list[str], keyword: str = "") -> tuple[bool, float]:
     start = time.perf_counter()
     try:
         path.write_text(text.replace(original, broken))
-        select = ["-k", keyword] if keyword else []
-        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *select,
-                               *likely_first(relative, tests)],
-                              cwd=SRC.parents[1], capture_output=True, text=True)
+        caught = pytest_fails(likely_first(relative, tests), keyword)
     finally:
         path.write_text(text)
-    return done.returncode != 0, time.perf_counter() - start
+    return caught, time.perf_counter() - start
 
 
 def main() -> None:
@@ -296,6 +305,7 @@ def main() -> None:
     parser.add_argument("--tests", default="", help="comma-separated test files (default: every one)")
     parser.add_argument("-k", dest="keyword", default="", help="pytest -k expression selecting tests")
     parser.add_argument("--near", action="store_true", help="only the test files that import the mutated module")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the chosen tests")
     args = parser.parse_args()
     tests = [str(Path(t).resolve()) for t in args.tests.split(",") if t] or test_files()
     missing = [t for t in tests if not Path(t).is_file()]
@@ -305,9 +315,16 @@ def main() -> None:
     unknown = set(names) - set(MUTATIONS)
     if unknown:
         raise SystemExit(f"unknown mutations {sorted(unknown)}; valid choices: {', '.join(MUTATIONS)}")
+    plan = {name: [t for t in tests if imports_module(MUTATIONS[name][0], t)] if args.near else tests for name in names}
+    if not args.no_baseline:
+        every = sorted({t for chosen in plan.values() for t in chosen})
+        if every and pytest_fails(every, args.keyword):
+            raise SystemExit("the unmutated tests already fail; mend them first (pytest -x on: " + ", ".join(
+                Path(t).name for t in every) + ")")
+        print(f"baseline: the {len(every)} test files pass unmutated", flush=True)
     missed, skipped = [], []
     for name in names:
-        chosen = [t for t in tests if imports_module(MUTATIONS[name][0], t)] if args.near else tests
+        chosen = plan[name]
         if not chosen:
             print(f"{name:30s} skipped (no test file imports its module)", flush=True)
             skipped.append(name)

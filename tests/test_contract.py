@@ -177,6 +177,6 @@ def test_traversals_read_the_latent_parts(tmp_path):
         "latent_spec": property(lambda self: latent_layout(("z", "gaussian", 1), ("bit", "bernoulli", 1)))})
     swept = {}
     intervene = model.intervene
-    model.intervene = lambda codes, do: swept.update({k: v.tolist() for k, v in do.items()}) or intervene(codes, do)
+    model.intervene = lambda codes, do: [swept.setdefault(k, []).append(v) for k, v in do.items()] and intervene(codes, do)
     latent_traversals(model, tiny_dataset(1).pixels(slice(None)), tmp_path / "t.png", steps=3, span=2.0)
     assert swept == {0: [-2.0, 0.0, 2.0], 1: [0.0, 0.5, 1.0]} and (tmp_path / "t.png").stat().st_size > 0
