@@ -20,6 +20,7 @@ direct test.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import subprocess
 import sys
@@ -258,11 +259,16 @@ def test_files() -> list[str]:
     return [str(tests / name) for name in (*FAST_FIRST, *rest)]
 
 
+@functools.cache
+def _source(test_file: str) -> str:
+    return Path(test_file).read_text()
+
+
 def imports_module(relative: str, test_file: str) -> bool:
     """Whether the test file imports the module at src/cfae/<relative> (cfae.metrics.holes for metrics/holes.py)."""
     module = "cfae." + relative.removesuffix(".py").replace("/", ".")
     package, _, name = module.rpartition(".")
-    text = Path(test_file).read_text()
+    text = _source(test_file)
     return any(i in text for i in (f"{module} import", f"import {module}", f"from {package} import {name}"))
 
 

@@ -16,13 +16,17 @@ from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch, as_batch
 
 
+def latent_width(model) -> int:
+    """How many code dimensions the model's latent parts span (model.latent_spec)."""
+    return sum(part.dims for part in model.latent_spec)
+
+
 def part_of(model, dim: int):
     """The latent part (model.latent_spec) holding dimension dim; an out-of-range dim names the range."""
     for part in model.latent_spec:
         if part.start <= dim < part.start + part.dims:
             return part
-    width = sum(part.dims for part in model.latent_spec)
-    raise ValueError(f"latent dimension {dim} does not exist; valid choices: 0..{width - 1}")
+    raise ValueError(f"latent dimension {dim} does not exist; valid choices: 0..{latent_width(model) - 1}")
 
 
 def prior_values(model, dim: int, steps: int, span: float = 2.5) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 
 import cfae
 from cfae import jsonio
-from cfae.counterfactual.traverse import data_values, part_of, prior_values, traverse
+from cfae.counterfactual.traverse import data_values, latent_width, part_of, prior_values, traverse
 from cfae.metrics.encode import encode_dataset
 from cfae.train.run import read_run_config
 from cfae.viz.grid import save_image_grid
@@ -28,8 +28,7 @@ def write_traversals(run: Path, dims: list[int], n: int, steps: int, span: float
         raise FileExistsError(f"{out} already exists; choose another --out")
     config = read_run_config(run)
     model = cfae.load(run).eval()
-    width = sum(part.dims for part in model.latent_spec)
-    dims = dims or list(range(width))
+    dims = dims or list(range(latent_width(model)))
     for d in dims:
         part_of(model, d)
     if value_range == "auto":

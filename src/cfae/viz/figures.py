@@ -12,7 +12,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cfae.counterfactual.traverse import prior_values, traverse  # noqa: E402
+from cfae.counterfactual.traverse import latent_width, prior_values, traverse  # noqa: E402
 from cfae.metrics.holes import percentile_grid  # noqa: E402
 from cfae.rng import seeded  # noqa: E402
 from cfae.viz.grid import save_image_grid  # noqa: E402
@@ -106,8 +106,8 @@ def latent_traversals(model, x: torch.Tensor, path, steps: int = 9, span: float 
     """Row d: the intervention do(z_d = v) on the code of x, v swept over [-span, span] for continuous
     latent parts and over [0, 1] for Bernoulli ones (the parts come from model.latent_spec)."""
     first = x[:1].to(next(model.parameters()).device)
-    width = sum(part.dims for part in model.latent_spec)
-    rows = [traverse(model, first, d, prior_values(model, d, steps, span)).counterfactuals[0] for d in range(width)]
+    rows = [traverse(model, first, d, prior_values(model, d, steps, span)).counterfactuals[0]
+            for d in range(latent_width(model))]
     return save_image_grid(path, torch.cat(rows), nrow=steps)
 
 
