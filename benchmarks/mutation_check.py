@@ -236,7 +236,7 @@ MUTATIONS = {
     "traverse-codes-unmoved": ("counterfactual/traverse.py", "codes.append(model.intervene_codes(before, {dim: value}))", "codes.append(before)"),
     "planes-sample-unseeded": ("metrics/holes.py", "torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:max_planes]",
                                "torch.randperm(len(pairs))[:max_planes]"),
-    "planes-active-one-side": ("metrics/holes.py", "measured & active[:, None] & active[None, :]", "measured & active[:, None]"),
+    "planes-active-one-side": ("metrics/holes.py", "measured & mask[:, None] & mask[None, :]", "measured & mask[:, None]"),
     "active-units-threshold-ignored": ("metrics/latent.py", "return encoded.mean.var(0) > threshold", "return encoded.mean.var(0) > 0"),
     "pixel-mse-unsquared": ("metrics/pixels.py", "float((a - b).square().mean())", "float((a - b).abs().mean())"),
     "pixel-mean-abs-signed": ("metrics/pixels.py", "(a - b).abs().flatten(1).mean(1)", "(a - b).flatten(1).mean(1)"),
@@ -247,6 +247,12 @@ MUTATIONS = {
                                   "result.scores[:, -1] - result.scores[:, 0]"),
     "losocs-measured-from-input": ("experiments/losocs.py", '- measure(result.frames[:, 0].cpu())["thickness"]',
                                    '- measure(result.inputs.cpu())["thickness"]'),
+    "sensitivity-spread-halved": ("metrics/latent.py", "spread = 2 * decode(z).var(0).mean()", "spread = decode(z).var(0).mean()"),
+    "sensitivity-sweep-first-dim": ("metrics/latent.py", "ends[0, d], ends[1, d]", "ends[0, 0], ends[1, 0]"),
+    "sensitivity-unsquared": ("metrics/latent.py", "(images[m:] - images[:m]).square().mean()", "(images[m:] - images[:m]).abs().mean()"),
+    "used-threshold-ignored": ("metrics/latent.py", "return decoder_sensitivity(model, encoded, **options) > threshold",
+                               "return decoder_sensitivity(model, encoded, **options) > 0"),
+    "planes-used-mask-ignored": ("metrics/holes.py", '(("active", active), ("used", used))', '(("active", active), ("used", active))'),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from cfae.cli import app
@@ -52,7 +53,10 @@ def test_train_evaluate_sample_plot_resume(trained_run, shared_data):
     again = invoke("counterfactual", "traverse", trained_run)
     assert again.exit_code == 1 and "already exists; choose another --out" in again.output
     data_range = invoke("counterfactual", "traverse", trained_run, "--range", "data", "--out", trained_run / "t.png")
-    assert data_range.exit_code == 0 and len(json.loads((trained_run / "t.json").read_text())["values"]) == 2  # both dims
+    data_record = json.loads((trained_run / "t.json").read_text())
+    assert data_range.exit_code == 0 and len(data_record["values"]) == 2  # both dims
+    rows = 2 * len(data_record["test_indices"]) + 1  # two blocks of n inputs, a blank row between them
+    assert Image.open(trained_run / "t.png").height == 2 * (rows * (28 + 2) + 2)  # save_image_grid: pad 2, scale 2
     for bad, message in ((("-d", 2), "latent dimension 2 does not exist; valid choices: 0..1"),
                          (("--range", "posterior"), "valid choices: auto, prior, data")):
         result = invoke("counterfactual", "traverse", trained_run, *bad, "--out", trained_run / "bad.png")

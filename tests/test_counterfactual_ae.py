@@ -127,7 +127,8 @@ def test_counterfactual_phase_moves_only_the_encoder():
 def test_report_collects_runs_by_latent_size_and_epochs_and_judges_each_metric_by_its_direction(tmp_path):
     from cfae.experiments.cf_report import collect, markdown_table, verdicts
 
-    written = {("vae", 2, 0, 20): {"mmd": 0.2, "knn_accuracy": 0.9}, ("vae", 2, 1, 20): {"mmd": 0.4, "knn_accuracy": 0.8},
+    written = {("vae", 2, 0, 20): {"mmd": 0.2, "knn_accuracy": 0.9, "used_units": 2},
+               ("vae", 2, 1, 20): {"mmd": 0.4, "knn_accuracy": 0.8, "used_units": 1},
                ("mmd-vae", 2, 0, 20): {"mmd": 0.1, "knn_accuracy": 0.7},
                ("counterfactual-ae", 2, 0, 20): {"mmd": 0.2, "knn_accuracy": 0.75},
                ("vae", 16, 0, 50): {"mmd": 0.5}}
@@ -146,6 +147,8 @@ def test_report_collects_runs_by_latent_size_and_epochs_and_judges_each_metric_b
     assert "- ks_max: not recorded for every model (see the notes)" in lines
     assert verdicts({"vae": rows["vae"]}) == []  # no CF-AE, nothing to judge
     assert "| VAE | 2 | 0.3000 +- 0.1414 |" in markdown_table(rows)
+    assert markdown_table(rows).splitlines()[2].endswith("| - | 1.5 +- 0.7 |")  # active_units unrecorded, used_units
+    assert not any("used_units" in line for line in lines)  # a count, not judged
 
 
 def test_plane_figure_draws_each_model_s_plane_hole_rates_and_skips_runs_without_them(tmp_path):

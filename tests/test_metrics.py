@@ -1,15 +1,16 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER, latent_quality
+from cfae.metrics.counterfactual_ae import DESCRIPTIVE, HIGHER_IS_BETTER, latent_quality
 from cfae.metrics.encode import Encoded, encode_dataset
 from cfae.metrics.holes import grid_and_prior_holes, hole_rate, pair_hole_rates, percentile_grid, plane_summary
-from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, dimension_correlation, kl_per_dimension,
-                                 knn_accuracy, sampled_total_correlation, total_correlation)
+from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, decoder_sensitivity, dimension_correlation,
+                                 kl_per_dimension, knn_accuracy, sampled_total_correlation, total_correlation, used_mask)
 from cfae.metrics.likelihood import negative_elbo
 from cfae.metrics.pixels import mean_abs, mean_squared_error
 from cfae.models import build_model
@@ -24,6 +25,34 @@ def test_active_units_counts_dimensions_whose_mean_varies():
     torch.manual_seed(0)
     mean = torch.cat([torch.randn(500, 3), 0.01 * torch.randn(500, 2)], 1)
     assert active_units(encoded(mean)) == 3
+
+
+class _LinearDecoder(torch.nn.Module):
+    """decode(z) = z W^T: a decoder whose sensitivity has a closed form."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight)
+
+    def decode(self, z):
+        return z @ self.weight.T
+
+
+def test_decoder_sensitivity_of_a_linear_decoder_matches_its_closed_form():
+    torch.manual_seed(0)
+    mean = torch.randn(400, 3) * torch.tensor([1.0, 0.5, 2.0])
+    weight = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.5, 0.0, 0.0]])  # pixels x dims; z_2 unused
+    model = _LinearDecoder(weight)
+    sensitivity = decoder_sensitivity(model, encoded(mean), n=400)
+    # sweeping z_d from its 5% to its 95% quantile moves pixel p by (q95_d - q05_d) W_pd
+    sweep = torch.tensor(np.quantile(mean.numpy(), 0.95, axis=0) - np.quantile(mean.numpy(), 0.05, axis=0))
+    spread = 2 * (mean @ weight.T).var(0).mean()  # mean squared distance between two reconstructions
+    expected = sweep.square() * weight.square().mean(0) / spread
+    assert torch.allclose(sensitivity, expected.float(), rtol=1e-4)
+    assert sensitivity[2] == 0 and sensitivity[0] > sensitivity[1]
+    assert used_mask(model, encoded(mean), n=400).tolist() == [True, True, False]
+    assert used_mask(model, encoded(mean), threshold=float(sensitivity[1]) + 1e-3, n=400).tolist() == [True, False, False]
+    assert torch.equal(decoder_sensitivity(_LinearDecoder(torch.zeros(3, 3)), encoded(mean)), torch.zeros(3))
 
 
 def test_kl_per_dimension_is_zero_for_the_prior():
@@ -195,8 +224,10 @@ def test_every_plane_s_hole_rate_is_the_hole_rate_of_its_own_grid():
 def test_plane_summary_averages_measured_planes_and_those_of_two_active_dimensions():
     nan = float("nan")
     planes = torch.tensor([[nan, 0.2, 0.4, nan], [0.2, nan, 1.0, 0.6], [0.4, 1.0, nan, 0.0], [nan, 0.6, 0.0, nan]])
-    summary = plane_summary(planes, active=torch.tensor([True, True, False, True]))  # plane (0, 3) not measured
+    summary = plane_summary(planes, active=torch.tensor([True, True, False, True]),  # plane (0, 3) not measured
+                            used=torch.tensor([False, True, True, True]))
     assert summary["planes_measured"] == 5 and summary["planes_active_measured"] == 2  # (0, 1) and (1, 3)
+    assert summary["planes_used_measured"] == 3 and summary["planes_used_hole_rate_mean"] == pytest.approx(1.6 / 3)
     assert summary["planes_hole_rate_mean"] == pytest.approx(0.44) and summary["planes_hole_rate_max"] == pytest.approx(1.0)
     assert summary["planes_active_hole_rate_mean"] == pytest.approx(0.4)  # (0.2 + 0.6) / 2
     assert plane_summary(planes, active=torch.tensor([True, False, False, False]))["planes_active_hole_rate_mean"] is None
@@ -209,7 +240,9 @@ def test_latent_quality_reports_every_verdict_metric_with_ks_mean_the_mean_over_
     classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 4))
     train, test = tiny_dataset(64), tiny_dataset(40, seed=1)
     result = latent_quality(model, train, test, classifier)
-    assert set(result) == set(HIGHER_IS_BETTER) | {"planes_hole_rates", "planes_measured", "planes_active_measured"}
+    assert set(result) == set(HIGHER_IS_BETTER) | set(DESCRIPTIVE) | {"planes_hole_rates", "planes_measured",
+                                                                       "planes_active_measured", "planes_used_measured"}
+    assert 0 <= result["used_units"] <= 3 and 0 <= result["active_units"] <= 3
     per_dim = aggregate_posterior_vs_prior(encode_dataset(model, test))["ks_per_dim"]
     assert result["ks_mean"] == pytest.approx(sum(per_dim) / 3) and result["ks_mean"] < result["ks_max"]
 

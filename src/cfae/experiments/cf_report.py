@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from cfae.data.base import ImageDataset
-from cfae.metrics.counterfactual_ae import HIGHER_IS_BETTER
+from cfae.metrics.counterfactual_ae import DESCRIPTIVE, HIGHER_IS_BETTER
 from cfae.metrics.encode import encode_dataset
 from cfae.train.checkpoint import load_model
 from cfae.viz import figures
@@ -42,13 +42,14 @@ def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
 
 
 def markdown_table(by_model: dict[str, list[dict]]) -> str:
-    keys = list(HIGHER_IS_BETTER)
+    keys = list(HIGHER_IS_BETTER) + DESCRIPTIVE
     lines = ["| model | seeds | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
     for model in NAMES:
         runs = by_model.get(model, [])
         if runs:
             stats = [mean_sd([r.get(k) for r in runs]) for k in keys]
-            cells = ["-" if st is None else "{:.4f} +- {:.4f}".format(*st) for st in stats]
+            cells = ["-" if st is None else ("{:.1f} +- {:.1f}" if k in DESCRIPTIVE else "{:.4f} +- {:.4f}").format(*st)
+                     for k, st in zip(keys, stats)]
             lines.append(f"| {NAMES[model]} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -123,8 +124,11 @@ def write_report(out: Path, dataset: str, classifier_accuracy: float, train: Ima
              "per dimension; max_abs_corr: largest |corr| between two dimensions; hole rate: share of decoded codes",
              "whose top class probability < 0.5 (20 x 20 percentile grid over z1, z2, as Fig. 8; planes_: the same",
              "grid on every plane z_i, z_j (up to 120, else 120 drawn), other dimensions 0, mean and worst plane,",
-             "planes_active_: the mean over planes of two active dimensions (Var_x E[z_d|x] > 0.01; a plane of two",
-             "inactive ones decodes one image, scoring 0 or 1); and 400 prior draws);",
+             "planes_active_: the mean over planes of two active dimensions (encoder side, Burda's Var_x E[z_d|x] > 0.01;",
+             "active_units counts them), planes_used_: over planes of two used ones (decoder side: sweeping z_d over its",
+             "5-95% data range moves the decoded image by > 0.02 of the squared distance between two reconstructions;",
+             "used_units counts them; a plane of two unused dimensions decodes one image, scoring 0 or 1); and 400",
+             "prior draws);",
              "knn_accuracy: 5-NN on posterior means; silhouette: by class; test_mse: per pixel at the posterior mean.", ""]
     for (dim, epochs) in sorted(table):
         lines += [f"## {dim}-D latent, {epochs} epochs", "", markdown_table(table[(dim, epochs)]), "",

@@ -19,7 +19,8 @@ RANGES = ("auto", "prior", "data")
 @torch.no_grad()
 def write_traversals(run: Path, dims: list[int], n: int, steps: int, span: float, value_range: str, out: Path,
                      seed: int = 0, say=print) -> Path:
-    """For each dimension: n test inputs (rows) with z_d swept over `steps` values (columns). The
+    """For each dimension: n test inputs (rows) with z_d swept over `steps` values (columns), a blank
+    row between two dimensions' blocks. The
     range is the prior's (+-span; 0..1 for Bernoulli bits) or the data's (1-99% of the codes of the
     first 5000 training images); auto takes the data's for models without a prior."""
     if value_range not in RANGES:
@@ -41,10 +42,12 @@ def write_traversals(run: Path, dims: list[int], n: int, steps: int, span: float
     for d in dims:
         values[d] = prior_values(model, d, steps, span) if codes is None else data_values(codes, d, steps)
         blocks.append(traverse(model, batch, d, values[d]).counterfactuals.flatten(0, 1))
-    path = save_image_grid(out, torch.cat(blocks), nrow=steps)
+    gap = torch.ones_like(blocks[0][:steps])  # the grid's white padding, one row of images high
+    path = save_image_grid(out, torch.cat([part for block in blocks for part in (gap, block)][1:]), nrow=steps)
     jsonio.write_json(out.with_suffix(".json"), {
         "run": str(run), "method": "traverse", "range": value_range, "test_indices": index.tolist(),
-        "layout": f"{len(dims)} blocks of {len(index)} rows (one block a dimension, one row an input) x {steps} values",
+        "layout": f"{len(dims)} blocks of {len(index)} rows (one block a dimension, one row an input) x {steps} values, "
+                  "one blank row between blocks",
         "values": {str(d): v.tolist() for d, v in values.items()}})
     say(f"traversals of dimensions {', '.join(map(str, dims))} ({value_range} range) written to {path}")
     return path

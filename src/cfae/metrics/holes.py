@@ -57,29 +57,32 @@ def pair_hole_rates(model, classifier, latent_dim: int, n: int = 20, threshold: 
     return rates
 
 
-def plane_summary(planes: torch.Tensor, active: torch.Tensor | None = None) -> dict:
+def plane_summary(planes: torch.Tensor, active: torch.Tensor | None = None, used: torch.Tensor | None = None) -> dict:
     """Mean and worst hole rate over the measured planes of a pair_hole_rates matrix, and the mean over
-    the planes of two active dimensions (a plane of two inactive ones decodes one image 400 times, so
-    it scores 0 or 1 whatever the space's gaps); {} without a measured plane."""
+    the planes of two active dimensions (encoder side, latent.active_mask) and of two used ones
+    (decoder side, latent.used_mask): a plane of two unused dimensions decodes one image 400 times,
+    so it scores 0 or 1 whatever the space's gaps; {} without a measured plane."""
     upper = torch.ones_like(planes, dtype=torch.bool).triu(1)  # each plane once
     measured = upper & planes.isfinite()
     if not measured.any():
         return {}
     summary = {"planes_hole_rate_mean": float(planes[measured].mean()), "planes_hole_rate_max": float(planes[measured].max()),
                "planes_measured": int(measured.sum())}
-    if active is not None:
-        both = measured & active[:, None] & active[None, :]
-        summary["planes_active_hole_rate_mean"] = float(planes[both].mean()) if both.any() else None
-        summary["planes_active_measured"] = int(both.sum())
+    for name, mask in (("active", active), ("used", used)):
+        if mask is not None:
+            both = measured & mask[:, None] & mask[None, :]
+            summary[f"planes_{name}_hole_rate_mean"] = float(planes[both].mean()) if both.any() else None
+            summary[f"planes_{name}_measured"] = int(both.sum())
     return {**summary, "planes_hole_rates": planes.tolist()}
 
 
 def grid_and_prior_holes(model, classifier, latent_dim: int, n: int = 20, seed: int = 0,
-                         active: torch.Tensor | None = None) -> dict:
+                         active: torch.Tensor | None = None, used: torch.Tensor | None = None) -> dict:
     """Hole rate on the z1, z2 percentile grid, over the planes z_i, z_j (every one up to 120;
-    plane_summary, `active` marking the active dimensions), and on n*n prior draws N(0, I)."""
+    plane_summary, `active` / `used` marking the dimensions encoder / decoder use), and on n*n prior
+    draws N(0, I)."""
     grid = hole_rate(model, classifier, percentile_grid(latent_dim, n))
     prior = hole_rate(model, classifier, torch.randn(n * n, latent_dim, generator=torch.Generator().manual_seed(seed)))
-    planes = plane_summary(pair_hole_rates(model, classifier, latent_dim, n, seed=seed), active)
+    planes = plane_summary(pair_hole_rates(model, classifier, latent_dim, n, seed=seed), active, used)
     return {"grid_hole_rate": grid["hole_rate"], "grid_mean_top_prob": grid["mean_top_prob"], **planes,
             "prior_hole_rate": prior["hole_rate"], "prior_mean_top_prob": prior["mean_top_prob"]}
