@@ -252,6 +252,12 @@ MUTATIONS = {
     "sensitivity-unsquared": ("metrics/latent.py", "(images[m:] - images[:m]).square().mean()", "(images[m:] - images[:m]).abs().mean()"),
     "used-threshold-ignored": ("metrics/latent.py", "return decoder_sensitivity(model, encoded, **options) > threshold",
                                "return decoder_sensitivity(model, encoded, **options) > 0"),
+    "cld-weights-swapped": ("metrics/attributes.py", "torch.log(weight * p1.exp() + (1 - weight) * p2.exp())",
+                            "torch.log(weight * p2.exp() + (1 - weight) * p1.exp())"),
+    "cld-p1-strict": ("metrics/attributes.py", "((distance <= div[:, None]) & with_cf_value)", "((distance < div[:, None]) & with_cf_value)"),
+    "cld-distance-summed": ("metrics/attributes.py", ".float() / factual.shape[1]  # (N, M)", ".float()  # (N, M)"),
+    "cld-pool-values-swapped": ("experiments/cdvae_gan.py", "real_features, labels, labels, 1 - labels)",
+                                "real_features, labels, 1 - labels, labels)"),
     "planes-used-mask-ignored": ("metrics/holes.py", '(("active", active), ("used", used))', '(("active", active), ("used", active))'),
 }
 

@@ -1,9 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch
-from cfae.metrics.attributes import attribute_scores, composition
+from cfae.metrics.attributes import attribute_scores, composition, minimality
 
 NAMES = ["a", "b"]
 
@@ -57,3 +59,24 @@ def test_composition_accumulates_the_drift_of_repeated_null_flips():
     assert composition(drifting, batch, "a", NAMES, 1).tolist() == pytest.approx([0.01, 0.01])
     assert composition(drifting, batch, "a", NAMES, 10).tolist() == pytest.approx([0.1, 0.1])
     assert composition(_oracle, _batch(), "a", NAMES, 10).tolist() == [0, 0, 0]
+
+
+def test_minimality_matches_the_counterfactual_latent_divergence_by_hand():
+    # one feature; the real pool at 0 and 1 (attribute 0) and 2 and 3 (attribute 1); every factual at 0, attribute 0
+    pool, pool_values = torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([0, 0, 1, 1])
+    factual = torch.zeros(4, 1)
+    counterfactual = torch.tensor([[1.5], [0.0], [5.0], [2.0]])
+    scores = minimality(factual, counterfactual, pool, pool_values, torch.zeros(4, dtype=torch.long),
+                        torch.ones(4, dtype=torch.long))
+    # div 1.5: no attribute-1 image is as near (P1 0), no attribute-0 image as far (P2 0): CLD log 1 = 0.
+    # div 0 (no change): P1 0, P2 1. div 5: P1 1, P2 0. div 2: P1 1/2 (the 2), P2 0.
+    assert scores["p1"].tolist() == [0.0, 0.0, 1.0, 0.5] and scores["p2"].tolist() == [0.0, 1.0, 0.0, 0.0]
+    expected = [0.0, math.log(0.8 + 0.2 * math.e), math.log(0.8 * math.e + 0.2), math.log(0.8 * math.exp(0.5) + 0.2)]
+    assert torch.allclose(scores["minimality"], torch.tensor(expected))
+    # distances are the mean |difference| per feature: a copied second feature changes nothing
+    twice = minimality(factual.repeat(1, 2), counterfactual.repeat(1, 2), pool.repeat(1, 2), pool_values,
+                       torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))
+    assert torch.allclose(twice["minimality"], scores["minimality"])
+    none_with_value = minimality(factual, counterfactual, pool, pool_values, torch.zeros(4, dtype=torch.long),
+                                 torch.full((4,), 2))
+    assert none_with_value["minimality"].isnan().all()

@@ -1,12 +1,14 @@
 import json
+import math
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from cfae.cli import app
 from cfae.data.base import Batch
 from cfae.experiments import cdvae_gan
-from cfae.experiments.cdvae_gan import attribute_means, mean_pairwise_distance, reproduce, sample_diversity
+from cfae.experiments.cdvae_gan import attribute_means, mean_pairwise_distance, minimality_means, reproduce, sample_diversity
 from cfae.experiments.cdvae_gan_report import verdicts
 
 
@@ -20,10 +22,11 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
         assert 0 <= scores["effectiveness"] <= 1 and scores["fid_counterfactual"] > 0
         assert set(scores["attributes"]) == {"thick", "slanted", "wide"}
         assert "remeasured_on_target_side" in scores["attributes"]["thick"]
+        assert 0 <= scores["minimality"] <= 1 and 0 <= scores["attributes"]["wide"]["minimality_p2"] <= 1
         assert (out / f"figure7_{model}.png").stat().st_size > 0
     assert results["setup"]["attribute_classifier"]["kind"] == "attributes"
     text = report.read_text()
-    assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text
+    assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text and "| minimality |" in text
     again = reproduce("mnist-attributes", out, seeds=(0,), epochs=1, limit=200, eval_size=64,
                       data_root=str(shared_data), progress=False, say=lambda _: None)  # resumes: nothing retrained
     assert again == report
@@ -78,3 +81,14 @@ def test_attribute_means_weigh_every_attribute_alike():
     per_attribute = {"thick": {"effectiveness": 1.0, "preservation": 0.5}, "slanted": {"effectiveness": 0.5, "preservation": 0.25},
                      "wide": {"effectiveness": 0.0, "preservation": 0.75}}
     assert attribute_means(per_attribute, ("effectiveness", "preservation")) == {"effectiveness": 0.5, "preservation": 0.5}
+
+
+def test_minimality_means_flip_each_image_s_own_label_against_the_real_pool():
+    real, labels = torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([0.0, 0.0, 1.0, 1.0])
+    counterfactual = torch.tensor([[2.5], [1.0], [0.5], [3.0]])  # rows 0 and 2 move, 1 and 3 stay put
+    # moved rows: half of the flipped-value images are nearer (P1 1/2), none of their own farther (P2 0);
+    # unmoved rows: P1 0, P2 1 (every own-value image is at least as far as no change)
+    scores = minimality_means(real, counterfactual, labels)
+    assert scores["minimality_p1"] == pytest.approx(0.25) and scores["minimality_p2"] == pytest.approx(0.5)
+    moved, unmoved = math.log(0.8 * math.exp(0.5) + 0.2), math.log(0.8 + 0.2 * math.e)
+    assert scores["minimality"] == pytest.approx((moved + unmoved) / 2)

@@ -25,7 +25,7 @@ from cfae.data.attributes import MORPHO_ATTRIBUTES, morpho_thresholds
 from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
 from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
-from cfae.metrics.attributes import attribute_scores, composition
+from cfae.metrics.attributes import attribute_scores, composition, minimality
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
@@ -73,30 +73,39 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     names = list(train.attribute_names)
     method = attribute_method(model, train)
     scores: dict = {"attributes": {}}
-    images = []
-    for attribute in names:
+    counterfactual_features = []
+    for a, attribute in enumerate(names):
         per_row = attribute_scores(method, test, names, attribute, classifier)
         scores["attributes"][attribute] = {k: float(per_row[k].mean()) for k in ("effectiveness", "preservation",
                                                                                   "reversibility")}
+        counterfactual_features.append(features_of(backend, per_row["counterfactuals"]))
+        scores["attributes"][attribute].update(minimality_means(real_features, counterfactual_features[-1],
+                                                                test.labels["attributes"][:, a]))
         if thresholds is not None and attribute in MORPHO_ATTRIBUTES:
             scores["attributes"][attribute].update(remeasured(per_row["counterfactuals"], per_row["reconstructions"],
                                                               test, names.index(attribute), MORPHO_ATTRIBUTES[attribute],
                                                               thresholds[attribute]))
-        images.append(per_row["counterfactuals"])
     for attribute, accuracy in zip(names, feature_probe(model, train, test)):
         scores["attributes"][attribute]["feature_probe_accuracy"] = accuracy
     scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
-                                                          "feature_probe_accuracy")))
+                                                          "feature_probe_accuracy", "minimality")))
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)
     torch.manual_seed(seed)
     sample_features = features_of(backend, model.sample(len(test)))
-    scores["fid_counterfactual"] = fid(backend, None, torch.cat(images), real_stats)
+    scores["fid_counterfactual"] = frechet_distance(*real_stats, *gaussian_statistics(torch.cat(counterfactual_features)))
     scores["fid_reconstruction"] = fid(backend, None, model.reconstruct(test), real_stats)
     scores["fid_samples"] = frechet_distance(*real_stats, *gaussian_statistics(sample_features))
     scores["diversity"] = sample_diversity(sample_features, real_features)
     return scores
+
+
+def minimality_means(real_features: torch.Tensor, counterfactual_features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Mean CLD (metrics.attributes.minimality) and its P1, P2 for flipping one binary attribute of every
+    evaluated test image, the evaluated test images (their backend features) the real pool."""
+    per_row = minimality(real_features, counterfactual_features, real_features, labels, labels, 1 - labels)
+    return {"minimality" if k == "minimality" else f"minimality_{k}": float(v.nanmean()) for k, v in per_row.items()}
 
 
 @torch.no_grad()

@@ -6,6 +6,10 @@ For each attribute a and test image x with labels y, the counterfactual x' sets 
     preservation_a   = P(classifier_b(x') = y_b), averaged over b != a
     reversibility_a  = mean |f(x', a -> y_a) - recon(x)| per pixel           (flip and flip back)
     composition_m    = mean |f^m(x) - x| per pixel, f the null flip (a -> y_a), m = 1 and 10
+    minimality_a     = CLD = log(0.8 e^P1 + 0.2 e^P2) in [0, 1], lower is better (Melistas et al. 2024):
+                       in a feature space, div = d(x', x); P1 = P(d(r, x) <= div) over real r with the
+                       counterfactual value of a (x' should stay nearer x than they are), P2 =
+                       P(d(r, x) >= div) over real r with x's own value (x' should move as far as they do)
 `method(batch, attribute, value)` is any attribute counterfactual returning a CounterfactualResult
 (cfae.counterfactual.flip.counterfactual bound to a model).
 """
@@ -61,3 +65,17 @@ def composition(method: Method, batch: Batch, attribute: str, names: list[str], 
         images = method(current, attribute, batch.labels["attributes"][:, a].float()).counterfactuals
         current = Batch(images, batch.labels)
     return mean_abs(current.x, batch.x)
+
+
+def minimality(factual: Tensor, counterfactual: Tensor, pool: Tensor, pool_values: Tensor, factual_values: Tensor,
+               counterfactual_values: Tensor, weight: float = 0.8) -> dict[str, Tensor]:
+    """Per-row counterfactual latent divergence (module docstring) from features: factual and
+    counterfactual (N, F), the real pool (M, F) with its attribute values (M,); distances are mean
+    |difference| per feature. A row with no pool member of a needed value gets NaN."""
+    div = (counterfactual - factual).abs().mean(1)
+    distance = torch.cdist(factual.double(), pool.double(), p=1).float() / factual.shape[1]  # (N, M)
+    with_cf_value = pool_values[None, :] == counterfactual_values[:, None]
+    with_own_value = pool_values[None, :] == factual_values[:, None]
+    p1 = ((distance <= div[:, None]) & with_cf_value).sum(1) / with_cf_value.sum(1)
+    p2 = ((distance >= div[:, None]) & with_own_value).sum(1) / with_own_value.sum(1)
+    return {"minimality": torch.log(weight * p1.exp() + (1 - weight) * p2.exp()), "p1": p1, "p2": p2}
