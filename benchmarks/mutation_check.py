@@ -258,6 +258,10 @@ MUTATIONS = {
     "cld-distance-summed": ("metrics/attributes.py", ".float() / factual.shape[1]  # (N, M)", ".float()  # (N, M)"),
     "cld-pool-values-swapped": ("experiments/cdvae_gan.py", "real_features, labels, labels, 1 - labels)",
                                 "real_features, labels, 1 - labels, labels)"),
+    "prdc-radius-self": ("metrics/realism.py", "distances.kthvalue(k + 1, dim=1)", "distances.kthvalue(k, dim=1)"),
+    "prdc-recall-real-balls": ("metrics/realism.py", '"recall": float(inside_fake.any(1)', '"recall": float(inside_real.any(1)'),
+    "prdc-density-unscaled": ("metrics/realism.py", "inside_real.sum(0).double().mean() / k)", "inside_real.sum(0).double().mean())"),
+    "prdc-coverage-is-precision": ("metrics/realism.py", '"coverage": float(inside_real.any(1)', '"coverage": float(inside_real.any(0)'),
     "planes-used-mask-ignored": ("metrics/holes.py", '(("active", active), ("used", used))', '(("active", active), ("used", active))'),
 }
 

@@ -22,11 +22,12 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
         assert 0 <= scores["effectiveness"] <= 1 and scores["fid_counterfactual"] > 0
         assert set(scores["attributes"]) == {"thick", "slanted", "wide"}
         assert "remeasured_on_target_side" in scores["attributes"]["thick"]
+        assert 0 <= scores["precision_counterfactual"] <= 1 and scores["density_samples"] >= 0
         assert 0 <= scores["minimality"] <= 1 and 0 <= scores["attributes"]["wide"]["minimality_p2"] <= 1
         assert (out / f"figure7_{model}.png").stat().st_size > 0
     assert results["setup"]["attribute_classifier"]["kind"] == "attributes"
     text = report.read_text()
-    assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text and "| minimality |" in text
+    assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text and "| minimality |" in text and "| coverage_samples |" in text
     again = reproduce("mnist-attributes", out, seeds=(0,), epochs=1, limit=200, eval_size=64,
                       data_root=str(shared_data), progress=False, say=lambda _: None)  # resumes: nothing retrained
     assert again == report

@@ -252,3 +252,29 @@ def test_pixel_distances_by_hand():
     b = torch.zeros_like(a)
     assert mean_abs(a, b).tolist() == [1.5, 1.0] and mean_abs(b, a).tolist() == [1.5, 1.0]
     assert mean_squared_error(a, b) == 2.25  # (0 + 1 + 4 + 9 + 4 * 1) / 8
+
+
+def test_precision_recall_density_coverage_on_points_placed_by_hand():
+    from cfae.metrics.realism import knn_radii, precision_recall_density_coverage
+
+    real = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    # k = 1: real balls of radius 1, 1, 1, 8 (10's nearest is 2)
+    assert knn_radii(real, 1).tolist() == [1.0, 1.0, 1.0, 8.0]
+    fake = torch.tensor([[0.5], [2.5], [30.0]])  # fake balls: 2, 2, 27.5
+    scores = precision_recall_density_coverage(real, fake, k=1)
+    # 0.5 lies in the balls of 0 and 1; 2.5 in those of 2 and 10 (|10 - 2.5| <= 8); 30 in none
+    assert scores["precision"] == pytest.approx(2 / 3) and scores["density"] == pytest.approx(4 / 3)
+    assert scores["coverage"] == pytest.approx(1.0)  # every real ball holds a fake
+    # real 0, 1, 2 lie within 2 of a fake; 10 lies within 27.5 of 30
+    assert scores["recall"] == pytest.approx(1.0)
+    # k = 2: real radii 2, 1, 2, 9; 0.5 lies in 3 balls, 2.5 in 2 (those of 2 and 10): density 5 / (2 x 3)
+    assert knn_radii(real, 2).tolist() == [2.0, 1.0, 2.0, 9.0]
+    assert precision_recall_density_coverage(real, fake, k=2)["density"] == pytest.approx(5 / 6)
+    near = precision_recall_density_coverage(real, fake[:2], k=1)  # without 30, no fake ball reaches 10
+    assert near["recall"] == pytest.approx(0.75) and near["coverage"] == 1.0 and near["precision"] == 1.0
+    far = precision_recall_density_coverage(real, fake + 100, k=1)
+    assert far["precision"] == far["density"] == far["coverage"] == 0.0 and far["recall"] == 0.0
+    same = precision_recall_density_coverage(real, real.clone(), k=1)
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    with pytest.raises(ValueError, match="need more than 5 feature rows, got 4"):
+        precision_recall_density_coverage(real, fake, k=5)

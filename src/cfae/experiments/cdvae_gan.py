@@ -27,6 +27,7 @@ from cfae.data.morpho import measure
 from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
 from cfae.metrics.attributes import attribute_scores, composition, minimality
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
+from cfae.metrics.realism import precision_recall_density_coverage
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -98,6 +99,8 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     scores["fid_reconstruction"] = fid(backend, None, model.reconstruct(test), real_stats)
     scores["fid_samples"] = frechet_distance(*real_stats, *gaussian_statistics(sample_features))
     scores["diversity"] = sample_diversity(sample_features, real_features)
+    for name, fake in (("counterfactual", torch.cat(counterfactual_features)), ("samples", sample_features)):
+        scores.update({f"{k}_{name}": v for k, v in precision_recall_density_coverage(real_features, fake).items()})
     return scores
 
 

@@ -71,6 +71,13 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
                      [[MODELS[m], str(len(_runs(results, m, seeds)))] +
                       [seed_cell([r[k] for r in _runs(results, m, seeds)]) for k in
                        ("fid_counterfactual", "fid_reconstruction", "fid_samples", "diversity")] for m in models]), ""]
+    realism = [f"{k}_{kind}" for kind in ("counterfactual", "samples") for k in ("precision", "recall", "density", "coverage")]
+    parts += ["Precision, recall, density and coverage (Naeem et al. 2020; k = 5) in the same features, of the "
+              "counterfactuals and of prior samples against the evaluated test images: precision and density say "
+              "whether the images lie where real ones do (density about 1 for images drawn like the real ones), "
+              "recall and coverage whether they reach all of the real ones (higher is better for all four).", "",
+              markdown_table(["model"] + realism, [[MODELS[m]] + [seed_cell([r.get(k) for r in _runs(results, m, seeds)])
+                                                   for k in realism] for m in models]), ""]
     rows = []
     for a, name in enumerate(names):
         row = [name, f"{clf['train_accuracy'][a]:.3f}", f"{clf['test_accuracy'][a]:.3f}"]
