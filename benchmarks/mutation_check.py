@@ -262,6 +262,11 @@ MUTATIONS = {
     "prdc-recall-real-balls": ("metrics/realism.py", '"recall": float(inside_fake.any(1)', '"recall": float(inside_real.any(1)'),
     "prdc-density-unscaled": ("metrics/realism.py", "inside_real.sum(0).double().mean() / k)", "inside_real.sum(0).double().mean())"),
     "prdc-coverage-is-precision": ("metrics/realism.py", '"coverage": float(inside_real.any(1)', '"coverage": float(inside_real.any(0)'),
+    "prototype-farthest-codes": ("counterfactual/prototypes.py", "topk(min(k, len(pool)), dim=1, largest=False)",
+                                 "topk(min(k, len(pool)), dim=1, largest=True)"),
+    "prototype-any-class": ("counterfactual/prototypes.py", "pool = codes[labels == c]", "pool = codes"),
+    "prototype-term-unsquared": ("counterfactual/streams.py", "(autoencoder.encode(frames).mean - prototypes).square().sum(1)",
+                                 "(autoencoder.encode(frames).mean - prototypes).abs().sum(1)"),
     "planes-used-mask-ignored": ("metrics/holes.py", '(("active", active), ("used", used))', '(("active", active), ("used", active))'),
 }
 

@@ -22,7 +22,7 @@ def test_cohort_inputs_respect_sources_and_never_target_the_own_class(shared_dat
 
 def test_reproduce_losocs_smoke(tmp_path, shared_data):
     report = reproduce(tmp_path, data_root=str(shared_data), epochs=1, streams=12, cohort=10, siamese_streams=25,
-                       regression=6, variants=("plain", "plausible-recon"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
+                       regression=6, variants=("plain", "plausible-recon", "plausible-prototype"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
                        progress=False, say=lambda _: None)
     text = report.read_text()
     for heading in ("## Table 1", "## Table 2", "## Table 3", "## Regression"):
@@ -31,11 +31,13 @@ def test_reproduce_losocs_smoke(tmp_path, shared_data):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["table1/plain"]["steps"]["count"] == 12
     assert 0 <= results["table3/plain"]["test"]["accuracy"] <= 1
-    assert set(results) >= {"regression/plain/+1", "regression/plausible-recon/-1", "table2/plain/4->7"}
+    assert set(results) >= {"regression/plain/+1", "regression/plausible-recon/-1", "table2/plain/4->7",
+                            "table1/plausible-prototype", "sweep/prototype/0.1"}
+    assert "regression/plausible-prototype/+1" not in results  # a regressor's target has no class prototype
     assert (tmp_path / "figures" / "distance_histograms.png").is_file()
     assert (tmp_path / "figures" / "siamese_candidates.png").is_file()
     again = reproduce(tmp_path, data_root=str(shared_data), epochs=1, streams=12, cohort=10, siamese_streams=25,
-                      regression=6, variants=("plain", "plausible-recon"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
+                      regression=6, variants=("plain", "plausible-recon", "plausible-prototype"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
                       progress=False, say=lambda _: None)
     assert json.loads((tmp_path / "results.json").read_text())["table1/plain"] == results["table1/plain"]
     assert again == report

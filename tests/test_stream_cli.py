@@ -50,3 +50,7 @@ def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifi
     wrong = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 3,
                    "--step-rule", "newton", "--out", tmp_path / "y")
     assert wrong.exit_code == 1 and "valid choices: adam, sgd, fixed" in wrong.output
+    proto = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--from", 4, "--to", 7, "-n", 2,
+                   "--max-steps", 5, "--plausibility", "prototype", "--plausibility-weight", 0.1, "--out", tmp_path / "p")
+    assert proto.exit_code == 0, proto.output
+    assert json.loads((tmp_path / "p" / "streams.json").read_text())["settings"]["plausibility"] == "prototype"

@@ -131,6 +131,40 @@ def test_elbo_plausibility_is_the_negative_elbo_at_the_posterior_mean():
     assert torch.allclose(got, nll + kl, rtol=1e-5)
 
 
+def test_class_prototypes_average_the_target_class_s_nearest_codes():
+    from cfae.counterfactual.prototypes import class_prototypes
+
+    codes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    start = torch.tensor([[0.4, 0.0], [4.0, 0.0], [0.0, 0.0]])
+    protos = class_prototypes(codes, labels, start, torch.tensor([0, 0, 1]), k=2)
+    # (0.4, 0): class 0's two nearest are 0 and 1; (4, 0): 5 and 1; class 1 seen from (0, 0): 10 and 11
+    assert protos.tolist() == [[0.5, 0.0], [3.0, 0.0], [10.5, 0.0]]
+    assert class_prototypes(codes, labels, start[:1], torch.tensor([1]), k=5).tolist() == [[10.5, 0.0]]  # all it has
+    with pytest.raises(ValueError, match="no reference code of class 2"):
+        class_prototypes(codes, labels, start[:1], torch.tensor([2]))
+
+
+def test_the_prototype_term_pulls_a_stream_towards_the_prototype():
+    ae, clf = LinearAutoencoder(), LinearClassifier()
+    frames = ae.decode(torch.randn(2, 3, generator=torch.Generator().manual_seed(6))).detach()
+    protos = torch.randn(2, 3, generator=torch.Generator().manual_seed(7))
+    settings = StreamSettings(plausibility="prototype", plausibility_weight=0.3)
+    expected = 0.3 * (ae.encode(frames).mean - protos).square().sum(1)
+    assert torch.allclose(_penalties(ae, frames, frames, settings, protos), expected, atol=1e-6)
+    x = ae.decode(torch.zeros(4, 3)).detach()
+    proto = torch.tensor([[2.0, -1.0, 0.5]]).expand(4, 3)
+    plain = StreamSettings(step_rule="sgd", lr=0.05, max_steps=20, tau=0.9999)
+    pulled = StreamSettings(step_rule="sgd", lr=0.05, max_steps=20, tau=0.9999, plausibility="prototype", plausibility_weight=5.0)
+    free, held = stream(ae, clf, x, 1, plain), stream(ae, clf, x, 1, pulled, prototypes=proto)
+    ends = lambda r: r.codes_after[torch.arange(4), r.lengths - 1]
+    assert ((ends(held) - proto).norm(dim=1) < (ends(free) - proto).norm(dim=1)).all()
+    with pytest.raises(ValueError, match="needs prototypes"):
+        stream(ae, clf, x, 1, pulled)
+    with pytest.raises(ValueError, match=r"shape \(4, D\); got \(2, 3\)"):
+        stream(ae, clf, x, 1, pulled, prototypes=proto[:2])
+
+
 def test_settings_refuse_unknown_names():
     with pytest.raises(ValueError, match="valid choices: adam, sgd, fixed"):
         StreamSettings(step_rule="lbfgs")

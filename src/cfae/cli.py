@@ -351,8 +351,11 @@ def counterfactual_stream(
     max_steps: int = typer.Option(500, min=1),
     tau: float = typer.Option(0.999, help="classifier: stop when softmax(target) > tau"),
     proximity: float = typer.Option(0.0, help="weight of ||D(z) - x||_1"),
-    plausibility: str = typer.Option("none", help="none, recon (||D(E(D(z))) - D(z)||^2) or elbo (-ELBO of D(z))"),
+    plausibility: str = typer.Option("none", help="none, recon (||D(E(D(z))) - D(z)||^2), elbo (-ELBO of D(z)) or "
+                                     "prototype (||E(D(z)) - proto||^2, proto: the mean of the target class's "
+                                     "--prototype-k training codes nearest the start)"),
     plausibility_weight: float = typer.Option(0.0),
+    prototype_k: int = typer.Option(5, min=1, help="prototype: how many nearest codes of the target class"),
     seed: int = typer.Option(0, help="which test images are drawn"),
     device: str = typer.Option("cpu"),
 ):
@@ -364,7 +367,7 @@ def counterfactual_stream(
                               plausibility=plausibility, plausibility_weight=plausibility_weight)
     goal = to if to is not None else f"change{change:+g}" if change is not None else f"value{target:g}" if target is not None else "unset"
     folder = out or run / "streams" / f"{'any' if from_class is None else from_class}-to-{goal}"
-    write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, say=typer.echo)
+    write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, prototype_k, say=typer.echo)
 
 
 @counterfactual_app.command("flip")

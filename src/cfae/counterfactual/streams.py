@@ -8,6 +8,8 @@ Start at z0 = E(x) (posterior mean); at each step decode x_t = D(z_t), score it 
     + plausibility lambda_m ||D(E(x_t)) - x_t||^2            ("recon": reconstruction consistency)
                or  lambda_m [-log p(x_t | mu) + KL(q(z|x_t) || p(z))]  ("elbo": the negative ELBO of
                    the frame under the autoencoder, at the posterior mean mu)
+               or  lambda_m ||E(x_t) - proto||^2             ("prototype": the target class's
+                   prototype seen from x, prototypes.class_prototypes; alibi's CounterfactualProto)
 Steps: "sgd" z -= lr g; "adam" per-stream Adam moments; "fixed" z -= lr g / ||g|| (a latent step of
 length lr). Every stream stops on its own: a stopped stream is frozen and no longer computed, so a
 batch of streams gives the same frames as running them one at a time.
@@ -28,7 +30,7 @@ from cfae.data.base import Batch, as_batch
 from cfae.nn.distributions import kl_divergence
 
 STEP_RULES = ("adam", "sgd", "fixed")
-PLAUSIBILITY_TERMS = ("none", "recon", "elbo")
+PLAUSIBILITY_TERMS = ("none", "recon", "elbo", "prototype")
 
 
 @dataclass
@@ -90,8 +92,9 @@ def predictor_kind(predictor) -> str:
     raise TypeError(f"{type(predictor).__name__} has neither logits(x) (classifier) nor predict(x) (regressor)")
 
 
-def _penalties(autoencoder, frames: Tensor, x: Tensor, settings: StreamSettings) -> Tensor:
-    """Per-stream proximity and plausibility terms of the loss."""
+def _penalties(autoencoder, frames: Tensor, x: Tensor, settings: StreamSettings,
+               prototypes: Tensor | None = None) -> Tensor:
+    """Per-stream proximity and plausibility terms of the loss (prototypes: one per stream, for "prototype")."""
     total = torch.zeros(len(frames), device=frames.device)
     if settings.proximity:
         total = total + settings.proximity * (frames - x).abs().flatten(1).sum(1)
@@ -104,6 +107,8 @@ def _penalties(autoencoder, frames: Tensor, x: Tensor, settings: StreamSettings)
         nll = autoencoder.reconstruction_nll(autoencoder.decode_logits(mu), frames)
         kl = kl_divergence(posterior, autoencoder.prior(len(frames)), mu)
         total = total + settings.plausibility_weight * (nll + kl)
+    elif settings.plausibility_weight and settings.plausibility == "prototype":
+        total = total + settings.plausibility_weight * (autoencoder.encode(frames).mean - prototypes).square().sum(1)
     return total
 
 
@@ -157,17 +162,26 @@ def _frozen(*modules):
 
 
 def stream(autoencoder, predictor, x: Batch | Tensor, targets: Tensor | int | float,
-           settings: StreamSettings | None = None, *, change: bool = False) -> StreamResult:
+           settings: StreamSettings | None = None, *, change: bool = False,
+           prototypes: Tensor | None = None) -> StreamResult:
     """Run one stream per row of x towards its target: a class index (classifier) or an output value
-    (regressor; with change=True the target is added to each stream's starting output)."""
+    (regressor; with change=True the target is added to each stream's starting output). The
+    "prototype" plausibility term needs prototypes (N, D), one per stream (class_prototypes)."""
     settings = settings or StreamSettings()
     kind = predictor_kind(predictor)
+    batch = as_batch(x)
+    if settings.plausibility == "prototype" and settings.plausibility_weight:
+        if prototypes is None:
+            raise ValueError("plausibility 'prototype' needs prototypes: one code per stream (class_prototypes)")
+        if prototypes.dim() != 2 or len(prototypes) != len(batch):
+            raise ValueError(f"prototypes must be one code per stream, shape ({len(batch)}, D); got {tuple(prototypes.shape)}")
+        prototypes = prototypes.to(batch.x.device).float()
     with _frozen(autoencoder, predictor):
-        return _run_streams(autoencoder, predictor, kind, as_batch(x), targets, settings, change)
+        return _run_streams(autoencoder, predictor, kind, batch, targets, settings, change, prototypes)
 
 
 def _run_streams(autoencoder, predictor, kind: str, batch: Batch, targets, settings: StreamSettings,
-                 change: bool) -> StreamResult:
+                 change: bool, prototypes: Tensor | None) -> StreamResult:
     started = time.perf_counter()
     device = batch.x.device
     n = len(batch)
@@ -198,7 +212,8 @@ def _run_streams(autoencoder, predictor, kind: str, batch: Batch, targets, setti
             else:
                 done = (score.detach() - targets[rows]) * direction[rows] >= 0
                 objective = -direction[rows] * score
-            loss = objective + _penalties(autoencoder, frames, batch.x[rows], settings)
+            loss = objective + _penalties(autoencoder, frames, batch.x[rows], settings,
+                                          None if prototypes is None else prototypes[rows])
             grad = torch.autograd.grad(loss.sum(), za)[0] if t < settings.max_steps else None
         path.append((rows, za.detach().clone()))
         frame_log.append(frames.detach() if settings.keep_frames else None)

@@ -22,12 +22,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cfae import jsonio
+from cfae.counterfactual.prototypes import class_prototypes
 from cfae.counterfactual.streams import StreamResult, StreamSettings, stream
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.data.morpho import measure
 from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.metrics import streams as sm
+from cfae.metrics.encode import Encoded, encode_dataset
 from cfae.metrics.siamese import siamese_evaluation
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
@@ -38,11 +40,13 @@ VARIANTS: dict[str, StreamSettings] = {
     "proximity": StreamSettings(proximity=0.05),
     "plausible-recon": StreamSettings(plausibility="recon", plausibility_weight=1.0),
     "plausible-elbo": StreamSettings(plausibility="elbo", plausibility_weight=0.02),
+    "plausible-prototype": StreamSettings(plausibility="prototype", plausibility_weight=0.1),
 }
 # Table 1 only: the seed's step rule is not stated; plain SGD is run to compare conventions.
 TABLE1_ONLY = ("plain-sgd",)
 # The weight sweep behind the choice of the variants' weights (random -> random streams).
-SWEEP = {"proximity": (0.01, 0.05, 0.1, 0.3), "recon": (0.3, 1.0, 3.0, 10.0), "elbo": (0.02, 0.1, 0.2, 1.0)}
+SWEEP = {"proximity": (0.01, 0.05, 0.1, 0.3), "recon": (0.3, 1.0, 3.0, 10.0), "elbo": (0.02, 0.1, 0.2, 1.0),
+         "prototype": (0.03, 0.1, 0.3, 1.0)}
 SEED_TABLE1 = {"r2": (0.58, 0.40), "cv": (2.52, 0.75)}
 SEED_TABLE2 = {"4->7": (10.02, 11.09, 2.60, 2.74), "4->random": (10.21, 11.83, 2.58, 3.69),
                "random->7": (11.95, 11.07, 2.45, 2.52), "random->random": (11.95, 11.01, 2.41, 3.02)}
@@ -66,13 +70,26 @@ def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | 
     return index, (labels[index] + shift) % 10
 
 
+@torch.no_grad()
+def prototypes_for(vae, batch, targets: torch.Tensor, settings: StreamSettings, reference: Encoded | None, k: int = 5):
+    """The target classes' prototypes seen from each input (class_prototypes of k codes over the
+    reference codes) when the settings use the prototype term, else None."""
+    if settings.plausibility != "prototype":
+        return None
+    if reference is None:
+        raise ValueError("the prototype term needs reference codes of labelled images")
+    return class_prototypes(reference.mean, reference.labels["label"], vae.encode(batch).mean, targets, k)
+
+
 def run_cohort(vae, classifier, data: ImageDataset, index, targets, settings: StreamSettings,
-               per_stream: Callable | None = None) -> dict[str, torch.Tensor]:
-    """Streams in chunks of CHUNK (bounded memory); per_stream(result) adds per-stream metrics."""
+               per_stream: Callable | None = None, reference: Encoded | None = None) -> dict[str, torch.Tensor]:
+    """Streams in chunks of CHUNK (bounded memory); per_stream(result) adds per-stream metrics; the
+    "prototype" term takes its class prototypes from the reference codes."""
     parts: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(index), CHUNK):
         batch = data.batch(index[start : start + CHUNK])
-        result = stream(vae, classifier, batch, targets[start : start + CHUNK], settings)
+        goals = targets[start : start + CHUNK]
+        result = stream(vae, classifier, batch, goals, settings, prototypes=prototypes_for(vae, batch, goals, settings, reference))
         last = result.lengths - 1
         rows = torch.arange(len(result))
         values = {"start_code": result.codes_before, "end_code": result.codes_after[rows, last],
@@ -203,6 +220,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
     for k in range(10):
         im_aes[k] = trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
     results = read_results(out / "results.json")
+    reference = encode_dataset(vae, train.head(10000))  # the prototype term's class prototypes
 
     for name in variants:
         key = f"table1/{name}"
@@ -211,7 +229,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             say(f"table 1, {name}: {len(index)} random -> random streams")
             values = _cached_cohort(out / "streams" / f"table1-{name}.safetensors",
                                     lambda: run_cohort(vae, classifier, test, index, targets, settings[name],
-                                                       partial(seed_metrics, classifier)))
+                                                       partial(seed_metrics, classifier), reference))
             results[key] = {"settings": asdict(settings[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
                             "r2_from_input": sm.summary(values["r2_from_input"]),
                             "cv_from_input": sm.summary(values["cv_from_input"]),
@@ -230,7 +248,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             index, targets = cohort_inputs(test, cohort, source, target, seed=2)
             say(f"table 2, {name}: {cohort_name} ({len(index)} streams)")
             values = _cached_cohort(out / "streams" / f"table2-{name}-{cohort_name.replace('->', '-to-')}.safetensors",
-                                    lambda: run_cohort(vae, classifier, test, index, targets, settings[name]))
+                                    lambda: run_cohort(vae, classifier, test, index, targets, settings[name], reference=reference))
             results[key] = {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
                             "final": sm.summary(sm.pairwise_distances(values["end_code"])),
                             "success_rate": float(values["success"].mean())}
@@ -244,7 +262,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
         targets = (4 + torch.randint(1, 10, (len(fours),), generator=torch.Generator().manual_seed(3))) % 10
         say(f"table 3, {name}: {len(fours)} streams from training 4-digits for the Siamese test")
         values = _cached_cohort(out / "streams" / f"table3-{name}.safetensors",
-                                lambda: run_cohort(vae, classifier, train, fours, targets, settings[name]))
+                                lambda: run_cohort(vae, classifier, train, fours, targets, settings[name], reference=reference))
         origin = torch.arange(len(fours))
         results[key], net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
         save_file(net.state_dict(), out / "streams" / f"siamese-{name}.safetensors")
@@ -256,7 +274,8 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
     regressor, reg_record = cached_predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
                                        "thickness", 5)
     say(f"thickness regressor test MAE {reg_record['test_mae']:.4f} px")
-    for name in [v for v in variants if v not in TABLE1_ONLY]:
+    # a regressor's target is a value, not a class: no class prototype to pull towards
+    for name in [v for v in variants if v not in TABLE1_ONLY and settings[v].plausibility != "prototype"]:
         for change in (1.0, -1.0):
             key = f"regression/{name}/{change:+g}"
             if key in results:
@@ -275,14 +294,14 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             chosen = replace(chosen, max_steps=max_steps or chosen.max_steps)
             index, targets = cohort_inputs(test, sweep_streams, None, None, seed=6)
             say(f"weight sweep: {term} {weight:g} ({len(index)} streams)")
-            values = run_cohort(vae, classifier, test, index, targets, chosen)
+            values = run_cohort(vae, classifier, test, index, targets, chosen, reference=reference)
             results[key] = standard_metrics(values, vae, classifier, im_aes, train)
             jsonio.write_json(out / "results.json", results)
 
     results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs, "limit": limit,
                          "im_autoencoder_epochs": im_epochs, "siamese_epochs": siamese_epochs}
     jsonio.write_json(out / "results.json", results)
-    report = write_report(out, results, vae, classifier, test, settings, siamese_epochs)
+    report = write_report(out, results, vae, classifier, test, settings, siamese_epochs, reference)
     say(f"report written to {report.resolve()}")
     return report
 

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from cfae.counterfactual.streams import stream
-from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs
+from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs, prototypes_for
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig
@@ -24,12 +24,14 @@ def _ms(entry: dict, digits: int = 2) -> str:
     return f"{entry['mean']:.{digits}f} ± {entry['sd']:.{digits}f}"
 
 
-def _figures(out: Path, vae, classifier, test, settings: dict) -> list[str]:
+def _figures(out: Path, vae, classifier, test, settings: dict, reference=None) -> list[str]:
     figures = out / "figures"
     lines = []
     index, targets = cohort_inputs(test, 8, 4, 7, seed=5)
     for name, chosen in settings.items():
-        result = stream(vae, classifier, test.batch(index), targets, chosen)
+        batch = test.batch(index)
+        result = stream(vae, classifier, batch, targets, chosen,
+                        prototypes=prototypes_for(vae, batch, targets, chosen, reference))
         path = fig.example_streams(result, figures / f"streams-4-to-7-{name}.png")
         lines.append(f"![4 -> 7 streams, {name}](figures/{path.name})")
     cohorts = {}
@@ -67,8 +69,10 @@ def _figures(out: Path, vae, classifier, test, settings: dict) -> list[str]:
     return lines
 
 
-def write_report(out: Path, results: dict, vae, classifier, test, settings: dict, siamese_epochs: int) -> Path:
-    """report.md: the seed's tables beside every variant's, then the figures."""
+def write_report(out: Path, results: dict, vae, classifier, test, settings: dict, siamese_epochs: int,
+                 reference=None) -> Path:
+    """report.md: the seed's tables beside every variant's, then the figures (reference: the labelled
+    codes the prototype term's class prototypes come from)."""
     r = results
     variants = list(settings)
     lines = ["# LoSoCs on MNIST (seed 002), reproduced by `cfae reproduce losocs`", "",
@@ -150,7 +154,7 @@ def write_report(out: Path, results: dict, vae, classifier, test, settings: dict
             _, term, weight = key.split("/")
             lines.append(f"| {term} | {weight} | {t['steps']['count']} | {_num(t['success_rate'])} | {_ms(t['steps'], 1)} | "
                          f"{_ms(t['im1'])} | {_ms(t['im2'], 3)} | {_ms(t['l1'], 1)} | {_ms(t['prior_log_density'], 1)} |")
-    lines += ["", "## Figures", "", *_figures(out, vae, classifier, test, settings), ""]
+    lines += ["", "## Figures", "", *_figures(out, vae, classifier, test, settings, reference), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path

@@ -10,7 +10,8 @@ import torch
 import cfae
 from cfae import jsonio
 from cfae.counterfactual.streams import StreamSettings, predictor_kind, stream
-from cfae.experiments.losocs import cohort_inputs
+from cfae.experiments.losocs import cohort_inputs, prototypes_for
+from cfae.metrics.encode import encode_dataset
 from cfae.train.classifier import load_predictor
 from cfae.train.run import read_run_config
 from cfae.viz.streams import example_streams, stream_gif, stream_strip
@@ -18,7 +19,10 @@ from cfae.viz.streams import example_streams, stream_gif, stream_strip
 
 def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class: int | None, to: int | None,
                   target: float | None, change: float | None, settings: StreamSettings, seed: int = 0,
-                  device: str = "cpu", say=print) -> Path:
+                  device: str = "cpu", prototype_k: int = 5, say=print) -> Path:
+    """Streams from n test images (of class from_class, or any) to a class or a regressor value. With
+    the "prototype" plausibility term, each stream's prototype is the mean of the prototype_k codes of
+    the target class (first 10,000 training images) nearest to its start."""
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} already holds files; choose another --out")
     predictor, record = load_predictor(predictor_dir, device)
@@ -29,6 +33,8 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
         raise ValueError(f"--to {to}: the classifier has classes 0..{record['outputs'] - 1}")
     if kind == "regressor" and (target is None) == (change is None):
         raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: pass exactly one of --target VALUE or --change DELTA")
+    if settings.plausibility == "prototype" and kind != "classifier":
+        raise ValueError("--plausibility prototype needs class prototypes: pass a classifier as --model and --to CLASS")
     model = cfae.load(run, device=device)
     data = read_run_config(run).load_split("test")
     if from_class is not None and not (data.labels["label"] == from_class).any():
@@ -36,7 +42,10 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
     index, _ = cohort_inputs(data, n, from_class, None, seed)
     batch = data.batch(index).to(device)
     goal = to if kind == "classifier" else (change if change is not None else target)
-    result = stream(model, predictor, batch, goal, settings, change=change is not None)
+    reference = (encode_dataset(model, read_run_config(run).load_split("train").head(10000))
+                 if settings.plausibility == "prototype" else None)
+    prototypes = prototypes_for(model, batch, torch.full((len(batch),), goal), settings, reference, prototype_k)
+    result = stream(model, predictor, batch, goal, settings, change=change is not None, prototypes=prototypes)
     out.mkdir(parents=True, exist_ok=True)
     frames = result.frames
     for i in range(len(result)):
