@@ -53,4 +53,5 @@ def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifi
     proto = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--from", 4, "--to", 7, "-n", 2,
                    "--max-steps", 5, "--plausibility", "prototype", "--plausibility-weight", 0.1, "--out", tmp_path / "p")
     assert proto.exit_code == 0, proto.output
-    assert json.loads((tmp_path / "p" / "streams.json").read_text())["settings"]["plausibility"] == "prototype"
+    recorded = json.loads((tmp_path / "p" / "streams.json").read_text())
+    assert recorded["settings"]["plausibility"] == "prototype" and recorded["prototype_k"] == 5

@@ -58,7 +58,8 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
     summary = {
         "run": str(run), "predictor": str(predictor_dir), "predictor_kind": kind, "target_name": record["target"],
         "from": from_class, "to": to, "target": target, "change": change, "seed": seed,
-        "test_indices": index.tolist(), "settings": result.settings, "seconds": result.seconds,
+        "test_indices": index.tolist(), "settings": result.settings,
+        "prototype_k": prototype_k if settings.plausibility == "prototype" else None, "seconds": result.seconds,
         "success_rate": float(result.success.float().mean()), "steps": result.steps.tolist(),
         "start_score": result.scores[:, 0].tolist(), "end_score": result.scores[rows, last].tolist(),
         "targets": result.targets.tolist(),
