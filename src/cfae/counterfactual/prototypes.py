@@ -10,8 +10,14 @@ target class looks like near the input (streams.py, plausibility "prototype").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from cfae.counterfactual.streams import StreamSettings
+    from cfae.metrics.encode import Encoded
 
 
 def class_prototypes(codes: Tensor, labels: Tensor, start: Tensor, targets: Tensor, k: int = 5) -> Tensor:
@@ -30,3 +36,14 @@ def class_prototypes(codes: Tensor, labels: Tensor, start: Tensor, targets: Tens
         nearest = torch.cdist(start[rows], pool).topk(min(k, len(pool)), dim=1, largest=False).indices
         prototypes[rows] = pool[nearest].mean(1)
     return prototypes
+
+
+@torch.no_grad()
+def prototypes_for(vae, batch, targets: torch.Tensor, settings: StreamSettings, reference: Encoded | None, k: int = 5):
+    """The target classes' prototypes seen from each input (class_prototypes of k codes over the
+    reference codes) when the settings use the prototype term, else None."""
+    if settings.plausibility != "prototype":
+        return None
+    if reference is None:
+        raise ValueError("the prototype term needs reference codes of labelled images")
+    return class_prototypes(reference.mean, reference.labels["label"], vae.encode(batch).mean, targets, k)

@@ -95,11 +95,12 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     real_stats = gaussian_statistics(real_features)
     torch.manual_seed(seed)
     sample_features = features_of(backend, model.sample(len(test)))
-    scores["fid_counterfactual"] = frechet_distance(*real_stats, *gaussian_statistics(torch.cat(counterfactual_features)))
+    all_counterfactuals = torch.cat(counterfactual_features)
+    scores["fid_counterfactual"] = frechet_distance(*real_stats, *gaussian_statistics(all_counterfactuals))
     scores["fid_reconstruction"] = fid(backend, None, model.reconstruct(test), real_stats)
     scores["fid_samples"] = frechet_distance(*real_stats, *gaussian_statistics(sample_features))
     scores["diversity"] = sample_diversity(sample_features, real_features)
-    for name, fake in (("counterfactual", torch.cat(counterfactual_features)), ("samples", sample_features)):
+    for name, fake in (("counterfactual", all_counterfactuals), ("samples", sample_features)):
         scores.update({f"{k}_{name}": v for k, v in precision_recall_density_coverage(real_features, fake).items()})
     return scores
 

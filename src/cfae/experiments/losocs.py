@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cfae import jsonio
-from cfae.counterfactual.prototypes import class_prototypes
+from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import StreamResult, StreamSettings, stream
 from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
@@ -68,17 +68,6 @@ def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | 
         return index, torch.full((len(index),), target)
     shift = torch.randint(1, 10, (len(index),), generator=g)
     return index, (labels[index] + shift) % 10
-
-
-@torch.no_grad()
-def prototypes_for(vae, batch, targets: torch.Tensor, settings: StreamSettings, reference: Encoded | None, k: int = 5):
-    """The target classes' prototypes seen from each input (class_prototypes of k codes over the
-    reference codes) when the settings use the prototype term, else None."""
-    if settings.plausibility != "prototype":
-        return None
-    if reference is None:
-        raise ValueError("the prototype term needs reference codes of labelled images")
-    return class_prototypes(reference.mean, reference.labels["label"], vae.encode(batch).mean, targets, k)
 
 
 def run_cohort(vae, classifier, data: ImageDataset, index, targets, settings: StreamSettings,

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import stream
-from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs, prototypes_for
+from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig

@@ -9,8 +9,9 @@ import torch
 
 import cfae
 from cfae import jsonio
+from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import StreamSettings, predictor_kind, stream
-from cfae.experiments.losocs import cohort_inputs, prototypes_for
+from cfae.experiments.losocs import cohort_inputs
 from cfae.metrics.encode import encode_dataset
 from cfae.train.classifier import load_predictor
 from cfae.train.run import read_run_config
