@@ -1,7 +1,6 @@
 """Training on 2 CPU processes (gloo) gives the weights of 1 process with the same global batch."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -51,18 +50,29 @@ def test_cli_two_processes_match_one_process(tmp_path):
     assert max((straight[k] - resumed[k]).abs().max().item() for k in straight) < 1e-5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+AT_EXIT = """
+import atexit
+import torch.distributed as dist
+atexit.register(lambda: print("group alive at exit:", dist.is_initialized()))  # runs after handlers registered later
+from cfae.train.distributed import init_ranks
+print("joined:", init_ranks("cpu").group)
+"""
 
 
-def _adversarial_worker(rank, world, port, out):
-    """world 1: a plain single-process run, the baseline; world > 1: a gloo process group."""
+def test_a_process_group_joined_by_init_ranks_is_destroyed_before_interpreter_exit():
+    # a gloo group left to interpreter shutdown can abort the process (SIGABRT) at random
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"}
+    done = subprocess.run([sys.executable, "-c", AT_EXIT], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["joined: True", "group alive at exit: False"]
+
+
+def _adversarial_worker(rank, world, rendezvous, out):
+    """world 1: a plain single-process run, the baseline; world > 1: a gloo process group that meets
+    through a file (no TCP port to race other processes for)."""
     torch.set_num_threads(1)
     if world > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        dist.init_process_group("gloo", rank=rank, world_size=world)
+        dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:
         torch.manual_seed(0)
         model = build(AdversarialAE, latent_dim=2, hidden=(16,))
@@ -83,7 +93,7 @@ def test_three_network_model_with_several_backward_passes_matches_across_process
     results = []
     for world in (1, 2):
         out = tmp_path / f"w{world}.safetensors"
-        mp.spawn(_adversarial_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+        mp.spawn(_adversarial_worker, args=(world, tmp_path / f"rendezvous-{world}", out), nprocs=world, join=True)
         results.append((load_file(out), float((tmp_path / f"w{world}.safetensors.txt").read_text())))
     (a, eval_a), (b, eval_b) = results
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5

@@ -11,6 +11,7 @@ gloo on CPU, NCCL on CUDA; rank 0 alone writes logs and checkpoints.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -57,7 +58,16 @@ def init_ranks(device: str) -> Ranks:
         return Ranks()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(leave_process_group)
     return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group=True)
+
+
+def leave_process_group() -> None:
+    """Destroy the process group while the interpreter is still whole. Left to interpreter
+    shutdown, gloo's worker threads can abort the process (SIGABRT, "terminate called without an
+    active exception", pytorch/pytorch#190489); init_ranks registers this to run at exit."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rank_device(device: str, ranks: Ranks) -> str:
