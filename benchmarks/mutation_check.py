@@ -59,6 +59,8 @@ MUTATIONS = {
     "cosine-schedule": ("train/optim.py", "0.5 * (1 + math.cos(math.pi * epoch / config.epochs))",
                         "0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))"),
     "gradient-share": ("train/distributed.py", "flat.mul_(weight)", "flat.mul_(1.0)"),
+    "group-left-at-exit": ("train/distributed.py", "atexit.register(leave_process_group)", "pass"),
+    "group-destroyed": ("train/distributed.py", "        dist.destroy_process_group()", "        pass"),
     "dci-completeness": ("metrics/predictive.py", "completeness = float((weight * _entropy_terms(importance.T, codes)).sum())",
                          "completeness = float((weight * _entropy_terms(importance.T, factors)).sum())"),
     "gaussian-nll": ("nn/likelihoods.py", "sq / (2 * std**2)", "sq / std**2"),
