@@ -5,7 +5,7 @@ import torch
 
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch
-from cfae.metrics.attributes import attribute_scores, composition, minimality
+from cfae.metrics.attributes import attribute_scores, composition, divergence_of, minimality
 
 NAMES = ["a", "b"]
 
@@ -73,6 +73,7 @@ def test_minimality_matches_the_counterfactual_latent_divergence_by_hand():
     assert scores["p1"].tolist() == [0.0, 0.0, 1.0, 0.5] and scores["p2"].tolist() == [0.0, 1.0, 0.0, 0.0]
     expected = [0.0, math.log(0.8 + 0.2 * math.e), math.log(0.8 * math.e + 0.2), math.log(0.8 * math.exp(0.5) + 0.2)]
     assert torch.allclose(scores["minimality"], torch.tensor(expected))
+    assert float(divergence_of(0.0, 1.0)) == pytest.approx(expected[1])  # the report's no-change reference
     # distances are the mean |difference| per feature: a copied second feature changes nothing
     twice = minimality(factual.repeat(1, 2), counterfactual.repeat(1, 2), pool.repeat(1, 2), pool_values,
                        torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))

@@ -24,10 +24,12 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
         assert "remeasured_on_target_side" in scores["attributes"]["thick"]
         assert 0 <= scores["precision_counterfactual"] <= 1 and scores["density_samples"] >= 0
         assert 0 <= scores["minimality"] <= 1 and 0 <= scores["attributes"]["wide"]["minimality_p2"] <= 1
+        assert scores["minimality_p2"] == pytest.approx(sum(a["minimality_p2"] for a in scores["attributes"].values()) / 3)
         assert (out / f"figure7_{model}.png").stat().st_size > 0
     assert results["setup"]["attribute_classifier"]["kind"] == "attributes"
     text = report.read_text()
     assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text and "| minimality |" in text and "| coverage_samples |" in text
+    assert "| minimality_p1 | minimality_p2 |" in text and "unchanged scores P1 = 0, P2 = 1, minimality 0.295" in text
     again = reproduce("mnist-attributes", out, seeds=(0,), epochs=1, limit=200, eval_size=64,
                       data_root=str(shared_data), progress=False, say=lambda _: None)  # resumes: nothing retrained
     assert again == report

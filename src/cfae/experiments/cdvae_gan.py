@@ -89,7 +89,8 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     for attribute, accuracy in zip(names, feature_probe(model, train, test)):
         scores["attributes"][attribute]["feature_probe_accuracy"] = accuracy
     scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
-                                                          "feature_probe_accuracy", "minimality")))
+                                                          "feature_probe_accuracy", "minimality", "minimality_p1",
+                                                          "minimality_p2")))
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)

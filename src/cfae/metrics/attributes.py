@@ -78,4 +78,10 @@ def minimality(factual: Tensor, counterfactual: Tensor, pool: Tensor, pool_value
     with_own_value = pool_values[None, :] == factual_values[:, None]
     p1 = ((distance <= div[:, None]) & with_cf_value).sum(1) / with_cf_value.sum(1)
     p2 = ((distance >= div[:, None]) & with_own_value).sum(1) / with_own_value.sum(1)
-    return {"minimality": torch.log(weight * p1.exp() + (1 - weight) * p2.exp()), "p1": p1, "p2": p2}
+    return {"minimality": divergence_of(p1, p2, weight), "p1": p1, "p2": p2}
+
+
+def divergence_of(p1, p2, weight: float = 0.8):
+    """CLD = log(w e^P1 + (1 - w) e^P2) (module docstring); the input returned unchanged has P1 = 0 and
+    P2 = 1, so divergence_of(0, 1) is what a counterfactual that changes nothing scores."""
+    return torch.log(weight * torch.as_tensor(p1).exp() + (1 - weight) * torch.as_tensor(p2).exp())
