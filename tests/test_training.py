@@ -25,6 +25,7 @@ def test_loss_decreases_on_tiny_subset(tmp_path):
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 26))
     assert {"train/recon", "train/kl", "eval/loss", "time_s", "lr/main"} <= set(json.loads(lines[0]))
+    assert json.loads(lines[0])["threads"] == torch.get_num_threads()  # what ran: results depend on it
 
 
 def test_same_seed_same_numbers(tmp_path):

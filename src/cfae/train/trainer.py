@@ -197,6 +197,8 @@ class Trainer:
         if self._optimizer_steps:  # gradients are equal on every rank after the sum, so is this share
             record["train/grad_clipped"] = self._clipped.item() / self._optimizer_steps
         record["time_s"] = round(time.perf_counter() - start, 3)
+        # CPU training repeats bit for bit at one thread count, not across counts (docs/results.md)
+        record["threads"] = torch.get_num_threads()
         return record
 
     def _flush(self, pending: list[tuple[tuple[str, ...], Tensor, int]], sums: dict[str, float],
