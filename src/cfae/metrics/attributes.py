@@ -84,4 +84,5 @@ def minimality(factual: Tensor, counterfactual: Tensor, pool: Tensor, pool_value
 def divergence_of(p1, p2, weight: float = 0.8):
     """CLD = log(w e^P1 + (1 - w) e^P2) (module docstring); the input returned unchanged has P1 = 0 and
     P2 = 1, so divergence_of(0, 1) is what a counterfactual that changes nothing scores."""
-    return torch.log(weight * torch.as_tensor(p1).exp() + (1 - weight) * torch.as_tensor(p2).exp())
+    p1, p2 = torch.as_tensor(p1), torch.as_tensor(p2)
+    return torch.log(weight * p1.exp() + (1 - weight) * p2.exp())
