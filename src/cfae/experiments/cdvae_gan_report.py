@@ -10,6 +10,7 @@ from cfae.experiments.cf_report import mean_sd
 from cfae.metrics.attributes import divergence_of
 from cfae.viz.attributes import flip_grid, flip_rows
 
+
 def seed_cell(values: list[float]) -> str:
     """mean +- sd over seeds; a single seed's value alone (it has no sd)."""
     stats = mean_sd(values)
