@@ -94,12 +94,14 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
               "pixel (lower is better); minimality: counterfactual latent divergence (Melistas et al. 2024) in the FID "
               "backend's features, log(0.8 e^P1 + 0.2 e^P2) in [0, 1], P1 the share of real test images with the "
               "flipped value nearer the input than its counterfactual, P2 the share with the input's own value "
-              "farther from it (0: changed enough, and no more; lower is better); a counterfactual that returns the input "
-              f"unchanged scores P1 = 0, P2 = 1, minimality {float(divergence_of(0.0, 1.0)):.3f}; feature_probe_accuracy: a logistic regression from the Gaussian features z_G "
+              "farther from it (0: changed enough, and no more; lower is better); a counterfactual that returns the "
+              f"input unchanged scores P1 = 0, P2 = 1, minimality {float(divergence_of(0.0, 1.0)):.3f}; "
+              "feature_probe_accuracy: a logistic regression from the Gaussian features z_G "
               "(posterior means) to the attributes, mean test accuracy: how much of the attributes z_G still carries "
               "(0.5-ish: none; near the classifier's accuracy: all of it, so a decoder can ignore the bits).", "",
-              markdown_table(["model"] + list(keys), [[MODELS[m]] + [seed_cell([r.get(k) for r in _runs(results, m, seeds)]) for k in keys]
-                                              for m in models]), ""]
+              markdown_table(["model"] + list(keys),
+                             [[MODELS[m]] + [seed_cell([r.get(k) for r in _runs(results, m, seeds)]) for k in keys]
+                              for m in models]), ""]
     if setup.get("thresholds"):
         rows = []
         for name in setup["thresholds"]:
