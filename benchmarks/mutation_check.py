@@ -267,6 +267,8 @@ MUTATIONS = {
     "prdc-recall-real-balls": ("metrics/realism.py", '"recall": float(inside_fake.any(1)', '"recall": float(inside_real.any(1)'),
     "prdc-density-unscaled": ("metrics/realism.py", "inside_real.sum(0).double().mean() / k)", "inside_real.sum(0).double().mean())"),
     "prdc-coverage-is-precision": ("metrics/realism.py", '"coverage": float(inside_real.any(1)', '"coverage": float(inside_real.any(0)'),
+    "variant-settings-ignored": ("experiments/losocs.py", "if before is not None and before != current:", "if False:"),
+    "variant-streams-kept": ("experiments/losocs.py", "                path.unlink(missing_ok=True)", "                pass"),
     "prototype-farthest-codes": ("counterfactual/prototypes.py", "topk(min(k, len(pool)), dim=1, largest=False)",
                                  "topk(min(k, len(pool)), dim=1, largest=True)"),
     "prototype-any-class": ("counterfactual/prototypes.py", "pool = codes[labels == c]", "pool = codes"),

@@ -20,7 +20,7 @@ def test_cohort_inputs_respect_sources_and_never_target_the_own_class(shared_dat
     assert (targets == 7).all() and (test.labels["label"][index] != 7).all()
 
 
-def test_reproduce_losocs_smoke(tmp_path, shared_data):
+def test_reproduce_losocs_smoke(tmp_path, shared_data, monkeypatch):
     report = reproduce(tmp_path, data_root=str(shared_data), epochs=1, streams=12, cohort=10, siamese_streams=25,
                        regression=6, variants=("plain", "plausible-recon", "plausible-prototype"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
                        progress=False, say=lambda _: None)
@@ -41,6 +41,20 @@ def test_reproduce_losocs_smoke(tmp_path, shared_data):
                       progress=False, say=lambda _: None)
     assert json.loads((tmp_path / "results.json").read_text())["table1/plain"] == results["table1/plain"]
     assert again == report
+    # a variant whose settings changed is run again, not read back from the cache; the others are kept
+    monkeypatch.setitem(losocs.VARIANTS, "plain", losocs.StreamSettings(lr=0.02))
+    said = []
+    reproduce(tmp_path, data_root=str(shared_data), epochs=1, streams=12, cohort=10, siamese_streams=25, regression=6,
+              variants=("plain", "plausible-prototype"), im_epochs=1, siamese_epochs=1, limit=300, max_steps=25,
+              sweep_streams=0, progress=False, say=said.append)
+    rerun = json.loads((tmp_path / "results.json").read_text())
+    assert rerun["table1/plain"]["settings"]["lr"] == 0.02 and rerun["variant_settings"]["plain"]["lr"] == 0.02
+    assert rerun["table1/plain"]["l1"] != results["table1/plain"]["l1"]  # streams run anew, not read from the cache
+    assert rerun["table1/plausible-prototype"] == results["table1/plausible-prototype"]
+    assert rerun["sweep/proximity/0.05"] == results["sweep/proximity/0.05"]  # sweeps are keyed by their own weight
+    assert "regression/plausible-recon/-1" in rerun and any("variant plain: settings changed" in line for line in said)
+    with pytest.raises(ValueError, match="unknown stream variants \\['nope'\\]; valid choices: plain"):
+        reproduce(tmp_path, variants=("plain",), detail_variants=("nope",))
 
 
 def test_change_summary_compares_intended_claimed_and_measured_over_successful_streams():

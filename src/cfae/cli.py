@@ -485,6 +485,7 @@ def reproduce(
     siamese_streams: int = typer.Option(5000, help="losocs: streams from 4-digits for the Siamese test (Table 3)"),
     regression: int = typer.Option(500, help="losocs: streams per thickness change"),
     variants: str = typer.Option("plain,proximity,plausible-recon,plausible-elbo", help="losocs: stream variants"),
+    detail_variants: str = typer.Option("plain,plausible-recon", help="losocs: variants also run for Tables 2 and 3"),
     gan_epochs: Optional[int] = typer.Option(None, help="cdvae-gan: training epochs (default: the dataset's preset)"),
     eval_size: int = typer.Option(1000, help="cdvae-gan: test images scored"),
     gan_latent_dim: Optional[int] = typer.Option(None, help="cdvae-gan: Gaussian feature size (default: the preset's)"),
@@ -557,7 +558,8 @@ def reproduce(
 
             reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
                              siamese_streams=siamese_streams, regression=regression,
-                             variants=names(variants), limit=limit, progress=not quiet,
+                             variants=names(variants), detail_variants=names(detail_variants), limit=limit,
+                             progress=not quiet,
                              say=typer.echo)
         elif experiment == "counterfactual-ae":
             from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
