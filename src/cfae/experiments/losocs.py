@@ -110,7 +110,8 @@ def forget_changed_variants(out: Path, results: dict, settings: dict[str, Stream
         current = asdict(chosen)
         before = known.get(name, results.get(f"table1/{name}", {}).get("settings"))
         if before is not None and before != current:
-            say(f"variant {name}: settings changed since its cached results ({before} -> {current}); running it again")
+            changed = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in current.items() if before.get(k) != v)
+            say(f"variant {name}: settings changed since its cached results ({changed}); running it again")
             for key in [k for k in results if k.split("/")[0] in VARIANT_TABLES and k.split("/")[1] == name]:
                 del results[key]
             for path in [stream_file(out, "table1", name), stream_file(out, "table3", name),
