@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from cfae.data import DataFileError, MissingDataError, get_dataset
-from cfae.data.attributes import morpho_attributes, morpho_thresholds, shapes_attributes
+from cfae.data.attributes import morpho_attributes, morpho_thresholds, shapes_attributes, shapes_true_flips
 from cfae.data.base import ImageDataset
 from cfae.data.celeba import COUNTERFACTUAL_ATTRIBUTES, load_celeba
 from cfae.data.shapes import render_shapes
@@ -77,6 +77,25 @@ def test_shapes_attributes_follow_the_factors():
     # orientation 5 of 40 is 46 degrees (tilted), 10 is 92 degrees (upright), 0 upright
     assert data.labels["attributes"].tolist() == [[1, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1]]
     assert math.degrees(2 * math.pi * 5 / 39) == pytest.approx(46.15, abs=0.01)
+
+
+def test_shapes_true_flips_change_only_the_attribute_s_factor_and_flip_it():
+    factors = torch.tensor([[2, 5, 0, 3, 10], [0, 0, 5, 20, 10]])  # a large upright heart on the left; a small tilted square
+    candidates, owner = shapes_true_flips(factors, "is_heart")
+    assert candidates.tolist() == [[0, 5, 0, 3, 10], [1, 5, 0, 3, 10], [2, 0, 5, 20, 10]] and owner.tolist() == [0, 0, 1]
+    candidates, owner = shapes_true_flips(factors, "large")
+    assert candidates[:, 1].tolist() == [0, 1, 2, 3, 4, 5] and owner.tolist() == [0, 0, 0, 1, 1, 1]
+    candidates, owner = shapes_true_flips(factors, "left")
+    assert (candidates[owner == 0, 3] >= 16).all() and (candidates[owner == 1, 3] < 16).all() and len(owner) == 32
+    candidates, owner = shapes_true_flips(factors, "tilted")
+    upright_to_tilted, tilted_to_upright = candidates[owner == 0, 2].tolist(), candidates[owner == 1, 2].tolist()
+    assert 5 in upright_to_tilted and 0 not in upright_to_tilted and 10 not in upright_to_tilted
+    assert 0 in tilted_to_upright and 10 in tilted_to_upright and 5 not in tilted_to_upright
+    assert len(upright_to_tilted) + len(tilted_to_upright) == 40  # the two rows split the 40 orientations
+    changed = (candidates != factors[owner]).sum(1)
+    assert (changed == 1).all()
+    with pytest.raises(ValueError, match="unknown shapes attribute 'round'; valid choices: is_heart, large"):
+        shapes_true_flips(factors, "round")
 
 
 def test_morpho_attributes_threshold_at_the_training_median():

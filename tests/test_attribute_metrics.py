@@ -5,7 +5,7 @@ import torch
 
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch
-from cfae.metrics.attributes import attribute_scores, composition, divergence_of, minimality
+from cfae.metrics.attributes import attribute_scores, composition, divergence_of, minimality, nearest_truth_error
 
 NAMES = ["a", "b"]
 
@@ -81,3 +81,14 @@ def test_minimality_matches_the_counterfactual_latent_divergence_by_hand():
     none_with_value = minimality(factual, counterfactual, pool, pool_values, torch.zeros(4, dtype=torch.long),
                                  torch.full((4,), 2))
     assert none_with_value["minimality"].isnan().all()
+
+
+def test_nearest_truth_error_takes_each_row_s_nearest_own_truth():
+    images = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.5, 0.5]])
+    truths = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    owner = torch.tensor([0, 0, 1, 1])  # row 0: mean |.| 0.5 and 0 -> 0; row 1: 0 and 1 -> 0; row 2 has none
+    error = nearest_truth_error(images, truths, owner)
+    assert error[:2].tolist() == [0.0, 0.0] and math.isinf(error[2])
+    truths[1] = torch.tensor([0.0, 0.5])  # row 0's nearest is now mean(0, 0.5) = 0.25, below 0.5
+    assert nearest_truth_error(images, truths, owner)[0] == pytest.approx(0.25)
+    assert nearest_truth_error(images, truths, torch.tensor([1, 1, 0, 0]))[:2].tolist() == [0.0, 0.5]

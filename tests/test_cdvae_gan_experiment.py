@@ -95,3 +95,21 @@ def test_minimality_means_flip_each_image_s_own_label_against_the_real_pool():
     assert scores["minimality_p1"] == pytest.approx(0.25) and scores["minimality_p2"] == pytest.approx(0.5)
     moved, unmoved = math.log(0.8 * math.exp(0.5) + 0.2), math.log(0.8 + 0.2 * math.e)
     assert scores["minimality"] == pytest.approx((moved + unmoved) / 2)
+
+
+def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_it():
+    from cfae.data.shapes import FACTOR_NAMES, render_shapes
+
+    factors = torch.tensor([[2, 5, 0, 3, 10], [0, 0, 5, 20, 10], [1, 2, 10, 15, 0]])
+    images = render_shapes(factors).float() / 255
+    test = Batch(images, {k: factors[:, i] for i, k in enumerate(FACTOR_NAMES)})
+    moved = factors.clone()
+    moved[:, 3] = (factors[:, 3] + 16) % 32  # the same shapes on the other side: a true "left" flip of each
+    truth = render_shapes(moved).float() / 255
+    scores = cdvae_gan.truth_errors(truth, images, test, "left")
+    assert scores["truth_error"] == 0.0 and scores["truth_nearer_than_unchanged"] == 1.0
+    # doing nothing scores its distance to the smallest true move across the middle: pos_x 16, 15, 16
+    one_pixel_moves = render_shapes(torch.tensor([[2, 5, 0, 16, 10], [0, 0, 5, 15, 10], [1, 2, 10, 16, 0]])).float() / 255
+    expected = (images - one_pixel_moves).abs().flatten(1).mean(1).mean()
+    assert scores["truth_error_unchanged"] == pytest.approx(float(expected)) and scores["truth_error_unchanged"] > 0
+    assert cdvae_gan.truth_errors(images, images, test, "left")["truth_nearer_than_unchanged"] == 0.0

@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 from cfae.data.base import ImageDataset
-from cfae.data.shapes import FACTOR_SIZES, factor_values
+from cfae.data.shapes import FACTOR_NAMES, FACTOR_SIZES, factor_values
 
 SHAPES_ATTRIBUTES = ("is_heart", "large", "tilted", "left")
+SHAPES_ATTRIBUTE_FACTORS = {"is_heart": "shape", "large": "scale", "tilted": "orientation", "left": "pos_x"}
 MORPHO_ATTRIBUTES = {"thick": "thickness", "slanted": "slant", "wide": "width"}
 
 
@@ -29,17 +30,40 @@ def with_attributes(data: ImageDataset, names: list[str], columns: Tensor) -> Im
     return dataclasses.replace(data, name=f"{data.name}-attributes", labels=labels, attribute_names=list(names))
 
 
+def shapes_attribute_columns(factors: Tensor) -> Tensor:
+    """is_heart, large, tilted, left (N, 4) bool of integer shapes factors (N, 5) (module docstring)."""
+    theta = factor_values(factors)["orientation"]
+    return torch.stack([
+        factors[:, 0] == 2,
+        factors[:, 1] >= FACTOR_SIZES[1] // 2,
+        torch.sin(2 * theta).abs() > math.sin(math.pi / 4),
+        factors[:, 3] < FACTOR_SIZES[3] // 2,
+    ], 1)
+
+
 def shapes_attributes(data: ImageDataset) -> ImageDataset:
     """is_heart, large, tilted, left from the shapes factors."""
-    f = data.labels
-    theta = factor_values(torch.stack([f[k] for k in ("shape", "scale", "orientation", "pos_x", "pos_y")], 1))["orientation"]
-    columns = torch.stack([
-        f["shape"] == 2,
-        f["scale"] >= FACTOR_SIZES[1] // 2,
-        torch.sin(2 * theta).abs() > math.sin(math.pi / 4),
-        f["pos_x"] < FACTOR_SIZES[3] // 2,
-    ], 1)
-    return with_attributes(data, list(SHAPES_ATTRIBUTES), columns)
+    factors = torch.stack([data.labels[k] for k in FACTOR_NAMES], 1)
+    return with_attributes(data, list(SHAPES_ATTRIBUTES), shapes_attribute_columns(factors))
+
+
+def shapes_true_flips(factors: Tensor, attribute: str) -> tuple[Tensor, Tensor]:
+    """Every true counterfactual of flipping one shapes attribute: the factors (M, 5) that differ from a
+    row of `factors` (N, 5) only in that attribute's own factor (SHAPES_ATTRIBUTE_FACTORS) and have the
+    attribute flipped, and the row each belongs to (M,). "Not a heart" has two truths (square,
+    ellipse), "not large" three scales, "not tilted" about half the orientations: a flip is judged
+    against the nearest."""
+    if attribute not in SHAPES_ATTRIBUTE_FACTORS:
+        raise ValueError(f"unknown shapes attribute {attribute!r}; valid choices: {', '.join(SHAPES_ATTRIBUTES)}")
+    factor = FACTOR_NAMES.index(SHAPES_ATTRIBUTE_FACTORS[attribute])
+    column = SHAPES_ATTRIBUTES.index(attribute)
+    classes = FACTOR_SIZES[factor]
+    factors = torch.as_tensor(factors).long()
+    candidates = factors.repeat_interleave(classes, 0)
+    candidates[:, factor] = torch.arange(classes).repeat(len(factors))
+    owner = torch.arange(len(factors)).repeat_interleave(classes)
+    flipped = shapes_attribute_columns(candidates)[:, column] != shapes_attribute_columns(factors)[owner, column]
+    return candidates[flipped], owner[flipped]
 
 
 def morpho_thresholds(train: ImageDataset) -> dict[str, float]:

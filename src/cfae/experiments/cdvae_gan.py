@@ -21,11 +21,12 @@ import torch
 from cfae import jsonio
 from cfae.counterfactual.flip import attribute_method
 from cfae.data import get_dataset
-from cfae.data.attributes import MORPHO_ATTRIBUTES, morpho_thresholds
+from cfae.data.attributes import MORPHO_ATTRIBUTES, SHAPES_ATTRIBUTES, morpho_thresholds, shapes_true_flips
 from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
+from cfae.data.shapes import FACTOR_NAMES, render_shapes
 from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
-from cfae.metrics.attributes import attribute_scores, composition, minimality
+from cfae.metrics.attributes import attribute_scores, composition, minimality, nearest_truth_error
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.metrics.realism import precision_recall_density_coverage
 from cfae.train.config import TrainConfig
@@ -86,11 +87,16 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
             scores["attributes"][attribute].update(remeasured(per_row["counterfactuals"], per_row["reconstructions"],
                                                               test, names.index(attribute), MORPHO_ATTRIBUTES[attribute],
                                                               thresholds[attribute]))
+        if attribute in SHAPES_ATTRIBUTES and all(k in test.labels for k in FACTOR_NAMES):
+            scores["attributes"][attribute].update(truth_errors(per_row["counterfactuals"], per_row["reconstructions"],
+                                                                test, attribute))
     for attribute, accuracy in zip(names, feature_probe(model, train, test)):
         scores["attributes"][attribute]["feature_probe_accuracy"] = accuracy
     scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
                                                           "feature_probe_accuracy", "minimality", "minimality_p1",
                                                           "minimality_p2")))
+    if all("truth_error" in a for a in scores["attributes"].values()):
+        scores.update(attribute_means(scores["attributes"], TRUTH_KEYS))
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)
@@ -104,6 +110,27 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     for name, fake in (("counterfactual", all_counterfactuals), ("samples", sample_features)):
         scores.update({f"{k}_{name}": v for k, v in precision_recall_density_coverage(real_features, fake).items()})
     return scores
+
+
+TRUTH_KEYS = ("truth_error", "truth_error_unchanged", "truth_nearer_than_unchanged")
+TRUTH_CHUNK = 200  # test rows whose true counterfactuals are rendered at once (up to 21 each, 64 x 64)
+
+
+def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, test: Batch, attribute: str) -> dict:
+    """Generated shapes: each flip's mean |difference| per pixel to its nearest true counterfactual
+    (metrics.attributes.nearest_truth_error), the reconstruction's to the same truths (what a flip that
+    changes nothing scores, through the same decoder), and the share of rows where the flip is nearer."""
+    factors = torch.stack([test.labels[k] for k in FACTOR_NAMES], 1)
+    flip, unchanged = [], []
+    for start in range(0, len(factors), TRUTH_CHUNK):
+        rows = slice(start, start + TRUTH_CHUNK)
+        candidates, owner = shapes_true_flips(factors[rows], attribute)
+        truths = render_shapes(candidates).float() / 255
+        flip.append(nearest_truth_error(counterfactuals[rows].cpu().float(), truths, owner))
+        unchanged.append(nearest_truth_error(reconstructions[rows].cpu().float(), truths, owner))
+    flip, unchanged = torch.cat(flip), torch.cat(unchanged)
+    return {"truth_error": float(flip.mean()), "truth_error_unchanged": float(unchanged.mean()),
+            "truth_nearer_than_unchanged": float((flip < unchanged).float().mean())}
 
 
 def minimality_means(real_features: torch.Tensor, counterfactual_features: torch.Tensor, labels: torch.Tensor) -> dict:

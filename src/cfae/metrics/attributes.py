@@ -10,6 +10,8 @@ For each attribute a and test image x with labels y, the counterfactual x' sets 
                        in a feature space, div = d(x', x); P1 = P(d(r, x) <= div) over real r with the
                        counterfactual value of a (x' should stay nearer x than they are), P2 =
                        P(d(r, x) >= div) over real r with x's own value (x' should move as far as they do)
+    truth_error      = mean_i min_t |x'_i - t| per pixel over the true counterfactuals t of row i, where
+                       the data's mechanism renders them (generated shapes: data.attributes.shapes_true_flips)
 `method(batch, attribute, value)` is any attribute counterfactual returning a CounterfactualResult
 (cfae.counterfactual.flip.counterfactual bound to a model).
 """
@@ -86,3 +88,11 @@ def divergence_of(p1, p2, weight: float = 0.8):
     P2 = 1, so divergence_of(0, 1) is what a counterfactual that changes nothing scores."""
     p1, p2 = torch.as_tensor(p1), torch.as_tensor(p2)
     return torch.log(weight * p1.exp() + (1 - weight) * p2.exp())
+
+
+def nearest_truth_error(images: Tensor, truths: Tensor, owner: Tensor) -> Tensor:
+    """Per row of images (N, ...), the mean |difference| per pixel to the nearest of its own true
+    counterfactuals, truths (M, ...) with owner (M,) naming each one's row (module docstring); inf for
+    a row with none."""
+    distance = mean_abs(images[owner], truths)
+    return torch.full((len(images),), float("inf"), dtype=distance.dtype).scatter_reduce(0, owner, distance, "amin")
