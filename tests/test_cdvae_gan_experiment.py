@@ -113,3 +113,16 @@ def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_
     expected = (images - one_pixel_moves).abs().flatten(1).mean(1).mean()
     assert scores["truth_error_unchanged"] == pytest.approx(float(expected)) and scores["truth_error_unchanged"] > 0
     assert cdvae_gan.truth_errors(images, images, test, "left")["truth_nearer_than_unchanged"] == 0.0
+
+
+def test_reproduce_on_generated_shapes_scores_flips_against_the_true_counterfactuals(tmp_path):
+    report = reproduce("shapes-attributes", tmp_path, seeds=(0,), epochs=1, limit=120, eval_size=32, models=("cdvae",),
+                       progress=False, say=lambda _: None)
+    scores = json.loads((tmp_path / "results.json").read_text())["cdvae/seed-0"]
+    for name in ("is_heart", "large", "tilted", "left"):
+        one = scores["attributes"][name]
+        assert 0 < one["truth_error"] < 1 and 0 < one["truth_error_unchanged"] < 1
+        assert 0 <= one["truth_nearer_than_unchanged"] <= 1
+    assert scores["truth_error"] == pytest.approx(sum(scores["attributes"][a]["truth_error"] for a in scores["attributes"]) / 4)
+    text = report.read_text()
+    assert "## Against the true counterfactuals (generated shapes)" in text and "| mean | truth_nearer_than_unchanged |" in text
