@@ -113,7 +113,7 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
 
 
 TRUTH_KEYS = ("truth_error", "truth_error_unchanged", "truth_nearer_than_unchanged")
-TRUTH_CHUNK = 200  # test rows whose true counterfactuals are rendered at once (up to 21 each, 64 x 64)
+TRUTH_CHUNK = 200  # test rows whose true counterfactuals are rendered at once (up to 20 each, 64 x 64)
 
 
 def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, test: Batch, attribute: str) -> dict:
