@@ -201,3 +201,9 @@ def test_reproduce_betavae_dsprites_without_baselines_or_mnist(tmp_path, shared_
 def test_reproduce_unknown_experiment_lists_choices(tmp_path):
     result = invoke("reproduce", "ladder", "--out", tmp_path)
     assert result.exit_code == 1 and "valid choices: betavae-dsprites, causalvae, cdvae-gan, consistency, counterfactual-ae, ladder-vae, losocs" in result.output
+
+
+def test_reproduce_losocs_names_an_unknown_detail_variant_before_any_training(tmp_path):
+    result = invoke("reproduce", "losocs", "--out", tmp_path / "l", "--variants", "plain", "--detail-variants", "plain,nope")
+    assert result.exit_code == 1 and "unknown stream variants ['nope']; valid choices: plain, plain-sgd" in result.output
+    assert not (tmp_path / "l" / "runs").exists()
