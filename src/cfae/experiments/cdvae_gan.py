@@ -5,7 +5,8 @@
               with the classifier's own train and test accuracy
     beyond    preservation, reversibility, composition (1 and 10 null flips), sample diversity and
               FID of prior samples (mode collapse), and on mnist-attributes the re-measured
-              Morpho-MNIST thickness, slant and width of every counterfactual against its target.
+              Morpho-MNIST thickness, slant and width of every counterfactual against its target; on
+              shapes-attributes each flip's distance to its nearest true counterfactual, rendered.
 Every run, predictor and score is written under OUT and skipped when present: an interrupted
 reproduction resumes. The seed's model names: "VAE" = cfae's cdvae, "VAE-GAN" = vae-gan.
 """
