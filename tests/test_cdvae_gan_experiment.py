@@ -109,8 +109,8 @@ def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_
     scores = cdvae_gan.truth_errors(truth, images, test, "left")
     assert scores["truth_error"] == 0.0 and scores["truth_nearer_than_unchanged"] == 1.0
     # doing nothing scores its distance to the smallest true move across the middle: pos_x 16, 15, 16
-    one_pixel_moves = render_shapes(torch.tensor([[2, 5, 0, 16, 10], [0, 0, 5, 15, 10], [1, 2, 10, 16, 0]])).float() / 255
-    expected = (images - one_pixel_moves).abs().flatten(1).mean(1).mean()
+    nearest_moves = render_shapes(torch.tensor([[2, 5, 0, 16, 10], [0, 0, 5, 15, 10], [1, 2, 10, 16, 0]])).float() / 255
+    expected = (images - nearest_moves).abs().flatten(1).mean(1).mean()
     assert scores["truth_error_unchanged"] == pytest.approx(float(expected)) and scores["truth_error_unchanged"] > 0
     assert cdvae_gan.truth_errors(images, images, test, "left")["truth_nearer_than_unchanged"] == 0.0
 

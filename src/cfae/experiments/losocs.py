@@ -54,6 +54,8 @@ SEED_TABLE3 = {"test": {"accuracy": 0.818, "precision": 0.8171, "recall": 0.8268
                "cross_validation": {"accuracy": 0.7925, "precision": 0.8112, "recall": 0.7626, "f1": 0.7850}}
 CHUNK = 250
 VARIANT_TABLES = ("table1", "table2", "table3", "regression")  # result keys "<table>/<variant>[/...]"
+# Table 2's cohorts: name -> (source class, target class), None for any
+COHORTS = {"4->7": (4, 7), "4->random": (4, None), "random->7": (None, 7), "random->random": (None, None)}
 
 
 def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,12 +97,13 @@ def run_cohort(vae, classifier, data: ImageDataset, index, targets, settings: St
 
 
 def stream_file(out: Path, table: str, variant: str, cohort: str | None = None) -> Path:
-    """Where a table's cached streams of one variant (and Table 2 cohort) are kept."""
+    """Where a table's cached streams of one variant (and Table 2 cohort) are kept; table "siamese":
+    the variant's Siamese network."""
     suffix = "" if cohort is None else "-" + cohort.replace("->", "-to-")
     return out / "streams" / f"{table}-{variant}{suffix}.safetensors"
 
 
-def forget_changed_variants(out: Path, results: dict, settings: dict[str, StreamSettings], cohorts,
+def forget_changed_variants(out: Path, results: dict, settings: dict[str, StreamSettings],
                             say: Callable[[str], None]) -> None:
     """A variant whose settings differ from those its cached results ran with loses those results and
     cached streams, so that they are run again: what the report shows is what ran. Results from before
@@ -114,9 +117,8 @@ def forget_changed_variants(out: Path, results: dict, settings: dict[str, Stream
             say(f"variant {name}: settings changed since its cached results ({changed}); running it again")
             for key in [k for k in results if k.split("/")[0] in VARIANT_TABLES and k.split("/")[1] == name]:
                 del results[key]
-            for path in [stream_file(out, "table1", name), stream_file(out, "table3", name),
-                         out / "streams" / f"siamese-{name}.safetensors",
-                         *(stream_file(out, "table2", name, c) for c in cohorts)]:
+            for path in [*(stream_file(out, table, name) for table in ("table1", "table3", "siamese")),
+                         *(stream_file(out, "table2", name, c) for c in COHORTS)]:
                 path.unlink(missing_ok=True)
         known[name] = current
 
@@ -238,8 +240,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
         im_aes[k] = trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
     results = read_results(out / "results.json")
     reference = encode_dataset(vae, train.head(10000))  # the prototype term's class prototypes
-    cohorts = {"4->7": (4, 7), "4->random": (4, None), "random->7": (None, 7), "random->random": (None, None)}
-    forget_changed_variants(out, results, settings, cohorts, say)
+    forget_changed_variants(out, results, settings, say)
 
     for name in variants:
         key = f"table1/{name}"
@@ -259,7 +260,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             jsonio.write_json(out / "results.json", results)
 
     for name in [v for v in variants if v in detail_variants and v not in TABLE1_ONLY]:
-        for cohort_name, (source, target) in cohorts.items():
+        for cohort_name, (source, target) in COHORTS.items():
             key = f"table2/{name}/{cohort_name}"
             if key in results:
                 continue
@@ -283,7 +284,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
                                 lambda: run_cohort(vae, classifier, train, fours, targets, settings[name], reference=reference))
         origin = torch.arange(len(fours))
         results[key], net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
-        save_file(net.state_dict(), out / "streams" / f"siamese-{name}.safetensors")
+        save_file(net.state_dict(), stream_file(out, "siamese", name))
         results[key]["success_rate"] = float(values["success"].mean())
         jsonio.write_json(out / "results.json", results)
 

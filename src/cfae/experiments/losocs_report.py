@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import stream
-from cfae.experiments.losocs import SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs
+from cfae.experiments.losocs import COHORTS, SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs, stream_file
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig
@@ -36,15 +36,15 @@ def _figures(out: Path, vae, classifier, test, settings: dict, reference=None) -
         path = fig.example_streams(result, figures / f"streams-4-to-7-{name}.png")
         lines.append(f"![4 -> 7 streams, {name}](figures/{path.name})")
     cohorts = {}
-    for cohort in ("4->7", "4->random", "random->7", "random->random"):
-        file = out / "streams" / f"table2-plain-{cohort.replace('->', '-to-')}.safetensors"
+    for cohort in COHORTS:
+        file = stream_file(out, "table2", "plain", cohort)
         if file.exists():
             v = load_file(file)
             cohorts[cohort] = (sm.pairwise_distances(v["start_code"]), sm.pairwise_distances(v["end_code"]))
     if cohorts:
         path = fig.distance_histograms(cohorts, figures / "distance_histograms.png")
         lines.append(f"![pairwise latent distances (seed Figs. 4-7)](figures/{path.name})")
-    table1 = out / "streams" / "table1-plain.safetensors"
+    table1 = stream_file(out, "table1", "plain")
     if table1.exists():
         v = load_file(table1)
         path = fig.histogram(v["path_r2"], figures / "path_r2.png", "mean R^2 over latent dimensions",
@@ -54,8 +54,7 @@ def _figures(out: Path, vae, classifier, test, settings: dict, reference=None) -
         path = fig.frame_change_distributions(before[~before.isnan()], after[~after.isnan()], 0.99,
                                               figures / "frame_change.png")
         lines.append(f"![frame change before / after p = 0.99 (seed Fig. 11)](figures/{path.name})")
-    siamese = out / "streams" / "siamese-plain.safetensors"
-    values = out / "streams" / "table3-plain.safetensors"
+    siamese, values = stream_file(out, "siamese", "plain"), stream_file(out, "table3", "plain")
     if siamese.exists() and values.exists():
         v = load_file(values)
         net = LeNetFeatures()
