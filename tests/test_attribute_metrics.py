@@ -5,7 +5,8 @@ import torch
 
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch
-from cfae.metrics.attributes import attribute_scores, composition, divergence_of, minimality, nearest_truth_error
+from cfae.metrics.attributes import (attribute_scores, composition, divergence_of, minimality, nearest_truth_error,
+                                     oracle_truth_error, truth_gap_closed)
 
 NAMES = ["a", "b"]
 
@@ -92,3 +93,19 @@ def test_nearest_truth_error_takes_each_row_s_nearest_own_truth():
     truths[1] = torch.tensor([0.0, 0.5])  # row 0's nearest is now mean(0, 0.5) = 0.25, below 0.5
     assert nearest_truth_error(images, truths, owner)[0] == pytest.approx(0.25)
     assert nearest_truth_error(images, truths, torch.tensor([1, 1, 0, 0]))[:2].tolist() == [0.0, 0.5]
+
+
+def test_oracle_truth_error_takes_each_row_s_best_reconstructed_truth():
+    truths = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    reconstructed = torch.tensor([[0.5, 0.0], [0.0, 1.0], [1.0, 0.0]])  # errors 0.25, 0.5, 0.5
+    error = oracle_truth_error(reconstructed, truths, torch.tensor([0, 0, 1]), 3)
+    assert error[:2].tolist() == [0.25, 0.5] and math.isinf(error[2])
+    assert oracle_truth_error(reconstructed, truths, torch.tensor([1, 0, 1]), 2).tolist() == [0.5, 0.25]
+
+
+def test_truth_gap_closed_is_zero_for_doing_nothing_one_at_the_oracle_and_negative_moving_away():
+    assert truth_gap_closed(0.04, 0.04, 0.01) == 0.0
+    assert truth_gap_closed(0.01, 0.04, 0.01) == 1.0
+    assert truth_gap_closed(0.03, 0.04, 0.02) == pytest.approx(0.5)
+    assert truth_gap_closed(0.05, 0.04, 0.02) == pytest.approx(-0.5)
+    assert math.isnan(truth_gap_closed(0.03, 0.02, 0.02)) and math.isnan(truth_gap_closed(0.03, 0.02, 0.03))

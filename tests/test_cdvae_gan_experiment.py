@@ -97,22 +97,77 @@ def test_minimality_means_flip_each_image_s_own_label_against_the_real_pool():
     assert scores["minimality"] == pytest.approx((moved + unmoved) / 2)
 
 
-def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_it():
+def _shapes_test_batch():
     from cfae.data.shapes import FACTOR_NAMES, render_shapes
 
     factors = torch.tensor([[2, 5, 0, 3, 10], [0, 0, 5, 20, 10], [1, 2, 10, 15, 0]])
-    images = render_shapes(factors).float() / 255
-    test = Batch(images, {k: factors[:, i] for i, k in enumerate(FACTOR_NAMES)})
+    labels = {k: factors[:, i] for i, k in enumerate(FACTOR_NAMES)}
+    return factors, Batch(render_shapes(factors).float() / 255, labels)
+
+
+def _exact(truths, rows):
+    return truths
+
+
+def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_it():
+    from cfae.data.shapes import render_shapes
+
+    factors, test = _shapes_test_batch()
+    images = test.x
     moved = factors.clone()
     moved[:, 3] = (factors[:, 3] + 16) % 32  # the same shapes on the other side: a true "left" flip of each
     truth = render_shapes(moved).float() / 255
-    scores = cdvae_gan.truth_errors(truth, images, test, "left")
+    scores = cdvae_gan.truth_errors(truth, images, test, "left", _exact)
     assert scores["truth_error"] == 0.0 and scores["truth_nearer_than_unchanged"] == 1.0
+    assert scores["truth_error_oracle"] == 0.0 and scores["truth_gap_closed"] == 1.0
     # doing nothing scores its distance to the smallest true move across the middle: pos_x 16, 15, 16
     nearest_moves = render_shapes(torch.tensor([[2, 5, 0, 16, 10], [0, 0, 5, 15, 10], [1, 2, 10, 16, 0]])).float() / 255
     expected = (images - nearest_moves).abs().flatten(1).mean(1).mean()
     assert scores["truth_error_unchanged"] == pytest.approx(float(expected)) and scores["truth_error_unchanged"] > 0
-    assert cdvae_gan.truth_errors(images, images, test, "left")["truth_nearer_than_unchanged"] == 0.0
+    nothing = cdvae_gan.truth_errors(images, images, test, "left", _exact)
+    assert nothing["truth_nearer_than_unchanged"] == 0.0 and nothing["truth_gap_closed"] == 0.0
+
+
+def test_truth_errors_oracle_reconstructs_each_row_s_own_truths():
+    """A decoder that halves every pixel misses each truth by half its ink: the oracle error is each
+    row's smallest truth ink / 2, and the truths handed over belong to the rows named with them."""
+    from cfae.data.attributes import shapes_true_flips
+    from cfae.data.shapes import render_shapes
+
+    factors, test = _shapes_test_batch()
+    seen = []
+
+    def halved(truths, rows):
+        seen.append(rows)
+        return truths / 2
+
+    scores = cdvae_gan.truth_errors(test.x, test.x, test, "is_heart", halved)
+    candidates, owner = shapes_true_flips(factors, "is_heart")
+    assert torch.equal(seen[0], owner) and (candidates[:, 1:] == factors[owner, 1:]).all()
+    ink = (render_shapes(candidates).float() / 255).flatten(1).mean(1) / 2
+    expected = torch.stack([ink[owner == r].min() for r in range(3)]).mean()
+    assert scores["truth_error_oracle"] == pytest.approx(float(expected))
+    # halving the ink misses by more than the other shapes at the same place differ: no gap to close
+    assert scores["truth_error_oracle"] > scores["truth_error_unchanged"] and math.isnan(scores["truth_gap_closed"])
+
+
+def test_truth_reconstructor_null_flips_each_truth_under_its_row_s_flipped_label():
+    from cfae.counterfactual.result import CounterfactualResult
+
+    calls = []
+
+    def method(batch, attribute, value):
+        calls.append((batch, attribute, value))
+        return CounterfactualResult(batch.x, batch.x + value[:, None], batch.x, batch.x, "test", {})
+
+    attributes = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    test = Batch(torch.zeros(3, 4), {"attributes": attributes})
+    reconstruct = cdvae_gan.truth_reconstructor(method, test, ["a", "b"], "b")
+    out = reconstruct(torch.ones(4, 4), torch.tensor([0, 0, 2, 1]))
+    batch, attribute, value = calls[0]
+    assert attribute == "b" and value.tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert batch.labels["attributes"].tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    assert torch.equal(out, torch.ones(4, 4) + value[:, None])
 
 
 def test_reproduce_on_generated_shapes_scores_flips_against_the_true_counterfactuals(tmp_path):
@@ -121,8 +176,9 @@ def test_reproduce_on_generated_shapes_scores_flips_against_the_true_counterfact
     scores = json.loads((tmp_path / "results.json").read_text())["cdvae/seed-0"]
     for name in ("is_heart", "large", "tilted", "left"):
         one = scores["attributes"][name]
-        assert 0 < one["truth_error"] < 1 and 0 < one["truth_error_unchanged"] < 1
+        assert 0 < one["truth_error"] < 1 and 0 < one["truth_error_unchanged"] < 1 and 0 < one["truth_error_oracle"] < 1
         assert 0 <= one["truth_nearer_than_unchanged"] <= 1
     assert scores["truth_error"] == pytest.approx(sum(scores["attributes"][a]["truth_error"] for a in scores["attributes"]) / 4)
     text = report.read_text()
     assert "## Against the true counterfactuals (generated shapes)" in text and "| mean | truth_nearer_than_unchanged |" in text
+    assert "| mean | truth_gap_closed |" in text

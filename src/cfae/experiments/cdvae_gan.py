@@ -27,7 +27,8 @@ from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
 from cfae.data.shapes import FACTOR_NAMES, render_shapes
 from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
-from cfae.metrics.attributes import attribute_scores, composition, minimality, nearest_truth_error
+from cfae.metrics.attributes import (attribute_scores, composition, minimality, nearest_truth_error, oracle_truth_error,
+                                     relabelled, truth_gap_closed)
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.metrics.realism import precision_recall_density_coverage
 from cfae.train.config import TrainConfig
@@ -90,14 +91,17 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
                                                               thresholds[attribute]))
         if attribute in SHAPES_ATTRIBUTES and all(k in test.labels for k in FACTOR_NAMES):
             scores["attributes"][attribute].update(truth_errors(per_row["counterfactuals"], per_row["reconstructions"],
-                                                                test, attribute))
+                                                                test, attribute,
+                                                                truth_reconstructor(method, test, names, attribute)))
     for attribute, accuracy in zip(names, feature_probe(model, train, test)):
         scores["attributes"][attribute]["feature_probe_accuracy"] = accuracy
     scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
                                                           "feature_probe_accuracy", "minimality", "minimality_p1",
                                                           "minimality_p2")))
     if all("truth_error" in a for a in scores["attributes"].values()):
-        scores.update(attribute_means(scores["attributes"], TRUTH_KEYS))
+        scores.update(attribute_means(scores["attributes"], TRUTH_AVERAGED))
+        scores["truth_gap_closed"] = truth_gap_closed(scores["truth_error"], scores["truth_error_unchanged"],
+                                                      scores["truth_error_oracle"])
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)
@@ -113,25 +117,47 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     return scores
 
 
-TRUTH_KEYS = ("truth_error", "truth_error_unchanged", "truth_nearer_than_unchanged")
+TRUTH_AVERAGED = ("truth_error", "truth_error_unchanged", "truth_error_oracle", "truth_nearer_than_unchanged")
+TRUTH_KEYS = (*TRUTH_AVERAGED, "truth_gap_closed")  # the summary's gap comes from its mean errors, not a mean of gaps
 TRUTH_CHUNK = 200  # test rows whose true counterfactuals are rendered at once (up to 20 each, 64 x 64)
 
 
-def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, test: Batch, attribute: str) -> dict:
+def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, test: Batch, attribute: str,
+                 reconstruct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict:
     """Generated shapes: each flip's mean |difference| per pixel to its nearest true counterfactual
     (metrics.attributes.nearest_truth_error), the reconstruction's to the same truths (what a flip that
-    changes nothing scores, through the same decoder), and the share of rows where the flip is nearer."""
+    changes nothing scores, through the same decoder), the oracle's (reconstruct(truths, owner): the
+    method's null flip of each truth, metrics.attributes.oracle_truth_error), the share of rows where
+    the flip is nearer than the reconstruction, and the share of the unchanged-to-oracle gap closed."""
     factors = torch.stack([test.labels[k] for k in FACTOR_NAMES], 1)
-    flip, unchanged = [], []
+    flip, unchanged, oracle = [], [], []
     for start in range(0, len(factors), TRUTH_CHUNK):
-        rows = slice(start, start + TRUTH_CHUNK)
+        rows = torch.arange(start, min(start + TRUTH_CHUNK, len(factors)))
         candidates, owner = shapes_true_flips(factors[rows], attribute)
         truths = render_shapes(candidates).float() / 255
         flip.append(nearest_truth_error(counterfactuals[rows].cpu().float(), truths, owner))
         unchanged.append(nearest_truth_error(reconstructions[rows].cpu().float(), truths, owner))
-    flip, unchanged = torch.cat(flip), torch.cat(unchanged)
-    return {"truth_error": float(flip.mean()), "truth_error_unchanged": float(unchanged.mean()),
-            "truth_nearer_than_unchanged": float((flip < unchanged).float().mean())}
+        oracle.append(oracle_truth_error(reconstruct(truths, rows[owner]).cpu().float(), truths, owner, len(rows)))
+    flip, unchanged, oracle = torch.cat(flip), torch.cat(unchanged), torch.cat(oracle)
+    means = {"truth_error": float(flip.mean()), "truth_error_unchanged": float(unchanged.mean()),
+             "truth_error_oracle": float(oracle.mean())}
+    return {**means, "truth_nearer_than_unchanged": float((flip < unchanged).float().mean()),
+            "truth_gap_closed": truth_gap_closed(means["truth_error"], means["truth_error_unchanged"],
+                                                 means["truth_error_oracle"])}
+
+
+def truth_reconstructor(method, test: Batch, names: list[str],
+                        attribute: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """reconstruct(truths, rows): the method's null flip of each true counterfactual, labelled as test
+    row `rows` with `attribute` flipped (the value the truth has), on the test batch's device."""
+    column = names.index(attribute)
+
+    def reconstruct(truths: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        flipped = 1 - test.labels["attributes"][rows.to(test.x.device), column].float()
+        batch = relabelled(truths.to(test.x.device), test.select(rows.to(test.x.device)), column, flipped)
+        return torch.cat([method(batch.select(part), attribute, flipped[part]).counterfactuals
+                          for part in torch.arange(len(truths), device=test.x.device).split(TRUTH_CHUNK * 4)])
+    return reconstruct
 
 
 def minimality_means(real_features: torch.Tensor, counterfactual_features: torch.Tensor, labels: torch.Tensor) -> dict:

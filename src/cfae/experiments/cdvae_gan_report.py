@@ -124,7 +124,11 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
                   "attribute's factor changed to a value on the other side (shape, scale, orientation or x position; "
                   "several for most flips). truth_error: mean |counterfactual - nearest truth| per pixel; "
                   "truth_error_unchanged: the same for the reconstruction, a flip that changes nothing through the same "
-                  "decoder; truth_nearer_than_unchanged: share of images whose flip is nearer the truth than that. "
+                  "decoder; truth_error_oracle: the same for the model's reconstruction of the true counterfactual "
+                  "itself, how near this decoder gets to the truth when shown it; truth_nearer_than_unchanged: share of "
+                  "images whose flip is nearer the truth than the reconstruction; truth_gap_closed: (unchanged - flip) / "
+                  "(unchanged - oracle) of the mean errors, 0 for a flip that changes nothing, 1 for one as near as the "
+                  "oracle, below 0 for one that moves away (the mean row's from the mean errors). "
                   "No classifier is involved.", "",
                   markdown_table(["attribute", "score"] + [MODELS[m] for m in models], rows), ""]
     parts += ["## Verdicts (means over seeds)", "", *verdicts(results, models, seeds), "", "## Figure 7", ""]

@@ -12,6 +12,10 @@ For each attribute a and test image x with labels y, the counterfactual x' sets 
                        P(d(r, x) >= div) over real r with x's own value (x' should move as far as they do)
     truth_error      = mean_i min_t |x'_i - t| per pixel over the true counterfactuals t of row i, where
                        the data's mechanism renders them (generated shapes: data.attributes.shapes_true_flips)
+    oracle error     = mean_i min_t |R(t) - t|, R the method's null flip of the truth itself: the nearest a
+                       counterfactual through this decoder gets to the truth by reconstructing it
+    truth gap closed = (E_unchanged - E_flip) / (E_unchanged - E_oracle) of those means, E_unchanged the
+                       reconstruction's truth_error: 0 changes nothing, 1 reaches the oracle, < 0 moves away
 `method(batch, attribute, value)` is any attribute counterfactual returning a CounterfactualResult
 (cfae.counterfactual.flip.counterfactual bound to a model).
 """
@@ -94,5 +98,21 @@ def nearest_truth_error(images: Tensor, truths: Tensor, owner: Tensor) -> Tensor
     """Per row of images (N, ...), the mean |difference| per pixel to the nearest of its own true
     counterfactuals, truths (M, ...) with owner (M,) naming each one's row (module docstring); inf for
     a row with none."""
-    distance = mean_abs(images[owner], truths)
-    return torch.full((len(images),), float("inf"), dtype=distance.dtype).scatter_reduce(0, owner, distance, "amin")
+    return row_minimum(mean_abs(images[owner], truths), owner, len(images))
+
+
+def row_minimum(values: Tensor, owner: Tensor, rows: int) -> Tensor:
+    """Per row r < rows, the smallest of values (M,) whose owner (M,) is r; inf for a row with none."""
+    return torch.full((rows,), float("inf"), dtype=values.dtype).scatter_reduce(0, owner, values, "amin")
+
+
+def oracle_truth_error(reconstructed_truths: Tensor, truths: Tensor, owner: Tensor, rows: int) -> Tensor:
+    """Per row, min over its truths t of mean |R(t) - t| per pixel (module docstring: the oracle error)."""
+    return row_minimum(mean_abs(reconstructed_truths, truths), owner, rows)
+
+
+def truth_gap_closed(flip: float, unchanged: float, oracle: float) -> float:
+    """(unchanged - flip) / (unchanged - oracle), mean errors (module docstring); nan where the oracle is
+    no nearer the truth than changing nothing, so that no gap exists to close."""
+    gap = unchanged - oracle
+    return (unchanged - flip) / gap if gap > 0 else float("nan")
