@@ -128,7 +128,7 @@ def test_truth_errors_score_the_rendered_true_flip_zero_and_doing_nothing_above_
     assert nothing["truth_nearer_than_unchanged"] == 0.0 and nothing["truth_gap_closed"] == 0.0
 
 
-def test_truth_errors_oracle_reconstructs_each_row_s_own_truths():
+def test_truth_errors_oracle_reconstructs_each_row_s_own_truths(monkeypatch):
     """A decoder that halves every pixel misses each truth by half its ink: the oracle error is each
     row's smallest truth ink / 2, and the truths handed over belong to the rows named with them."""
     from cfae.data.attributes import shapes_true_flips
@@ -141,14 +141,28 @@ def test_truth_errors_oracle_reconstructs_each_row_s_own_truths():
         seen.append(rows)
         return truths / 2
 
+    monkeypatch.setattr(cdvae_gan, "TRUTH_CHUNK", 2)  # two chunks: rows 0-1, then row 2
     scores = cdvae_gan.truth_errors(test.x, test.x, test, "is_heart", halved)
     candidates, owner = shapes_true_flips(factors, "is_heart")
-    assert torch.equal(seen[0], owner) and (candidates[:, 1:] == factors[owner, 1:]).all()
+    assert len(seen) == 2 and torch.equal(torch.cat(seen), owner) and (candidates[:, 1:] == factors[owner, 1:]).all()
     ink = (render_shapes(candidates).float() / 255).flatten(1).mean(1) / 2
     expected = torch.stack([ink[owner == r].min() for r in range(3)]).mean()
     assert scores["truth_error_oracle"] == pytest.approx(float(expected))
     # halving the ink misses by more than the other shapes at the same place differ: no gap to close
     assert scores["truth_error_oracle"] > scores["truth_error_unchanged"] and math.isnan(scores["truth_gap_closed"])
+
+
+def test_summary_gap_is_the_gap_of_the_attribute_means_not_the_mean_of_their_gaps():
+    per_attribute = {"a": {"truth_error": 0.02, "truth_error_unchanged": 0.04, "truth_error_oracle": 0.01,
+                           "truth_nearer_than_unchanged": 0.5},   # gap 2/3
+                     "b": {"truth_error": 0.05, "truth_error_unchanged": 0.04, "truth_error_oracle": 0.039,
+                           "truth_nearer_than_unchanged": 0.25}}  # gap -10
+    summary = cdvae_gan.truth_summary(per_attribute)
+    assert summary["truth_error"] == pytest.approx(0.035) and summary["truth_error_oracle"] == pytest.approx(0.0245)
+    assert summary["truth_nearer_than_unchanged"] == pytest.approx(0.375)
+    assert summary["truth_gap_closed"] == pytest.approx(0.005 / 0.0155)  # 0.32, not (2/3 - 10) / 2
+    assert set(summary) == set(cdvae_gan.TRUTH_KEYS)
+    assert cdvae_gan.truth_summary({"a": per_attribute["a"], "c": {"effectiveness": 1.0}}) == {}  # not shapes
 
 
 def test_truth_reconstructor_null_flips_each_truth_under_its_row_s_flipped_label():
@@ -179,6 +193,10 @@ def test_reproduce_on_generated_shapes_scores_flips_against_the_true_counterfact
         assert 0 < one["truth_error"] < 1 and 0 < one["truth_error_unchanged"] < 1 and 0 < one["truth_error_oracle"] < 1
         assert 0 <= one["truth_nearer_than_unchanged"] <= 1
     assert scores["truth_error"] == pytest.approx(sum(scores["attributes"][a]["truth_error"] for a in scores["attributes"]) / 4)
+    # one epoch on 120 images: the decoder is nearly constant, so the oracle may be no nearer than doing nothing
+    denominator = scores["truth_error_unchanged"] - scores["truth_error_oracle"]
+    gap = (scores["truth_error_unchanged"] - scores["truth_error"]) / denominator
+    assert scores["truth_gap_closed"] == (pytest.approx(gap) if denominator > 0 else None)  # json writes nan as null
     text = report.read_text()
     assert "## Against the true counterfactuals (generated shapes)" in text and "| mean | truth_nearer_than_unchanged |" in text
     assert "| mean | truth_gap_closed |" in text

@@ -98,10 +98,7 @@ def evaluate_model(model, train: ImageDataset, test: Batch, classifier, backend:
     scores.update(attribute_means(scores["attributes"], ("effectiveness", "preservation", "reversibility",
                                                           "feature_probe_accuracy", "minimality", "minimality_p1",
                                                           "minimality_p2")))
-    if all("truth_error" in a for a in scores["attributes"].values()):
-        scores.update(attribute_means(scores["attributes"], TRUTH_AVERAGED))
-        scores["truth_gap_closed"] = truth_gap_closed(scores["truth_error"], scores["truth_error_unchanged"],
-                                                      scores["truth_error_oracle"])
+    scores.update(truth_summary(scores["attributes"]))
     for m in (1, 10):
         scores[f"composition_{m}"] = float(composition(method, test, names[0], names, m).mean())
     real_stats = gaussian_statistics(real_features)
@@ -139,11 +136,23 @@ def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, t
         unchanged.append(nearest_truth_error(reconstructions[rows].cpu().float(), truths, owner))
         oracle.append(oracle_truth_error(reconstruct(truths, rows[owner]).cpu().float(), truths, owner, len(rows)))
     flip, unchanged, oracle = torch.cat(flip), torch.cat(unchanged), torch.cat(oracle)
-    means = {"truth_error": float(flip.mean()), "truth_error_unchanged": float(unchanged.mean()),
-             "truth_error_oracle": float(oracle.mean())}
-    return {**means, "truth_nearer_than_unchanged": float((flip < unchanged).float().mean()),
-            "truth_gap_closed": truth_gap_closed(means["truth_error"], means["truth_error_unchanged"],
-                                                 means["truth_error_oracle"])}
+    return with_truth_gap({"truth_error": float(flip.mean()), "truth_error_unchanged": float(unchanged.mean()),
+                           "truth_error_oracle": float(oracle.mean()),
+                           "truth_nearer_than_unchanged": float((flip < unchanged).float().mean())})
+
+
+def truth_summary(per_attribute: dict[str, dict]) -> dict[str, float]:
+    """The mean row of the truth scores when every attribute has them (generated shapes), else nothing."""
+    if not all("truth_error" in scores for scores in per_attribute.values()):
+        return {}
+    return with_truth_gap(attribute_means(per_attribute, TRUTH_AVERAGED))
+
+
+def with_truth_gap(means: dict[str, float]) -> dict[str, float]:
+    """The mean truth errors plus truth_gap_closed computed from them (metrics.attributes.truth_gap_closed):
+    the gap of the means, never a mean of gaps, which one attribute's tiny denominator would dominate."""
+    return {**means, "truth_gap_closed": truth_gap_closed(means["truth_error"], means["truth_error_unchanged"],
+                                                          means["truth_error_oracle"])}
 
 
 def truth_reconstructor(method, test: Batch, names: list[str],

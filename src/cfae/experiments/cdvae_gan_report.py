@@ -128,7 +128,8 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
                   "itself, how near this decoder gets to the truth when shown it; truth_nearer_than_unchanged: share of "
                   "images whose flip is nearer the truth than the reconstruction; truth_gap_closed: (unchanged - flip) / "
                   "(unchanged - oracle) of the mean errors, 0 for a flip that changes nothing, 1 for one as near as the "
-                  "oracle, below 0 for one that moves away (the mean row's from the mean errors). "
+                  "oracle, below 0 for one that moves away, nan where the oracle is no nearer the truth than the "
+                  "reconstruction, so no gap exists (the mean row's from the mean errors). "
                   "No classifier is involved.", "",
                   markdown_table(["attribute", "score"] + [MODELS[m] for m in models], rows), ""]
     parts += ["## Verdicts (means over seeds)", "", *verdicts(results, models, seeds), "", "## Figure 7", ""]
