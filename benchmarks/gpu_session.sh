@@ -6,7 +6,12 @@
 # Device tool: run(command="bash benchmarks/gpu_session.sh speed", carry=[".whl", ".data"], timeout_s=420)
 #              run(command="bash benchmarks/gpu_session.sh rest", carry=[".whl", ".data"], timeout_s=420)
 # The second call comes within the machine's idle window, so it finds the machine warm.
-# A session of its own (the two above fill 15 minutes of device time):
+# Budget (device status of 2026-12-06): 15 minutes of device time a session, the machine's start
+# included, so the two calls above do not both fit at their full limits. Run `speed` first (the
+# acceptance table); give `rest` the timeout_s that budget_left_s allows: its parts run in order of
+# importance (gpu tests, ShRB, streams), each keeps what it wrote when the call is cut, and
+# $OUT/parts.txt says which finished.
+# A session of its own:
 #              run(command="bash benchmarks/gpu_session.sh betavae", carry=[".whl"], timeout_s=600)
 # betavae = issue 14's long run (benchmarks/betavae_shards.py): $OUT/betavae.tar.gz holds the report,
 # figures, every run's log and scores; unpack it into reports/ and copy to docs/figures/betavae_dsprites/.
