@@ -102,6 +102,7 @@ def test_ground_truth_section_ranks_invariance_against_the_excess_over_the_floor
     text = "\n".join(ground_truth_section(results, ("latent-6",), ("ae",), ("plain", "X"), tmp_path))
     assert "| latent-6 | AE | 2 | 0.375 +- 0.035 |" in text and "| 0.035 +- 0.007 |" in text  # excess 0.04, 0.03
     assert "- excess over floor: rho = -1.000" in text and "- MIG: rho = 1.000" in text
+    assert "- DCI disentanglement: rho undefined (one side is the same in every run)" in text  # 0.1 in all three
     assert "over all 3 runs" in text
     assert "![ground-truth scores against invariance](fig_ground_truth.png)" in text
     assert (tmp_path / "fig_ground_truth.png").stat().st_size > 0

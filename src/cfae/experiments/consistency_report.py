@@ -166,6 +166,10 @@ def ground_truth_section(results: dict, sizes, families, variants, out: Path | N
     scores = {name: [get(r["ground_truth"]) for r in every] for name, get in keys.items()}
     titles = {}
     for name, values in scores.items():
+        if len(set(values)) < 2 or len(set(invariance)) < 2:  # a constant has no ranks to correlate
+            parts.append(f"- {name}: rho undefined (one side is the same in every run)")
+            titles[name] = f"{name}\nrho undefined"
+            continue
         rho, p = spearmanr(invariance, values)
         parts.append(f"- {name}: rho = {rho:.3f} (p = {p:.3g})")
         titles[name] = f"{name}\nrho = {rho:.2f} (p = {p:.2g})"
