@@ -242,3 +242,25 @@ def test_counterfactual_metric_closed_forms():
     reference = torch.stack([torch.full((1, 2, 2), v) for v in (0.0, 0.1, 0.2, 5.0, 5.1)])
     labels = torch.tensor([1, 1, 2, 3, 3])
     assert ynn(torch.zeros(1, 1, 2, 2), torch.tensor([1]), reference, labels, k=3).item() == pytest.approx(2 / 3)
+
+
+def test_frame_change_figure_with_no_frame_past_p_draws_the_other_side_and_counts_zero(tmp_path, monkeypatch):
+    import warnings
+
+    from cfae.viz import streams as fig
+
+    seen, real_save = {}, fig._save
+
+    def keep_axes(figure, path):
+        seen["legend"] = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+        seen["bars"] = [float(p.get_height()) for p in figure.axes[0].patches]
+        return real_save(figure, path)
+
+    monkeypatch.setattr(fig, "_save", keep_axes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 0/0 for a density of nothing must not happen
+        path = fig.frame_change_distributions(torch.tensor([0.1, 0.2, 0.2]), torch.tensor([]), 0.99,
+                                              tmp_path / "frame_change.png")
+    assert path.stat().st_size > 0
+    assert seen["legend"] == ["p < 0.99 (3)", "p >= 0.99 (0)"]
+    assert sum(seen["bars"][59:]) == 0 and sum(seen["bars"][:59]) > 0  # 59 bins a side; the empty side flat

@@ -80,8 +80,8 @@ def frame_change_distributions(before: Tensor, after: Tensor, p: float, path: st
     fig, ax = plt.subplots(figsize=(6, 3.2))
     top = float(torch.cat([before, after]).quantile(0.995)) if len(before) + len(after) else 1.0
     bins = np.linspace(0, max(top, 1e-6), 60)
-    ax.hist(before.numpy(), bins=bins, alpha=0.6, density=True, label=f"p < {p} ({len(before)})")
-    ax.hist(after.numpy(), bins=bins, alpha=0.6, density=True, label=f"p >= {p} ({len(after)})")
+    for values, label in ((before, f"p < {p}"), (after, f"p >= {p}")):  # an empty side keeps its legend entry
+        ax.hist(values.numpy(), bins=bins, alpha=0.6, density=len(values) > 0, label=f"{label} ({len(values)})")
     ax.set_xlabel("mean |frame difference|")
     ax.legend()
     return _save(fig, path)
