@@ -123,8 +123,8 @@ def truth_errors(counterfactuals: torch.Tensor, reconstructions: torch.Tensor, t
                  reconstruct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict:
     """Generated shapes: each flip's mean |difference| per pixel to its nearest true counterfactual
     (metrics.attributes.nearest_truth_error), the reconstruction's to the same truths (what a flip that
-    changes nothing scores, through the same decoder), the oracle's (reconstruct(truths, owner): the
-    method's null flip of each truth, metrics.attributes.oracle_truth_error), the share of rows where
+    changes nothing scores, through the same decoder), the oracle's (reconstruct(truths, test rows owning
+    them): the method's null flip of each truth, metrics.attributes.oracle_truth_error), the share of rows where
     the flip is nearer than the reconstruction, and the share of the unchanged-to-oracle gap closed."""
     factors = torch.stack([test.labels[k] for k in FACTOR_NAMES], 1)
     flip, unchanged, oracle = [], [], []
