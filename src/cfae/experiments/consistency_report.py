@@ -165,8 +165,9 @@ def ground_truth_section(results: dict, sizes, families, variants, out: Path | N
     invariance = [r["invariance"] for r in every]
     scores = {name: [get(r["ground_truth"]) for r in every] for name, get in keys.items()}
     titles = {}
+    invariance_varies = len(set(invariance)) > 1
     for name, values in scores.items():
-        if len(set(values)) < 2 or len(set(invariance)) < 2:  # a constant has no ranks to correlate
+        if not invariance_varies or len(set(values)) < 2:  # a constant has no ranks to correlate
             parts.append(f"- {name}: rho undefined (one side is the same in every run)")
             titles[name] = f"{name}\nrho undefined"
             continue
