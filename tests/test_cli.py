@@ -28,6 +28,15 @@ def test_every_command_has_help():
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+def test_help_prose_is_reflowed_and_keeps_placeholders(monkeypatch):
+    """A docstring's hard line breaks do not survive into the help (they left one-word lines at
+    80 columns), and option texts keep their placeholders."""
+    monkeypatch.setenv("COLUMNS", "120")
+    lines = [" ".join(line.strip(" │").split()) for line in invoke("reproduce", "--help").output.splitlines()]
+    assert any("value; betavae-dsprites trains on" in line for line in lines)
+    assert "RUN/streams/FROM-to-TO" in invoke("counterfactual", "stream", "--help").output
+
+
 def test_list_commands():
     assert "mmd-vae" in invoke("models").output
     out = invoke("datasets").output

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from cfae import jsonio
 
 app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, sample and plot.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 
 
 @app.callback()
@@ -345,7 +345,7 @@ def counterfactual_stream(
     target: Optional[float] = typer.Option(None, help="regressor: the output value to reach"),
     change: Optional[float] = typer.Option(None, help="regressor: the change of output to reach, e.g. 1.0 or -1.0"),
     n: int = typer.Option(16, "-n", min=1, help="number of streams (run as one batch)"),
-    out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/streams/<from>-to-<to>)"),
+    out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/streams/FROM-to-TO)"),
     step_rule: str = typer.Option("adam", help="adam, sgd or fixed (latent steps of length --lr)"),
     lr: float = typer.Option(0.05, help="learning rate, or step length with --step-rule fixed"),
     max_steps: int = typer.Option(500, min=1),
