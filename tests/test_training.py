@@ -245,3 +245,17 @@ def test_eval_every_scores_some_epochs_and_the_last_and_leaves_training_alone(tm
     assert [r["epoch"] for r in sparse if "eval/loss" in r] == [2, 4, 5]
     assert [r["train/loss"] for r in sparse] == [r["train/loss"] for r in every_epoch]  # bit for bit
     assert [r["eval/loss"] for r in sparse if "eval/loss" in r] == [every_epoch[k - 1]["eval/loss"] for k in (2, 4, 5)]
+
+
+def test_progress_into_a_log_file_writes_epoch_lines_only(capsys, monkeypatch):
+    """Where stderr is not a terminal the bar is not drawn (it would repeat the last batch's losses,
+    cut to 80 columns); the epoch lines still are, and a terminal gets the bar."""
+    from cfae.train.progress import TrainingProgress
+
+    with TrainingProgress(True, epochs=1, steps_per_epoch=2) as progress:
+        progress.advance(2, {"batch_loss_term": 1.5})
+        progress.end_epoch({"epoch": 1, "train/loss": 2.0, "eval/loss": 3.0, "time_s": 0.5})
+    assert capsys.readouterr().err.strip() == "epoch 1: train/loss 2.0000  eval/loss 3.0000  (0.5s)"
+    assert TrainingProgress(True, 1, 2).bar.disable
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich then takes stderr for a terminal
+    assert not TrainingProgress(True, 1, 2).bar.disable and TrainingProgress(False, 1, 2).bar.disable

@@ -1,4 +1,6 @@
-"""Live progress bar (rich) showing the current losses; silent when disabled."""
+"""Live progress bar (rich) showing the current losses; silent when disabled. Where stderr is not a
+terminal (a log file) only the epoch lines are written: a bar drawn once at the end would repeat the
+last batch's losses, cut to 80 columns."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ class TrainingProgress:
         self.console = Console(stderr=True)
         self.bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.console, disable=not enabled,
+            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.console,
+            disable=not (enabled and self.console.is_terminal),
         )
         self.task = self.bar.add_task("train", total=epochs * steps_per_epoch, losses="")
         self.steps_per_epoch = steps_per_epoch
