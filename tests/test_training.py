@@ -252,6 +252,8 @@ def test_progress_into_a_log_file_writes_epoch_lines_only(capsys, monkeypatch):
     cut to 80 columns); the epoch lines still are, and a terminal gets the bar."""
     from cfae.train.progress import TrainingProgress
 
+    for forces_a_terminal in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(forces_a_terminal, raising=False)
     with TrainingProgress(True, epochs=1, steps_per_epoch=2) as progress:
         progress.advance(2, {"batch_loss_term": 1.5})
         progress.end_epoch({"epoch": 1, "train/loss": 2.0, "eval/loss": 3.0, "time_s": 0.5})
