@@ -1,4 +1,5 @@
 # Seeds 5 and 6 of the beta-VAE dSprites study: 20 epochs (scored), then resumed to 40 (scored), two shards at a time.
+# Stopped in its second command once seed 5, beta 1 and 4 had reached 40 epochs (session time); see chain2.sh and assemble.sh.
 export PYTHONPATH=/tmp/bvrun7/src CFAE_DATA=/work/shared/data OMP_NUM_THREADS=1
 source /work/main/.venv/bin/activate
 cd /work/main
