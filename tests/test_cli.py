@@ -41,6 +41,9 @@ def test_list_commands():
     assert "mmd-vae" in invoke("models").output
     out = invoke("datasets").output
     assert all(name in out for name in ["mnist", "fashion", "shapes", "pendulum", "dsprites"])
+    for listing in (out, invoke("models").output):  # descriptions start in one column, after the longest name
+        starts = {len(line) - len(line.split(maxsplit=1)[1]) for line in listing.splitlines()}
+        assert len(starts) == 1
 
 
 def test_train_evaluate_sample_plot_resume(trained_run, shared_data):

@@ -426,13 +426,19 @@ def counterfactual_intervene(
     write_intervention(run, concept, value, n, folder, regressor, seed, say=typer.echo)
 
 
+def echo_table(descriptions: dict[str, str]) -> None:
+    """One line a name, the descriptions aligned after the longest name."""
+    width = max(map(len, descriptions), default=0)
+    for name, help_text in descriptions.items():
+        typer.echo(f"{name:{width}s}  {help_text}")
+
+
 @app.command()
 def datasets():
     """List the datasets cfae can load."""
     from cfae.data import DATASETS
 
-    for name, help_text in DATASETS.describe().items():
-        typer.echo(f"{name:10s} {help_text}")
+    echo_table(DATASETS.describe())
 
 
 @app.command()
@@ -440,8 +446,7 @@ def models():
     """List the models cfae can train."""
     from cfae.models import MODELS
 
-    for name, help_text in MODELS.describe().items():
-        typer.echo(f"{name:10s} {help_text}")
+    echo_table(MODELS.describe())
 
 
 @app.command("merge-results")
