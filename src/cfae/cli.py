@@ -161,8 +161,10 @@ def train(
     Several processes: `--nproc N`, or `torchrun --nproc_per_node N -m cfae.cli train ...` (also
     across nodes with torchrun's --nnodes/--rdzv options); --batch-size is the global batch."""
     from cfae.train.distributed import is_main_process, launched_by_torchrun
+    from cfae.models import MODELS
     from cfae.train.run import RunConfig, read_run_config, train_run
 
+    MODELS.get(model)  # an unknown name fails first, with the valid choices
     if nproc > 1 and not launched_by_torchrun():
         raise typer.Exit(_relaunch_with_torchrun(nproc))
 
