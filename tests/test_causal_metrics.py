@@ -56,7 +56,8 @@ def test_the_unchanged_scene_is_exact_for_a_null_intervention_and_wrong_otherwis
     already has costs nothing; moving the pendulum costs pixels and, to a regressor that reads the
     real scenes perfectly, exactly the distance it should have moved."""
     from cfae.data.pendulum import CONCEPTS, concept_labels, render_labels
-    from cfae.metrics.causal import pendulum_counterfactuals
+    from cfae.data.worlds import PENDULUM
+    from cfae.metrics.causal import concept_counterfactuals
 
     labels = np.array([concept_labels(i, 20.0) for i in (10.0, 30.0)])  # both scenes share the light
     images = (render_labels(labels) * 255).round().to(torch.uint8)
@@ -70,7 +71,7 @@ def test_the_unchanged_scene_is_exact_for_a_null_intervention_and_wrong_otherwis
 
     light = float(labels[0, 1])
     values = {c: [light if c == "light_angle" else 0.0] for c in CONCEPTS}
-    scores = pendulum_counterfactuals(None, data, None, values, ReadsRealScenes(), n=2, seed=0)
+    scores = concept_counterfactuals(None, data, PENDULUM, None, values, ReadsRealScenes(), n=2, seed=0)
     assert scores["light_angle"]["pixel_mse"] < 1e-5 and scores["light_angle"]["simulable"]
     assert scores["light_angle"]["concept_error"] == pytest.approx(0.0, abs=1e-9)
     assert scores["pendulum_angle"]["pixel_mse"] > 1e-3

@@ -411,8 +411,9 @@ def counterfactual_traverse(
 @counterfactual_app.command("intervene")
 @_friendly
 def counterfactual_intervene(
-    run: Path = typer.Argument(..., help="run folder of a model trained on pendulum"),
-    concept: Optional[str] = typer.Option(None, help="pendulum_angle, light_angle, shadow_length or shadow_position"),
+    run: Path = typer.Argument(..., help="run folder of a model trained on pendulum or morpho-scm"),
+    concept: Optional[str] = typer.Option(None, help="pendulum: pendulum_angle, light_angle, shadow_length or "
+                                          "shadow_position; morpho-scm: thickness or intensity"),
     value: Optional[float] = typer.Option(None, help="the concept's new value, in its label units"),
     n: int = typer.Option(8, "-n", min=1, help="test scenes for the do(concept = value) grid"),
     regressor: Optional[Path] = typer.Option(None, help="concept regressor folder (re-estimates the concepts)"),
@@ -420,8 +421,8 @@ def counterfactual_intervene(
     seed: int = typer.Option(0, help="which test scenes are drawn"),
 ):
     """Seed 004 Figure 3 (one row per concept across its range, the original at the bottom) beside
-    the simulator's true counterfactuals; with --concept and --value, that intervention on n scenes
-    scored against the true render."""
+    the true counterfactuals of the data's mechanism; with --concept and --value, that intervention
+    on n scenes scored against the true image."""
     from cfae.experiments.concept_job import write_intervention
 
     folder = out or run / (f"intervene-{concept}={value:g}" if concept is not None and value is not None else "intervene")

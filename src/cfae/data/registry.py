@@ -12,6 +12,7 @@ from cfae.data.celeba import load_celeba
 from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
 from cfae.data.morpho import with_morphometry
+from cfae.data.morpho_scm import morpho_scm
 from cfae.data.paths import data_root
 from cfae.data.pendulum import load_pendulum
 from cfae.data.shapes import DSPRITES_FILE, load_official_dsprites, shapes_dataset
@@ -63,6 +64,11 @@ def _mnist_attributes(split: str, root: Path | None, limit: int | None = None) -
 @register_view("shapes-attributes", "generated shapes with binary attributes is_heart, large, tilted, left")
 def _shapes_attributes(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
     return shapes_attributes(get_dataset("shapes", split, root, limit))
+
+
+@register_view("morpho-scm", "MNIST digits drawn by a known mechanism thickness -> intensity (DeepSCM); true counterfactuals")
+def _morpho_scm(split: str, root: Path | None, limit: int | None = None) -> ImageDataset:
+    return morpho_scm(get_dataset("mnist", split, root, limit), split)
 
 
 # Seed of the one fixed binarisation of a test split (train splits are redrawn every epoch).

@@ -19,16 +19,15 @@ import torch
 
 from cfae import jsonio
 from cfae.data import get_dataset
-from cfae.data.pendulum import CONCEPTS
+from cfae.data.worlds import PENDULUM
 from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.experiments.concept_job import concept_values, write_figure3
-from cfae.metrics.causal import concept_handles, concept_information, pendulum_counterfactuals, structural_hamming_distance
+from cfae.metrics.causal import concept_handles, concept_information, concept_counterfactuals, structural_hamming_distance
 from cfae.models.causal_vae import initial_edge_weights
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
-TRUE_GRAPH = np.zeros((4, 4), dtype=int)
-TRUE_GRAPH[0, 2] = TRUE_GRAPH[0, 3] = TRUE_GRAPH[1, 2] = TRUE_GRAPH[1, 3] = 1  # [parent, child]
+TRUE_GRAPH = PENDULUM.graph()  # [parent, child]
 EDGE_THRESHOLD = 0.3
 UNCHANGED = "unchanged scene"  # the reference row: the original image offered as every counterfactual
 # name -> (registered model, options beyond the preset's network)
@@ -86,7 +85,7 @@ def learned_graph(model) -> dict | None:
 
 def intervention_values(train, preset: dict) -> dict[str, list[float]]:
     """preset["values"] values per concept, evenly inside its 5-95% training range (ends left out)."""
-    return {c: v[1:-1] if len(v) > 2 else v for c, v in concept_values(train, preset["values"] + 2).items()}
+    return {c: v[1:-1] if len(v) > 2 else v for c, v in concept_values(train, PENDULUM, preset["values"] + 2).items()}
 
 
 def score(model, handles, train, test, regressor, preset: dict, seed: int) -> dict:
@@ -94,7 +93,7 @@ def score(model, handles, train, test, regressor, preset: dict, seed: int) -> di
     values = intervention_values(train, preset)
     return {"information": concept_information(model, test, handles),
             "graph": learned_graph(model),
-            "counterfactuals": pendulum_counterfactuals(model, test, handles, values, regressor, preset["scenes"], seed),
+            "counterfactuals": concept_counterfactuals(model, test, PENDULUM, handles, values, regressor, preset["scenes"], seed),
             "handles": {h.name: {"key": h.key, "dims": h.dims} for h in handles}}
 
 
@@ -117,7 +116,7 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
     regressor = None
     if not report_only:
         say("concept regressor (conv, all four concepts) on the real renders")
-        regressor, record = cached_predictor(out / "regressor", "regressor", train, test, "conv", ",".join(CONCEPTS),
+        regressor, record = cached_predictor(out / "regressor", "regressor", train, test, "conv", ",".join(PENDULUM.concepts),
                                              preset["regressor_epochs"])
         results["regressor"] = {"test_mae": record["test_mae"], "epochs": record["epochs"]}
     for seed in () if report_only else seeds:
@@ -128,15 +127,15 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
             say(f"{name}, seed {seed}: training {preset['epochs']} epochs")
             folder = out / "runs" / f"{name}-seed-{seed}"
             model = trained_run(folder, run_config(name, seed, preset, data_root, progress))
-            handles = concept_handles(model, train, list(CONCEPTS))
+            handles = concept_handles(model, train, list(PENDULUM.concepts))
             results[key] = score(model, handles, train, test, regressor, preset, seed)
             if seed == seeds[0]:
-                write_figure3(model, handles, test, concept_values(train), out / "figures" / name, 0)
+                write_figure3(model, handles, PENDULUM, test, concept_values(train, PENDULUM), out / "figures" / name, 0)
             jsonio.write_json(path, results)
         key = f"{UNCHANGED}/seed-{seed}"
         if key not in results:
-            results[key] = {"counterfactuals": pendulum_counterfactuals(None, test, None, intervention_values(train, preset),
-                                                                        regressor, preset["scenes"], seed)}
+            results[key] = {"counterfactuals": concept_counterfactuals(None, test, PENDULUM, None, intervention_values(train, preset),
+                                                                       regressor, preset["scenes"], seed)}
             jsonio.write_json(path, results)
     results["setup"] = {"preset": preset_name, **preset, "seeds": list(seeds), "models": list(models),
                         "test_scenes": len(test), "edge_threshold": EDGE_THRESHOLD}

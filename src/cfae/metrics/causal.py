@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from cfae.data.base import ImageDataset
-from cfae.data.pendulum import CONCEPTS, concept_rows, intervened_labels, render_labels
+from cfae.data.worlds import CausalWorld
 from cfae.metrics.mic import mine_statistics
 from cfae.metrics.pixels import mean_squared_error
 
@@ -120,41 +120,42 @@ def structural_hamming_distance(learned: np.ndarray, truth: np.ndarray) -> int:
 
 
 @torch.no_grad()
-def true_counterfactual(model, codes: Tensor, labels: np.ndarray, handle: ConceptHandle, value: float):
-    """do(handle's concept = value) on encoded scenes: (the model's counterfactual images, the true
-    renders, the true labels, whether the simulator can produce them)."""
-    truth_labels, simulable = intervened_labels(labels, handle.name, value)
+def true_counterfactual(model, codes: Tensor, world: CausalWorld, data: ImageDataset, rows, handle: ConceptHandle,
+                        value: float):
+    """do(handle's concept = value) on the encoded rows of data: (the model's counterfactual images,
+    the world's true images, the true labels, whether the data's mechanism can produce them)."""
+    truth_labels, simulable = world.intervene(data, rows, world.labels_of(data, rows), handle.name, value)
     counterfactual = model.intervene(codes, {handle.key: handle.latent_value(value)})
-    return counterfactual, render_labels(truth_labels), truth_labels, simulable
+    return counterfactual, world.draw(data, rows, truth_labels), truth_labels, simulable
 
 
 @torch.no_grad()
-def pendulum_counterfactuals(model, data: ImageDataset, handles: list[ConceptHandle] | None, values: dict[str, list[float]],
-                             regressor=None, n: int = 64, seed: int = 0) -> dict:
-    """Per intervened concept, over n test scenes and the given values (label units): the mean
-    squared pixel error between the model's do(concept = v) and the true render, whether the
-    simulator could produce those scenes, and, given a concept regressor (predict -> (N, 4)), the
-    mean absolute error of the re-estimated concepts against the true intervened values (the
-    intervened concept itself, and the others). model None (and handles None) scores the unchanged
-    scene: the original image offered as every counterfactual, the floor a model has to beat."""
+def concept_counterfactuals(model, data: ImageDataset, world: CausalWorld, handles: list[ConceptHandle] | None,
+                            values: dict[str, list[float]], regressor=None, n: int = 64, seed: int = 0) -> dict:
+    """Per intervened concept, over n test examples and the given values (label units): the mean
+    squared pixel error between the model's do(concept = v) and the world's true image, whether the
+    mechanism could produce those scenes, and, given a concept regressor (predict -> (N, k), the
+    world's concepts in order), the mean absolute error of the re-estimated concepts against the true
+    intervened values (the intervened concept itself, and the others). model None (and handles None)
+    scores the unchanged example: the original image offered as every counterfactual, the floor a
+    model has to beat."""
     rng = np.random.default_rng(seed)
     rows = torch.as_tensor(rng.choice(len(data), size=min(n, len(data)), replace=False))
-    labels = concept_rows(data, rows)
     images = data.pixels(rows)
     if model is not None:
         model.eval()
         codes = model.encode(images).mean
     out = {}
-    for name in [h.name for h in handles] if handles is not None else CONCEPTS:
+    for name in [h.name for h in handles] if handles is not None else world.concepts:
         pixel, own, others, simulable = [], [], [], []
-        k = CONCEPTS.index(name)
+        k = world.concepts.index(name)
         for value in values[name]:
             if model is None:
-                truth_labels, possible = intervened_labels(labels, name, value)
-                counterfactual, truth = images, render_labels(truth_labels)
+                truth_labels, possible = world.intervene(data, rows, world.labels_of(data, rows), name, value)
+                counterfactual, truth = images, world.draw(data, rows, truth_labels)
             else:
                 handle = next(h for h in handles if h.name == name)
-                counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, labels, handle, value)
+                counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, world, data, rows, handle, value)
             pixel.append(mean_squared_error(counterfactual, truth))
             simulable.append(possible)
             if regressor is not None:

@@ -21,7 +21,7 @@ and keeps z~_i = c after the mask layer, so the children of i see c and the deco
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -103,6 +103,7 @@ class ConceptDecoders(nn.Module):
 @register_model("causalvae", "CausalVAE: linear SCM + mask layer over concept latents, label-conditional prior (Yang et al. 2021)")
 class CausalVAE(CauseInterventions, BaseModel):
     Config = CausalVAEConfig
+    takes_concepts: ClassVar[bool] = True  # a run on a dataset with a known mechanism fills concepts from it
 
     def __init__(self, config: CausalVAEConfig):
         c = config  # the encoder gives the means only: q(eps | x) has unit variance
@@ -167,7 +168,7 @@ class CausalVAE(CauseInterventions, BaseModel):
         missing = [name for name in self.config.concepts if name not in batch.labels]
         if missing:
             raise ValueError(f"CausalVAE needs the concept labels {', '.join(missing)}; the batch has "
-                             f"{', '.join(sorted(batch.labels)) or 'none'} (train it on pendulum, or set concepts)")
+                             f"{', '.join(sorted(batch.labels)) or 'none'} (train it on pendulum or morpho-scm, or set concepts)")
         u = torch.stack([batch.labels[name].float() for name in self.config.concepts], 1)
         return (u - self.loc) / self.scale
 

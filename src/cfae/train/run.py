@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cfae import jsonio
 from cfae.data import ImageDataset, get_dataset
+from cfae.data.worlds import WORLDS
 from cfae.models import MODELS, BaseModel as Autoencoder
 from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_config
 from cfae.train.distributed import is_main_process
@@ -56,6 +57,10 @@ class RunConfig(BaseModel):
         options = dict(self.model_options)
         if getattr(cls, "needs_attributes", False) and "attributes" not in options and attribute_names:
             options["attributes"] = tuple(attribute_names)
+        if getattr(cls, "takes_concepts", False) and "concepts" not in options and self.dataset in WORLDS:
+            world = WORLDS[self.dataset]  # the dataset's concepts and their standardisation
+            options.update(concepts=world.concepts, concept_loc=tuple(world.standardisation[c][0] for c in world.concepts),
+                           concept_scale=tuple(world.standardisation[c][1] for c in world.concepts))
         return cls(cls.Config(name=self.model, input_shape=image_shape, **options))
 
 
