@@ -294,6 +294,20 @@ MUTATIONS = {
     "prototype-term-unsquared": ("counterfactual/streams.py", "(autoencoder.encode(frames).mean - prototypes).square().sum(1)",
                                  "(autoencoder.encode(frames).mean - prototypes).abs().sum(1)"),
     "planes-used-mask-ignored": ("metrics/holes.py", '(("active", active), ("used", used))', '(("active", active), ("used", active))'),
+    "scm-gamma-scale-not-rate": ("data/morpho_scm.py", ".gamma(10.0, 1 / 5.0, size=n)", ".gamma(10.0, 5.0, size=n)"),
+    "scm-intensity-noise-sign": ("data/morpho_scm.py", "(2.0 * (np.asarray(thickness) - 2.5) + 0.5 * np.asarray(noise))",
+                                 "(2.0 * (np.asarray(thickness) - 2.5) - 0.5 * np.asarray(noise))"),
+    "scm-intensity-floor": ("data/morpho_scm.py", "return 64.0 + 191.0 /", "return 191.0 /"),
+    "scm-median-is-mean": ("data/morpho_scm.py", "row[mask].median()", "row[mask].mean()"),
+    "scm-foreground-all-ink": ("data/morpho_scm.py", "foreground = flat >= flat.amax(1, keepdim=True) / 2", "foreground = flat > 0"),
+    "scm-abduction-drops-noise": ("data/morpho_scm.py", "out[:, 1] = intensity_of(value, noise)", "out[:, 1] = intensity_of(value, 0.0)"),
+    "scm-child-not-recomputed": ("data/morpho_scm.py", "out[:, 1] = intensity_of(value, noise)", "pass"),
+    "scm-do-intensity-moves-thickness": ("data/morpho_scm.py", "        out[:, 1] = value\n", "        out[:, :] = value\n"),
+    "scm-thickness-unset": ("data/morpho_scm.py", "with_intensity(set_thickness(grey, torch.as_tensor(np.asarray(thickness), dtype=torch.float32)), intensity)",
+                            "with_intensity(grey, intensity)"),
+    "world-edges-reversed": ("data/worlds.py", "out[self.concepts.index(parent), self.concepts.index(child)] = 1",
+                             "out[self.concepts.index(child), self.concepts.index(parent)] = 1"),
+    "world-standardisation-ignored": ("train/run.py", "and self.dataset in WORLDS:", "and False:"),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
