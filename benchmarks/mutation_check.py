@@ -308,6 +308,8 @@ MUTATIONS = {
     "world-edges-reversed": ("data/worlds.py", "out[self.concepts.index(parent), self.concepts.index(child)] = 1",
                              "out[self.concepts.index(child), self.concepts.index(parent)] = 1"),
     "world-standardisation-ignored": ("train/run.py", "and self.dataset in WORLDS:", "and False:"),
+    "causal-report-two-concept-tolerance": ("experiments/causalvae_report.py", "tolerance = 1 if len(concepts) > 2 else 0",
+                                            "tolerance = 1"),
 }
 
 FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

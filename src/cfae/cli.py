@@ -471,7 +471,7 @@ def merge_results(
 def reproduce(
     experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan, "
                                      "consistency, ladder-vae or causalvae"),
-    dataset: str = typer.Option("mnist", "--dataset", "-d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="default mnist; causalvae: pendulum (or morpho-scm)"),
     out: Path = typer.Option(Path("reports/reproduce"), help="report folder (runs are kept under it)"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
     epochs: str = typer.Option("20,50", help="comma-separated epoch counts to evaluate at"),
@@ -526,6 +526,7 @@ def reproduce(
     experiments = ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
     if experiment not in experiments:
         raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
+    dataset = dataset or ("pendulum" if experiment == "causalvae" else "mnist")
     ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
     names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
     from cfae.train.lock import run_lock
@@ -560,7 +561,7 @@ def reproduce(
             from cfae.experiments.causalvae import reproduce as reproduce_causalvae
 
             reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
-                                progress=not quiet, report_only=report_only, epochs=run_epochs, say=typer.echo)
+                                progress=not quiet, report_only=report_only, epochs=run_epochs, dataset=dataset, say=typer.echo)
         elif experiment == "losocs":
             from cfae.experiments.losocs import reproduce as reproduce_losocs
 
