@@ -87,9 +87,9 @@ def render(data: ImageDataset, rows, labels: np.ndarray) -> Tensor:
 
 def generate(base: ImageDataset, seed: int, progress: bool = True) -> dict[str, np.ndarray]:
     """Draw every base digit through the mechanism, CHUNK digits at a time."""
-    n = len(base)
-    thickness, noise = sample_thickness(n, seed), sample_noise(n, seed)
-    intensity = intensity_of(thickness, noise)
+    n = len(base)  # labels in float32 as stored, so that redrawing a row from its labels gives its image exactly
+    thickness, noise = sample_thickness(n, seed).astype(np.float32), sample_noise(n, seed).astype(np.float32)
+    intensity = intensity_of(thickness, noise).astype(np.float32)
     starts = range(0, n, CHUNK)
     if progress:
         starts = track(starts, description="drawing morpho-scm digits")
