@@ -1,9 +1,10 @@
-"""Score trained Pendulum runs the way `cfae reproduce causalvae` does, without its concept regressor.
+"""Score trained runs the way `cfae reproduce causalvae` does, without its concept regressor.
 
-For each run folder (any model trained on pendulum, e.g. a CausalVAE trained longer than a preset
-with `cfae train causalvae -d pendulum ...`), prints the learned graph (A, edges at |A| > 0.3, SHD
-to the true graph), mean MIC/TIC and the mean pixel MSE of do() against the true render, with the
-given preset's intervention values and test scenes, so the figures sit beside the preset's table.
+For each run folder (any model trained on a dataset with a known mechanism, pendulum or morpho-scm,
+e.g. a CausalVAE trained longer than a preset with `cfae train causalvae -d pendulum ...`), prints
+the learned graph (A, edges at |A| > 0.3, SHD to the true graph), mean MIC/TIC and the mean pixel
+MSE of do() against the true image, with the given preset's intervention values and test examples,
+so the figures sit beside the preset's table.
 
     python benchmarks/causal_graph_of_runs.py RUN [RUN ...] [--preset cpu] [--seed 0]
 """
@@ -17,9 +18,10 @@ import numpy as np
 
 import cfae
 from cfae.data import get_dataset
-from cfae.data.pendulum import CONCEPTS
+from cfae.data.worlds import causal_world
 from cfae.experiments.causalvae import PRESETS, score
 from cfae.metrics.causal import concept_handles
+from cfae.train.run import read_run_config
 
 
 def main() -> None:
@@ -29,11 +31,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="which test scenes are drawn")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args()
-    train, test = (get_dataset("pendulum", split, args.data_root) for split in ("train", "test"))
     for run in args.runs:
+        dataset = read_run_config(run).dataset
+        world = causal_world(dataset)
+        train, test = (get_dataset(dataset, split, args.data_root) for split in ("train", "test"))
         model = cfae.load(run)
-        handles = concept_handles(model, train, list(CONCEPTS))
-        scores = score(model, handles, train, test, None, PRESETS[args.preset], args.seed)
+        handles = concept_handles(model, train, list(world.concepts))
+        scores = score(model, handles, train, test, None, PRESETS[args.preset], args.seed, world)
         graph = scores["graph"] or {}
         pixel = np.mean([v["pixel_mse"] for v in scores["counterfactuals"].values()])
         print(json.dumps({"run": run, "shd": graph.get("shd"), "edges": graph.get("edges"),

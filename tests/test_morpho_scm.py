@@ -12,6 +12,7 @@ from cfae.data import get_dataset
 from cfae.data.morpho import measure
 from cfae.data.morpho_scm import intensity_of, intervened_labels, sample_noise, sample_thickness, with_intensity
 from cfae.data.worlds import MORPHO_SCM, PENDULUM, causal_world
+from cfae.train.run import RunConfig
 
 
 def test_thickness_is_half_plus_a_gamma_of_shape_10_and_rate_5():
@@ -86,6 +87,10 @@ def test_causalvae_takes_the_worlds_concepts_and_intervene_scores_against_the_tr
     assert result.exit_code == 0, result.output
     config = json.loads((run / "checkpoints" / "epoch-0001" / "config.json").read_text())["model"]
     assert config["concepts"] == ["thickness", "intensity"] and config["concept_loc"] == [2.5, 160.0]
+    assert config["concept_scale"] == [0.63, 60.0]
+    rescaled = RunConfig(model="causalvae", dataset="morpho-scm", model_options={"concept_scale": (0.63, 30.0)})
+    model = rescaled.build_model((1, 28, 28))  # a standardisation given is kept; the rest comes from the dataset
+    assert model.config.concept_scale == (0.63, 30.0) and model.config.concept_loc == (2.5, 160.0)
     result = runner.invoke(app, ["counterfactual", "intervene", str(run), "--concept", "intensity", "--value", "200", "-n", "4"])
     assert result.exit_code == 0, result.output
     record = json.loads((run / "intervene-intensity=200" / "intervention.json").read_text())

@@ -58,9 +58,10 @@ class RunConfig(BaseModel):
         if getattr(cls, "needs_attributes", False) and "attributes" not in options and attribute_names:
             options["attributes"] = tuple(attribute_names)
         if getattr(cls, "takes_concepts", False) and "concepts" not in options and self.dataset in WORLDS:
-            world = WORLDS[self.dataset]  # the dataset's concepts and their standardisation
-            options.update(concepts=world.concepts, concept_loc=tuple(world.standardisation[c][0] for c in world.concepts),
-                           concept_scale=tuple(world.standardisation[c][1] for c in world.concepts))
+            world = WORLDS[self.dataset]  # the dataset's concepts; their standardisation unless given
+            options["concepts"] = world.concepts
+            options.setdefault("concept_loc", tuple(world.standardisation[c][0] for c in world.concepts))
+            options.setdefault("concept_scale", tuple(world.standardisation[c][1] for c in world.concepts))
         return cls(cls.Config(name=self.model, input_shape=image_shape, **options))
 
 
