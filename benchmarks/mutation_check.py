@@ -308,6 +308,7 @@ MUTATIONS = {
     "world-edges-reversed": ("data/worlds.py", "out[self.concepts.index(parent), self.concepts.index(child)] = 1",
                              "out[self.concepts.index(child), self.concepts.index(parent)] = 1"),
     "world-standardisation-ignored": ("train/run.py", "and self.dataset in WORLDS:", "and False:"),
+    "world-standardisation-overrides": ("train/run.py", 'options.setdefault("concept_scale", ', 'options.__setitem__("concept_scale", '),
     "causal-report-two-concept-tolerance": ("experiments/causalvae_report.py", "tolerance = 1 if len(concepts) > 2 else 0",
                                             "tolerance = 1"),
 }

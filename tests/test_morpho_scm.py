@@ -91,6 +91,9 @@ def test_causalvae_takes_the_worlds_concepts_and_intervene_scores_against_the_tr
     rescaled = RunConfig(model="causalvae", dataset="morpho-scm", model_options={"concept_scale": (0.63, 30.0)})
     model = rescaled.build_model((1, 28, 28))  # a standardisation given is kept; the rest comes from the dataset
     assert model.config.concept_scale == (0.63, 30.0) and model.config.concept_loc == (2.5, 160.0)
+    scaled = runner.invoke(app, ["train", "causalvae", "-d", "morpho-scm", "--data-root", str(shared_data), "--limit", "100",
+                                 "--epochs", "1", "--out", str(tmp_path / "scaled"), "--quiet", "-o", "concept_scale=[0.63,30]"])
+    assert scaled.exit_code == 0, scaled.output  # the options are checked with the dataset's concepts filled in
     result = runner.invoke(app, ["counterfactual", "intervene", str(run), "--concept", "intensity", "--value", "200", "-n", "4"])
     assert result.exit_code == 0, result.output
     record = json.loads((run / "intervene-intensity=200" / "intervention.json").read_text())

@@ -50,19 +50,25 @@ class RunConfig(BaseModel):
         early = self.limit if self.classes is None else None
         return get_dataset(self.dataset, split, self.data_root, early).with_classes(self.classes).head(self.limit)
 
-    def build_model(self, image_shape: tuple[int, int, int], attribute_names: list[str] | None = None) -> Autoencoder:
-        """The model, sized for the images; a model with attribute latents takes the dataset's
-        attribute names unless model_options names them."""
+    def model_settings(self, attribute_names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """model_options with what the dataset supplies where they are silent: a model with attribute
+        latents takes the dataset's attribute names; a model with causal concepts takes the concepts
+        of a dataset with a known mechanism, and their standardisation unless given."""
         cls = MODELS.get(self.model)
         options = dict(self.model_options)
         if getattr(cls, "needs_attributes", False) and "attributes" not in options and attribute_names:
             options["attributes"] = tuple(attribute_names)
         if getattr(cls, "takes_concepts", False) and "concepts" not in options and self.dataset in WORLDS:
-            world = WORLDS[self.dataset]  # the dataset's concepts; their standardisation unless given
+            world = WORLDS[self.dataset]
             options["concepts"] = world.concepts
             options.setdefault("concept_loc", tuple(world.standardisation[c][0] for c in world.concepts))
             options.setdefault("concept_scale", tuple(world.standardisation[c][1] for c in world.concepts))
-        return cls(cls.Config(name=self.model, input_shape=image_shape, **options))
+        return options
+
+    def build_model(self, image_shape: tuple[int, int, int], attribute_names: list[str] | None = None) -> Autoencoder:
+        """The model, sized for the images, with model_settings(attribute_names)."""
+        cls = MODELS.get(self.model)
+        return cls(cls.Config(name=self.model, input_shape=image_shape, **self.model_settings(attribute_names)))
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -99,10 +105,7 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
     differ from run.json is refused unless allow_changes, and then the changes are recorded."""
     out = Path(out_dir)
     cls = MODELS.get(config.model)  # fail on an unknown name or bad options before touching the folder
-    probe = dict(config.model_options)
-    if getattr(cls, "needs_attributes", False):  # attribute names come from the dataset, loaded below
-        probe.setdefault("attributes", ("attribute",))
-    cls.Config(name=config.model, **probe)
+    cls.Config(name=config.model, **config.model_settings(("attribute",)))  # attribute names: the dataset's, loaded below
     main = is_main_process()
     with run_lock(out) if main else contextlib.nullcontext():
         if main:
