@@ -55,7 +55,7 @@ def test_missing_files_error_names_files_and_places(tmp_path):
 
 
 def test_unknown_dataset_lists_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: celeba, dsprites, fashion, fashion-binary, mnist, mnist-attributes, mnist-binary, mnist-morpho, pendulum, shapes, shapes-attributes"):
+    with pytest.raises(UnknownNameError, match="valid choices: celeba, dsprites, fashion, fashion-binary, mnist, mnist-attributes, mnist-binary, mnist-morpho, morpho-scm, pendulum, shapes, shapes-attributes"):
         get_dataset("cifar")
 
 
