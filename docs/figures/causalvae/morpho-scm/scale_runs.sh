@@ -12,4 +12,5 @@ for scale in 30 48.3; do
     train $scale 0 & train $scale 1 & wait
     train $scale 2
 done
-.venv/bin/python benchmarks/causal_graph_of_runs.py reports/cv-morpho-scale/i*-seed-* > docs/figures/causalvae/morpho-scm/scale_scores.jsonl
+.venv/bin/python benchmarks/causal_graph_of_runs.py reports/cv-morpho-scale/i*-seed-* \
+    --heatmap docs/figures/causalvae/morpho-scm/scale_adjacency.png > docs/figures/causalvae/morpho-scm/scale_scores.jsonl
