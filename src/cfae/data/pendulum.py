@@ -110,11 +110,6 @@ def intervened_labels(labels: np.ndarray, concept: str, value: float) -> tuple[n
     return out, True
 
 
-def concept_rows(data: ImageDataset, rows) -> np.ndarray:
-    """(n, 4) float64 concept labels of the given rows of a pendulum dataset, in CONCEPTS order."""
-    return np.stack([data.labels[c][rows].numpy() for c in CONCEPTS], 1).astype(np.float64).reshape(-1, 4)
-
-
 def render_labels(labels: np.ndarray, renderer: PendulumRenderer | None = None) -> torch.Tensor:
     """Float (n, 3, 96, 96) images in [0, 1] of scenes given by concept labels (n, 4); the shadow is
     drawn as the labels say, so intervened shadows render too."""

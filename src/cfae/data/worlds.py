@@ -32,6 +32,11 @@ class CausalWorld:
         """(n, k) float64 concept labels of the given rows, in the world's concept order."""
         return np.stack([data.labels[c][rows].numpy() for c in self.concepts], 1).astype(np.float64).reshape(-1, len(self.concepts))
 
+    def counterfactual(self, data: ImageDataset, rows, concept: str, value: float) -> tuple[Tensor, np.ndarray, bool]:
+        """do(concept = value) on the given rows: (the true images, their labels, simulable)."""
+        labels, simulable = self.intervene(data, rows, self.labels_of(data, rows), concept, value)
+        return self.draw(data, rows, labels), labels, simulable
+
     def graph(self) -> np.ndarray:
         """0/1 adjacency [parent, child] in concept order."""
         out = np.zeros((len(self.concepts), len(self.concepts)), dtype=int)

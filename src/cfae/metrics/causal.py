@@ -124,9 +124,8 @@ def true_counterfactual(model, codes: Tensor, world: CausalWorld, data: ImageDat
                         value: float):
     """do(handle's concept = value) on the encoded rows of data: (the model's counterfactual images,
     the world's true images, the true labels, whether the data's mechanism can produce them)."""
-    truth_labels, simulable = world.intervene(data, rows, world.labels_of(data, rows), handle.name, value)
-    counterfactual = model.intervene(codes, {handle.key: handle.latent_value(value)})
-    return counterfactual, world.draw(data, rows, truth_labels), truth_labels, simulable
+    truth, truth_labels, simulable = world.counterfactual(data, rows, handle.name, value)
+    return model.intervene(codes, {handle.key: handle.latent_value(value)}), truth, truth_labels, simulable
 
 
 @torch.no_grad()
@@ -151,8 +150,8 @@ def concept_counterfactuals(model, data: ImageDataset, world: CausalWorld, handl
         k = world.concepts.index(name)
         for value in values[name]:
             if model is None:
-                truth_labels, possible = world.intervene(data, rows, world.labels_of(data, rows), name, value)
-                counterfactual, truth = images, world.draw(data, rows, truth_labels)
+                truth, truth_labels, possible = world.counterfactual(data, rows, name, value)
+                counterfactual = images
             else:
                 handle = next(h for h in handles if h.name == name)
                 counterfactual, truth, truth_labels, possible = true_counterfactual(model, codes, world, data, rows, handle, value)
