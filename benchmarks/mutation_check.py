@@ -62,6 +62,7 @@ MUTATIONS = {
     "epoch-threads-unrecorded": ("train/trainer.py", 'record["threads"] = torch.get_num_threads()', 'record["threads"] = 1'),
     "group-left-at-exit": ("train/distributed.py", "atexit.register(leave_process_group)", "pass"),
     "group-destroyed": ("train/distributed.py", "        dist.destroy_process_group()", "        pass"),
+    "group-defaults-bound-late": ("train/distributed.py", "    import torch.distributed.nn.functional  # noqa", "    pass  # noqa"),
     "dci-completeness": ("metrics/predictive.py", "completeness = float((weight * _entropy_terms(importance.T, codes)).sum())",
                          "completeness = float((weight * _entropy_terms(importance.T, factors)).sum())"),
     "gaussian-nll": ("nn/likelihoods.py", "sq / (2 * std**2)", "sq / std**2"),

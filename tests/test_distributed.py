@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from cfae.train import TrainConfig, Trainer
-from cfae.train.distributed import Ranks, leave_process_group
+from cfae.train.distributed import Ranks, join_process_group, leave_process_group
 from conftest import tiny_dataset
 from toy_models import AdversarialAE, build
 
@@ -67,12 +67,37 @@ def test_a_process_group_joined_by_init_ranks_is_destroyed_before_interpreter_ex
     assert done.stdout.split("\n")[:2] == ["joined: True", "group alive at exit: False"]
 
 
+THREADS_AFTER_LEAVING = """
+import os
+from cfae.train.distributed import init_ranks, leave_process_group
+def threads():
+    return sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+init_ranks("cpu")
+print(threads())
+import torch._dynamo  # as building an optimiser does, after the group exists
+leave_process_group()
+print(threads())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread names from /proc")
+def test_leaving_the_group_joins_gloos_threads_even_when_torch_dynamo_is_imported_after_joining():
+    # a group kept alive past destroy_process_group keeps gloo's workers, and a worker that drops a
+    # finished collective during interpreter shutdown aborts the process (SIGABRT)
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"}
+    done = subprocess.run([sys.executable, "-c", THREADS_AFTER_LEAVING], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    joined, left = done.stdout.splitlines()
+    assert "pt_gloo_runloop" in joined
+    assert "gloo" not in left, left
+
+
 def _adversarial_worker(rank, world, rendezvous, out):
     """world 1: a plain single-process run, the baseline; world > 1: a gloo process group that meets
     through a file (no TCP port to race other processes for)."""
     torch.set_num_threads(1)
     if world > 1:
-        dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
+        join_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:
         torch.manual_seed(0)
         model = build(AdversarialAE, latent_dim=2, hidden=(16,))

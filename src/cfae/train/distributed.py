@@ -57,15 +57,27 @@ def init_ranks(device: str) -> Ranks:
     if not launched_by_torchrun() and not dist.is_initialized():
         return Ranks()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        join_process_group("nccl" if device.startswith("cuda") else "gloo")
         atexit.register(leave_process_group)
     return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group=True)
 
 
+def join_process_group(backend: str, **options) -> None:
+    """dist.init_process_group, with torch.distributed.nn.functional imported first. That module's
+    functions take `group=group.WORLD` as a default argument, bound when it is imported: imported
+    after the group exists (torch._dynamo imports it, and building an optimiser imports
+    torch._dynamo), it keeps the group alive past destroy_process_group, gloo's worker threads with
+    it, and a worker that drops a finished collective during interpreter shutdown aborts the
+    process (SIGABRT, "terminate called without an active exception")."""
+    import torch.distributed.nn.functional  # noqa: F401  (before the group: its defaults stay None)
+
+    dist.init_process_group(backend, **options)
+
+
 def leave_process_group() -> None:
-    """Destroy the process group while the interpreter is still whole. Left to interpreter
-    shutdown, gloo's worker threads can abort the process (SIGABRT, "terminate called without an
-    active exception", pytorch/pytorch#190489); init_ranks registers this to run at exit."""
+    """Destroy the process group, joining gloo's worker threads, while the interpreter is still
+    whole; init_ranks registers this to run at exit. A worker still running at shutdown aborts the
+    process when it drops a finished collective's tensors (it cannot take the GIL then)."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
