@@ -44,8 +44,8 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     assert bad.exit_code == 1 and "valid choices: pendulum_angle" in bad.output
 
 
-@pytest.mark.parametrize("args, message", [(["--causal-models", "GAN"], "unknown models ['GAN']"),
-                                           (["--preset", "huge"], "unknown preset ['huge']")])
+@pytest.mark.parametrize("args, message", [(["--causal-models", "GAN"], "unknown model 'GAN'"),
+                                           (["--preset", "huge"], "unknown preset 'huge'")])
 def test_reproduce_causalvae_refuses_unknown_names(tmp_path, args, message):
     result = CliRunner().invoke(app, ["reproduce", "causalvae", "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == 1 and message in result.output

@@ -218,5 +218,5 @@ def test_reproduce_unknown_experiment_lists_choices(tmp_path):
 
 def test_reproduce_losocs_names_an_unknown_detail_variant_before_any_training(tmp_path):
     result = invoke("reproduce", "losocs", "--out", tmp_path / "l", "--variants", "plain", "--detail-variants", "plain,nope")
-    assert result.exit_code == 1 and "unknown stream variants ['nope']; valid choices: plain, plain-sgd" in result.output
+    assert result.exit_code == 1 and "unknown stream variant 'nope'; valid choices: plain, plain-sgd" in result.output
     assert not (tmp_path / "l" / "runs").exists()

@@ -2,6 +2,7 @@
 failed before the fix it guards (Foundation v2, section 4)."""
 
 import gzip
+import inspect
 import json
 import math
 import os
@@ -83,6 +84,46 @@ def test_a_second_reproduction_into_a_busy_report_folder_is_refused(tmp_path):
         result = CliRunner().invoke(app, ["reproduce", "causalvae", "--preset", "test", "--out", str(out), "--quiet"])
     assert result.exit_code == 1 and f"in use by another cfae run (pid {os.getpid()})" in result.output
     assert not (out / "results.json").exists()
+
+
+def test_a_lock_removes_the_folder_it_created_only_when_nothing_was_written(tmp_path):
+    with run_lock(tmp_path / "empty"):
+        pass
+    assert not (tmp_path / "empty").exists()
+    with run_lock(tmp_path / "used"):
+        (tmp_path / "used" / "results.json").write_text("{}")
+    assert (tmp_path / "used" / "results.json").exists()
+    (tmp_path / "given").mkdir()
+    with run_lock(tmp_path / "given"):
+        pass
+    assert (tmp_path / "given").is_dir()  # the user's folder stays
+
+
+@pytest.mark.parametrize("args, message", [
+    (["losocs", "--seeds", "1"], "--seeds does not apply to losocs; it is read by betavae-dsprites, causalvae, cdvae-gan"),
+    (["betavae-dsprites", "--preset", "paper"], "--preset does not apply to betavae-dsprites; it is read by causalvae, "
+                                                "consistency, ladder-vae"),
+    (["ladder-vae", "-d", "fashion"], "--dataset does not apply to ladder-vae"),
+    (["causalvae", "--seeds", "0,x"], "--seeds: '0,x' is not a comma-separated list of integers"),
+    (["betavae-dsprites", "--betas", "1,four"], "--betas: '1,four' is not a comma-separated list of numbers"),
+    (["ladder-vae", "--seeds", " "], "--seeds: no value given"),
+    (["causalvae", "--preset", "huge"], "unknown preset 'huge'; valid choices: paper, cpu, test"),
+])
+def test_a_reproduction_refuses_options_it_would_ignore_or_misread_and_leaves_no_folder(tmp_path, args, message):
+    out = tmp_path / "report"
+    result = invoke("reproduce", *args, "--out", out, "--quiet")
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0, result.output
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_every_option_in_the_reproduce_readers_table_is_an_option_of_reproduce():
+    # a misspelt name there would make that option count as read by every experiment
+    from cfae.cli import ALL_EXPERIMENTS, REPRODUCE_READERS, reproduce
+
+    assert set(REPRODUCE_READERS) <= set(inspect.signature(reproduce).parameters)
+    assert all(set(readers) <= set(ALL_EXPERIMENTS) for readers in REPRODUCE_READERS.values())
+
 
 # --- pixels that are not what they claim ---------------------------------------------------------
 def test_float_images_in_unit_range_are_kept_and_others_refused_naming_the_file(tmp_path):
@@ -258,10 +299,14 @@ def test_idx_specific_failures_name_the_file(tmp_path):
 def test_a_non_zip_npz_is_named(tmp_path):
     (tmp_path / "mnist.npz").write_text("this is not a zip archive")
     result = invoke("train", "vae", "--dataset", "mnist", "--data-root", tmp_path, "--out", tmp_path / "r")
-    assert result.exit_code == 1 and "mnist.npz: not a Keras-style npz" in result.output
+    assert result.exit_code == 1 and "mnist.npz: not an npz (an npz is a zip archive; this file is not one, or is cut short)" in result.output
+    assert "pickle" not in result.output
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 truncated zip")
     result = invoke("train", "vae", "--dataset", "mnist", "--data-root", tmp_path, "--out", tmp_path / "r")
-    assert result.exit_code == 1 and "mnist.npz: not a Keras-style npz" in result.output
+    assert result.exit_code == 1 and "mnist.npz: not an npz" in result.output
+    np.savez(tmp_path / "mnist.npz", images=np.zeros((2, 28, 28), np.uint8))  # an npz, but not MNIST's keys
+    result = invoke("train", "vae", "--dataset", "mnist", "--data-root", tmp_path, "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "mnist.npz: not a Keras-style npz with x_train/y_train" in result.output
 
 
 def test_a_text_file_named_png_is_named(tmp_path):
@@ -286,8 +331,25 @@ def test_checkpoint_configs_with_missing_keys_or_another_latent_size_are_named(t
         cfae.load(out)
     config["model"]["latent_dim"] = "many"
     config_file.write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="config.json: invalid model config"):
+    with pytest.raises(CheckpointError, match=r"config.json: invalid model config \(latent_dim: Input should be a valid "
+                                              r"integer, unable to parse string as an integer \(given 'many'\)\)$"):
         cfae.load(out)
+
+
+def test_a_run_file_that_is_not_json_or_not_a_run_is_one_line_naming_the_file(tmp_path, root):
+    out = tmp_path / "run"
+    train_run(small_run(root), out)
+    run_file = out / "run.json"
+    recorded = json.loads(run_file.read_text())
+    run_file.write_text(run_file.read_text()[:40])
+    result = invoke("evaluate", out)
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0, result.output
+    assert f"{run_file}: invalid run config (Invalid JSON: EOF while parsing" in result.output
+    assert "given" not in result.output  # the position of the fault, not the file's text
+    run_file.write_text(json.dumps({**recorded, "train": {**recorded["train"], "epochs": 0}}))
+    result = invoke("evaluate", out)
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0, result.output
+    assert "invalid run config (train.epochs: Input should be greater than or equal to 1 (given 0))" in result.output
 
 
 def test_optimiser_per_network_from_the_command_line(tmp_path, root):

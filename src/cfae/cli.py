@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from cfae import jsonio
+from cfae.settings import validation_problems
 
 app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, sample and plot.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
@@ -40,7 +41,7 @@ def _friendly(func):
         try:
             return func(*args, **kwargs)
         except ValidationError as err:  # before ValueError, its base: one line, not pydantic's block
-            typer.echo(f"error: {validation_line(err)}", err=True)
+            typer.echo(f"error: invalid settings: {validation_problems(err)}", err=True)
             raise typer.Exit(1)
         except (UnknownNameError, MissingDataError, DataFileError, CheckpointError, NonFiniteLossError, DivergedError,
                 FileExistsError, FileNotFoundError, ValueError) as err:
@@ -48,16 +49,6 @@ def _friendly(func):
             raise typer.Exit(1)
 
     return wrapper
-
-
-def validation_line(err: ValidationError) -> str:
-    """Every problem of a settings check on one line: where (e.g. train.compile), what, and the value given."""
-    problems = []
-    for e in err.errors():
-        where = ".".join(str(part) for part in e["loc"]) or err.title
-        given = f" (given {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-        problems.append(f"{where}: {e['msg']}{given}")
-    return f"invalid settings: {'; '.join(problems)}"
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -466,9 +457,56 @@ def merge_results(
     typer.echo(f"{len(added)} run(s) added to {target / 'results.json'}")
 
 
+# The experiments that read each `cfae reproduce` option; --out, --data-root and --quiet are read by all.
+# An option given on the command line to an experiment that does not read it is refused, so that a
+# report never seems to have run with a setting it ignored.
+ALL_EXPERIMENTS = ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
+REPRODUCE_READERS = {
+    "dataset": ("causalvae", "cdvae-gan", "consistency", "counterfactual-ae"),
+    "seeds": ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae"),
+    "epochs": ("betavae-dsprites", "counterfactual-ae"),
+    "latent_dims": ("consistency", "counterfactual-ae"),
+    "network": ("betavae-dsprites", "counterfactual-ae"),
+    "limit": ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "losocs"),
+    **dict.fromkeys(("betas", "sweep_betas", "sweep_latent_dims", "fast", "mnist_epochs", "baselines"), ("betavae-dsprites",)),
+    "rescore_knn": ("counterfactual-ae",),
+    **dict.fromkeys(("vae_epochs", "streams", "cohort", "siamese_streams", "regression", "variants", "detail_variants"),
+                    ("losocs",)),
+    **dict.fromkeys(("gan_epochs", "eval_size", "gan_latent_dim", "models", "inception"), ("cdvae-gan",)),
+    "preset": ("causalvae", "consistency", "ladder-vae"),
+    "causal_models": ("causalvae",),
+    **dict.fromkeys(("families", "model_variants", "unit_dim"), ("consistency",)),
+    **dict.fromkeys(("run_epochs", "report_only"), ("causalvae", "consistency", "ladder-vae")),
+    **dict.fromkeys(("layers", "ladder_variants"), ("ladder-vae",)),
+    "rescore": ("consistency", "counterfactual-ae"),
+}
+
+
+def _refuse_options_not_read(ctx: typer.Context, experiment: str) -> None:
+    """ValueError naming the first option given on the command line that `experiment` does not read."""
+    for param in ctx.command.params:
+        readers = REPRODUCE_READERS.get(param.name, ALL_EXPERIMENTS)
+        source = ctx.get_parameter_source(param.name)  # an enum of click's (typer vendors it): compared by name
+        if experiment not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise ValueError(f"{param.opts[0]} does not apply to {experiment}; it is read by {', '.join(readers)}")
+
+
+def _numbers(option: str, text: str, kind: type = int, empty_ok: bool = False) -> tuple:
+    """A comma-separated option's values; a ValueError naming the option for a bad or missing value."""
+    what = "integers" if kind is int else "numbers"
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--{option}: {text!r} is not a comma-separated list of {what}") from None
+    if not values and not empty_ok:
+        raise ValueError(f"--{option}: no value given (a comma-separated list of {what})")
+    return values
+
+
 @app.command()
 @_friendly
 def reproduce(
+    ctx: typer.Context,
     experiment: str = typer.Argument(..., help="experiment name: counterfactual-ae, betavae-dsprites, losocs, cdvae-gan, "
                                      "consistency, ladder-vae or causalvae"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="default mnist; causalvae: pendulum (or morpho-scm)"),
@@ -523,12 +561,13 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    experiments = ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
-    if experiment not in experiments:
-        raise ValueError(f"unknown experiment {experiment!r}; valid choices: {', '.join(experiments)}")
+    from cfae.registry import check_choices
+
+    check_choices("experiment", [experiment], ALL_EXPERIMENTS)
+    _refuse_options_not_read(ctx, experiment)
     dataset = dataset or ("pendulum" if experiment == "causalvae" else "mnist")
-    ints = lambda text: tuple(int(v) for v in text.split(",") if v.strip())  # noqa: E731
     names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
+    seed_list, latent_list = _numbers("seeds", seeds), _numbers("latent-dims", latent_dims, empty_ok=True)
     from cfae.train.lock import run_lock
 
     with run_lock(Path(out)):  # one reproduction per report folder: results.json is rewritten as runs finish
@@ -540,27 +579,27 @@ def reproduce(
         elif experiment == "cdvae-gan":
             from cfae.experiments.cdvae_gan import reproduce as reproduce_cdvae_gan
 
-            reproduce_cdvae_gan(dataset, out, seeds=ints(seeds), epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
+            reproduce_cdvae_gan(dataset, out, seeds=seed_list, epochs=gan_epochs, limit=limit, latent_dim=gan_latent_dim,
                                 eval_size=eval_size,
                                 models=names(models), data_root=data_root,
                                 inception=inception, progress=not quiet, say=typer.echo)
         elif experiment == "consistency":
             from cfae.experiments.consistency import reproduce as reproduce_consistency
 
-            reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=ints(seeds), latent_dims=ints(latent_dims) or None,
+            reproduce_consistency(out, dataset=dataset, preset_name=preset, seeds=seed_list, latent_dims=latent_list or None,
                                   families=names(families), variants=names(model_variants), epochs=run_epochs, limit=limit,
                                   data_root=data_root, progress=not quiet, report_only=report_only, rescore=rescore,
                                   unit_dim=unit_dim, say=typer.echo)
         elif experiment == "ladder-vae":
             from cfae.experiments.ladder_vae import reproduce as reproduce_ladder
 
-            reproduce_ladder(out, preset_name=preset, seeds=ints(seeds), variants=names(ladder_variants),
-                             layer_counts=ints(layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
+            reproduce_ladder(out, preset_name=preset, seeds=seed_list, variants=names(ladder_variants),
+                             layer_counts=_numbers("layers", layers), epochs=run_epochs, data_root=data_root, progress=not quiet,
                              report_only=report_only, say=typer.echo)
         elif experiment == "causalvae":
             from cfae.experiments.causalvae import reproduce as reproduce_causalvae
 
-            reproduce_causalvae(out, preset_name=preset, seeds=ints(seeds), models=names(causal_models), data_root=data_root,
+            reproduce_causalvae(out, preset_name=preset, seeds=seed_list, models=names(causal_models), data_root=data_root,
                                 progress=not quiet, report_only=report_only, epochs=run_epochs, dataset=dataset, say=typer.echo)
         elif experiment == "losocs":
             from cfae.experiments.losocs import reproduce as reproduce_losocs
@@ -573,16 +612,16 @@ def reproduce(
         elif experiment == "counterfactual-ae":
             from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf
 
-            reproduce_cf(dataset, out, seeds=ints(seeds), epochs=ints(epochs), latent_dims=ints(latent_dims) or (2,),
+            reproduce_cf(dataset, out, seeds=seed_list, epochs=_numbers("epochs", epochs), latent_dims=latent_list or (2,),
                          network=network, data_root=data_root, limit=limit, progress=not quiet, say=typer.echo)
         else:
             from cfae.experiments.betavae_dsprites import reproduce as reproduce_beta
 
-            floats = lambda text: tuple(float(v) for v in text.split(",") if v.strip())  # noqa: E731
-            reproduce_beta(out, seeds=ints(seeds), betas=floats(betas), sweep_betas=floats(sweep_betas),
-                           sweep_latent_dims=ints(sweep_latent_dims), network=network, epochs=max(ints(epochs)), limit=limit,
-                           data_root=data_root, fast=fast,
-                           progress=not quiet, mnist_epochs=mnist_epochs, baselines=baselines, say=typer.echo)
+            reproduce_beta(out, seeds=seed_list, betas=_numbers("betas", betas, float),
+                           sweep_betas=_numbers("sweep-betas", sweep_betas, float, empty_ok=True),
+                           sweep_latent_dims=_numbers("sweep-latent-dims", sweep_latent_dims, empty_ok=True),
+                           network=network, epochs=max(_numbers("epochs", epochs)), limit=limit, data_root=data_root,
+                           fast=fast, progress=not quiet, mnist_epochs=mnist_epochs, baselines=baselines, say=typer.echo)
 
 
 @app.command()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
 
 
 class UnknownNameError(ValueError):
     """Raised for a name that is not registered; the message lists the valid choices."""
+
+
+def check_choices(kind: str, given: Iterable, valid: Iterable) -> None:
+    """UnknownNameError naming every one of `given` that is not in `valid`, then the valid choices."""
+    valid = list(valid)
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise UnknownNameError(f"unknown {kind} {', '.join(map(repr, unknown))}; "
+                               f"valid choices: {', '.join(map(str, valid))}")
 
 
 class Registry(Generic[T]):
@@ -31,9 +40,7 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        if name not in self._items:
-            choices = ", ".join(sorted(self._items))
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid choices: {choices}")
+        check_choices(self.kind, [name], sorted(self._items))
         return self._items[name]
 
     def names(self) -> list[str]:

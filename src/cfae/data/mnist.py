@@ -81,6 +81,8 @@ def _from_npz(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.ndarray, 
     for name in spec.npz:
         path = root / name
         if path.is_file():
+            if not zipfile.is_zipfile(path):  # else numpy reads it as a pickle and says so
+                raise DataFileError(f"{path}: not an npz (an npz is a zip archive; this file is not one, or is cut short)")
             try:
                 with np.load(path, allow_pickle=False) as npz:
                     return npz[f"x_{split}"], npz[f"y_{split}"], str(path)

@@ -25,6 +25,7 @@ from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.experiments.concept_job import concept_values, write_figure3
 from cfae.metrics.causal import concept_handles, concept_information, concept_counterfactuals, structural_hamming_distance
 from cfae.models.causal_vae import initial_edge_weights
+from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -109,10 +110,8 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
     in the setup)."""
     from cfae.experiments.causalvae_report import write_report
 
-    for given, valid, what in ((models, MODELS, "models"), ((preset_name,), PRESETS, "preset")):
-        unknown = [v for v in given if v not in valid]
-        if unknown:
-            raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(valid)}")
+    check_choices("model", models, MODELS)
+    check_choices("preset", [preset_name], PRESETS)
     world = causal_world(dataset)
     if world is not PENDULUM and "CausalVAE-refinit" in models:
         say("CausalVAE-refinit starts from the pendulum's reference graph; left out on " + dataset)

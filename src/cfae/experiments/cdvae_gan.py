@@ -31,6 +31,7 @@ from cfae.metrics.attributes import (attribute_scores, composition, minimality, 
                                      relabelled, truth_gap_closed)
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.metrics.realism import precision_recall_density_coverage
+from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -212,11 +213,8 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     results.json written with another backend is refused rather than mixed."""
     from cfae.experiments.cdvae_gan_report import write_report
 
-    if dataset not in PRESETS:
-        raise ValueError(f"unknown dataset {dataset!r} for cdvae-gan; valid choices: {', '.join(PRESETS)}")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; valid choices: {', '.join(MODELS)}")
+    check_choices("dataset for cdvae-gan", [dataset], PRESETS)
+    check_choices("model", models, MODELS)
     overrides = {"epochs": epochs, "limit": limit, "latent_dim": latent_dim}
     preset = {**PRESETS[dataset], **{k: v for k, v in overrides.items() if v}}
     out = Path(out)

@@ -29,6 +29,7 @@ from cfae.metrics.encode import encode_dataset
 from cfae.metrics.fid import features_of, fid, gaussian_statistics
 from cfae.metrics.groundtruth import counterfactual_batch, single_dimension_counterfactuals
 from cfae.metrics.pixels import mean_squared_error
+from cfae.registry import check_choices
 from cfae.rng import seeded
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
@@ -204,10 +205,10 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
     metric changed), train nothing."""
     from cfae.experiments.consistency_report import write_report
 
-    for given, valid, what in ((families, FAMILIES, "families"), ((dataset,), DATASETS, "dataset"), (variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset")):
-        unknown = [v for v in given if v not in valid]
-        if unknown:
-            raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(valid)}")
+    check_choices("family", families, FAMILIES)
+    check_choices("dataset", [dataset], DATASETS)
+    check_choices("variant", variants, VARIANTS)
+    check_choices("preset", [preset_name], PRESETS)
     if unit_dim < 1 or (unit_dim > 1 and "plain" in variants):
         raise ValueError(f"--unit-dim {unit_dim}: cause units exist only in the XBlock and have at least 1 dimension; "
                          "with --unit-dim above 1 use --model-variants X,XC-I,XC-E")

@@ -9,6 +9,7 @@ import torch
 import cfae
 from cfae import jsonio
 from cfae.counterfactual.flip import attribute_method, has_attribute_latents
+from cfae.registry import check_choices
 from cfae.train.run import read_run_config
 from cfae.viz.attributes import flip_grid, flip_rows
 
@@ -25,9 +26,7 @@ def write_flip_grid(run: Path, attributes: list[str], n: int, out: Path, value: 
     names = test.attribute_names
     if not names:
         raise ValueError(f"dataset {config.dataset!r} of {run} has no attributes to flip")
-    unknown = [a for a in attributes if a not in names]
-    if unknown:
-        raise ValueError(f"unknown attributes {unknown}; valid choices: {', '.join(names)}")
+    check_choices("attribute", attributes, names)
     train = None
     if not has_attribute_latents(model):
         say(f"{config.model} has no attribute latents: mean-difference directions from the training split")

@@ -19,6 +19,7 @@ from cfae.data import get_dataset
 from cfae.experiments.cached import trained_run
 from cfae.metrics.hierarchy import per_layer, unit_statistics
 from cfae.metrics.likelihood import importance_weighted_bound
+from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 from cfae.train.trainer import read_log
@@ -67,11 +68,9 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
     """Train and score every (seed, layers, variant), writing OUT/results.json and OUT/report.md."""
     from cfae.experiments.ladder_vae_report import write_report
 
-    for given, valid, what in ((variants, VARIANTS, "variants"), ((preset_name,), PRESETS, "preset"),
-                               (layer_counts, range(1, len(LAYER_SIZES) + 1), "layer counts")):
-        unknown = [v for v in given if v not in valid]
-        if unknown:
-            raise ValueError(f"unknown {what} {unknown}; valid choices: {', '.join(map(str, valid))}")
+    check_choices("variant", variants, VARIANTS)
+    check_choices("preset", [preset_name], PRESETS)
+    check_choices("layer count", layer_counts, range(1, len(LAYER_SIZES) + 1))
     preset = dict(PRESETS[preset_name])
     if epochs:
         preset.update(epochs=epochs, snapshots=tuple(s for s in preset["snapshots"] if s < epochs) + (epochs,))

@@ -31,6 +31,7 @@ from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.metrics import streams as sm
 from cfae.metrics.encode import Encoded, encode_dataset
 from cfae.metrics.siamese import siamese_evaluation
+from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig
 
@@ -223,9 +224,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
     step limit (smoke tests)."""
     from cfae.experiments.losocs_report import write_report
 
-    unknown = [v for v in (*variants, *detail_variants) if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown stream variants {unknown}; valid choices: {', '.join(VARIANTS)}")
+    check_choices("stream variant", (*variants, *detail_variants), VARIANTS)
     out = Path(out)
     settings = {name: replace(VARIANTS[name], max_steps=max_steps or VARIANTS[name].max_steps) for name in variants}
     train = get_dataset("mnist", "train", data_root, limit)

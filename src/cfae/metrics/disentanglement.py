@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from cfae.metrics.factor_stats import discretize, entropies, mutual_info_matrix, observe, sample_codes
+from cfae.registry import check_choices
 
 
 def _pair_features(space, represent, rng, points: int, batch_size: int, chunk: int = 32):
@@ -169,9 +170,7 @@ def disentanglement_suite(space, represent, seed: int = 0, progress=None, fast: 
         "modularity": lambda r: modularity_explicitness(space, represent, r, num_train=10000 // scale, num_test=5000 // scale),
         "irs": lambda r: irs(space, represent, r, num_train=10000 // scale),
     }
-    unknown = set(only) - set(metrics)
-    if unknown:
-        raise ValueError(f"unknown metrics {sorted(unknown)}; valid choices: {', '.join(SUITE)}")
+    check_choices("metric", sorted(set(only)), SUITE)
     result = {}
     for k, (name, metric) in enumerate(metrics.items()):
         if name not in only:

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import cfae
 from cfae.jsonio import write_json
 from cfae.models import MODELS, BaseModel
+from cfae.settings import validation_problems
 
 LATEST = "LATEST"
 FORMAT = 2  # config.json layout version; format 1 (no "format" key) has the same fields minus this one
@@ -164,6 +166,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> BaseMode
     cls = MODELS.get(config.get("name", ""))
     try:
         model = cls(cls.Config(**config))
+    except ValidationError as err:
+        raise CheckpointError(f"{ckpt / 'config.json'}: invalid model config ({validation_problems(err)})") from None
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{ckpt / 'config.json'}: invalid model config ({err})") from None
     load_weights(model, ckpt)

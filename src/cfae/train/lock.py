@@ -29,7 +29,10 @@ def writable_folder(folder: Path) -> Path:
 
 @contextlib.contextmanager
 def run_lock(folder: Path):
-    """Hold RUN/.lock exclusively (flock, released by the OS if the process dies); refuse when held."""
+    """Hold RUN/.lock exclusively (flock, released by the OS if the process dies); refuse when held.
+    A folder this lock created is removed again when the work wrote nothing into it (it failed on
+    its settings, say), so a refused run leaves nothing behind."""
+    created = not Path(folder).exists()
     path = writable_folder(folder) / ".lock"
     handle = open(path, "a+")
     try:
@@ -47,5 +50,8 @@ def run_lock(folder: Path):
     try:
         yield path
     finally:
+        if created and [p.name for p in Path(folder).iterdir()] == [path.name]:
+            path.unlink()
+            Path(folder).rmdir()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cfae import jsonio
 from cfae.data import ImageDataset, get_dataset
 from cfae.data.worlds import WORLDS
 from cfae.models import MODELS, BaseModel as Autoencoder
+from cfae.settings import validation_problems
 from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_config
 from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
@@ -77,8 +78,8 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
         raise CheckpointError(f"{path}: missing; is {run_dir} a folder written by `cfae train`?")
     try:
         return RunConfig.model_validate_json(path.read_text())
-    except ValueError as err:
-        raise CheckpointError(f"{path}: invalid run config ({err})") from None
+    except ValidationError as err:
+        raise CheckpointError(f"{path}: invalid run config ({validation_problems(err)})") from None
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
