@@ -68,6 +68,8 @@ MUTATIONS = {
     "reproduce-empty-list-accepted": ("cli.py", "if not values and not empty_ok:", "if False:"),
     "lock-keeps-empty-folder": ("train/lock.py", "if created and [p.name", "if False and [p.name"),
     "unknown-choices-unchecked": ("registry.py", "    if unknown:\n        raise UnknownNameError", "    if False:\n        raise UnknownNameError"),
+    "stream-term-without-weight": ("counterfactual/streams.py", 'if self.plausibility != "none" and not self.plausibility_weight > 0:', "if False:"),
+    "stream-weight-without-term": ("counterfactual/streams.py", 'if self.plausibility == "none" and self.plausibility_weight:', "if False:"),
     "group-defaults-bound-late": ("train/distributed.py", "    import torch.distributed.nn.functional  # noqa", "    pass  # noqa"),
     "dci-completeness": ("metrics/predictive.py", "completeness = float((weight * _entropy_terms(importance.T, codes)).sum())",
                          "completeness = float((weight * _entropy_terms(importance.T, factors)).sum())"),

@@ -172,6 +172,17 @@ def test_settings_refuse_unknown_names():
         StreamSettings(plausibility="gan")
 
 
+def test_settings_refuse_a_term_without_a_weight_or_a_weight_without_a_term():
+    # either would silently run plain streams while the command line said otherwise
+    with pytest.raises(ValueError, match="plausibility 'elbo' needs a positive plausibility_weight \\(given 0\\)"):
+        StreamSettings(plausibility="elbo")
+    with pytest.raises(ValueError, match="plausibility_weight 1 needs a plausibility term \\(recon, elbo, prototype\\)"):
+        StreamSettings(plausibility_weight=1.0)
+    with pytest.raises(ValueError, match="proximity must not be negative"):
+        StreamSettings(proximity=-0.1)
+    assert StreamSettings(plausibility="recon", plausibility_weight=0.5).plausibility_weight == 0.5
+
+
 def test_r_squared_and_continuity_closed_forms():
     assert r_squared(torch.tensor([1.0, 3.0, 5.0, 7.0])).item() == pytest.approx(1.0)
     assert r_squared(torch.tensor([0.0, 1.0, 0.0])).item() == pytest.approx(0.0)

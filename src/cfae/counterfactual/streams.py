@@ -51,6 +51,14 @@ class StreamSettings:
             raise ValueError(f"unknown step rule {self.step_rule!r}; valid choices: {', '.join(STEP_RULES)}")
         if self.plausibility not in PLAUSIBILITY_TERMS:
             raise ValueError(f"unknown plausibility term {self.plausibility!r}; valid choices: {', '.join(PLAUSIBILITY_TERMS)}")
+        if self.plausibility != "none" and not self.plausibility_weight > 0:
+            raise ValueError(f"plausibility {self.plausibility!r} needs a positive plausibility_weight "
+                             f"(given {self.plausibility_weight:g}); with 0 the term would do nothing")
+        if self.plausibility == "none" and self.plausibility_weight:
+            raise ValueError(f"plausibility_weight {self.plausibility_weight:g} needs a plausibility term "
+                             f"({', '.join(PLAUSIBILITY_TERMS[1:])}); without one it would do nothing")
+        if self.proximity < 0:
+            raise ValueError(f"proximity must not be negative, got {self.proximity:g}")
         if not 0 < self.tau < 1:
             raise ValueError(f"tau must lie in (0, 1), got {self.tau}")
         if self.lr <= 0 or self.max_steps < 1:
