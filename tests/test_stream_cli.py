@@ -24,6 +24,16 @@ def test_train_classifier_records_accuracy_and_loads(classifier_dir):
     assert invoke("train-classifier", "--out", classifier_dir, "--limit", 10).exit_code == 1
 
 
+def test_a_predictor_folder_in_use_is_refused_and_left_empty(tmp_path):
+    from cfae.train.lock import run_lock
+
+    out = tmp_path / "clf"
+    with run_lock(out):  # as a training still running there holds it
+        result = invoke("train-classifier", "--out", out, "--limit", 10, "--quiet")
+    assert result.exit_code == 1 and "in use by another cfae run" in result.output
+    assert not out.exists()
+
+
 def test_train_regressor_on_morpho_labels(tmp_path, shared_data):
     out = tmp_path / "reg"
     result = invoke("train-regressor", "--out", out, "--data-root", shared_data, "--limit", 300, "--epochs", 1, "--quiet")

@@ -275,13 +275,15 @@ def _predictor_command(kind: str, dataset: str, target: str, out: Path, network:
                        lr: float, batch_size: int, limit: Optional[int], data_root: Optional[str], quiet: bool) -> None:
     from cfae.data import get_dataset
     from cfae.train.classifier import RECORD, save_predictor, train_predictor
+    from cfae.train.lock import run_lock
 
-    if (out / RECORD).exists():
-        raise FileExistsError(f"{out} already holds a predictor; choose another --out")
-    train_data, test_data = (get_dataset(dataset, split, data_root, limit) for split in ("train", "test"))
-    model, record = train_predictor(kind, train_data, test_data, network, target, epochs, seed, batch_size, lr,
-                                    progress=not quiet)
-    save_predictor(out, model, record)
+    with run_lock(out):  # a second training into the same folder is refused while this one runs
+        if (out / RECORD).exists():
+            raise FileExistsError(f"{out} already holds a predictor; choose another --out")
+        train_data, test_data = (get_dataset(dataset, split, data_root, limit) for split in ("train", "test"))
+        model, record = train_predictor(kind, train_data, test_data, network, target, epochs, seed, batch_size, lr,
+                                        progress=not quiet)
+        save_predictor(out, model, record)
     typer.echo(jsonio.dumps(record, indent=2))
     typer.echo(f"{kind} written to {out}")
 
