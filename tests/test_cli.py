@@ -1,9 +1,13 @@
 import json
+import subprocess
+import sys
 
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+import cfae
 from cfae.cli import app
 
 runner = CliRunner()
@@ -220,3 +224,9 @@ def test_reproduce_losocs_names_an_unknown_detail_variant_before_any_training(tm
     result = invoke("reproduce", "losocs", "--out", tmp_path / "l", "--variants", "plain", "--detail-variants", "plain,nope")
     assert result.exit_code == 1 and "unknown stream variant 'nope'; valid choices: plain, plain-sgd" in result.output
     assert not (tmp_path / "l" / "runs").exists()
+
+
+def test_python_dash_m_cfae_is_the_command_and_prints_its_version():
+    done = subprocess.run([sys.executable, "-m", "cfae", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"cfae {cfae.__version__} (torch {torch.__version__})"

@@ -18,8 +18,19 @@ app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, samp
                   add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="markdown")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        import torch
+
+        import cfae
+
+        typer.echo(f"cfae {cfae.__version__} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
 @app.callback()
-def _process_setup() -> None:
+def _process_setup(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                                help="print cfae's and torch's versions and exit")) -> None:
     """Every command keeps freed tensor memory in the process (cfae.train.allocator) and flushes
     float32 denormals to zero (cfae.train.denormals)."""
     from cfae.train.allocator import keep_freed_memory
