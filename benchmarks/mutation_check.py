@@ -64,7 +64,7 @@ MUTATIONS = {
     "group-destroyed": ("train/distributed.py", "        dist.destroy_process_group()", "        pass"),
     "settings-json-text-shown": ("settings.py", ' and e["type"] != "json_invalid"', ""),
     "settings-location-dropped": ("settings.py", "{where + ': ' if where else ''}{e['msg']}", "{e['msg']}"),
-    "reproduce-ignored-option-accepted": ("cli.py", "if experiment not in readers and source", "if False and source"),
+    "ignored-option-accepted": ("cli.py", "if chosen not in readers and source", "if False and source"),
     "reproduce-empty-list-accepted": ("cli.py", "if not values and not empty_ok:", "if False:"),
     "lock-keeps-empty-folder": ("train/lock.py", "if created and [p.name", "if False and [p.name"),
     "unknown-choices-unchecked": ("registry.py", "    if unknown:\n        raise UnknownNameError", "    if False:\n        raise UnknownNameError"),

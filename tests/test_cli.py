@@ -57,6 +57,15 @@ def test_train_evaluate_sample_plot_resume(trained_run, shared_data):
     assert result.exit_code == 0, result.output
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["neg_elbo"] > 0 and len(metrics["kl_per_dim"]) == 2 and 0 <= metrics["knn_accuracy"] <= 1
+    assert (metrics["dataset"], metrics["test_examples"], metrics["train_examples"]) == ("mnist", 300, 300)  # the run's limit
+    assert invoke("evaluate", trained_run, "--limit", 50).exit_code == 0
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert (metrics["test_examples"], metrics["train_examples"]) == (50, 50)
+    for option, value, message in (("--iw", 10, "--iw does not apply to --metrics basic; it is read by --metrics likelihood"),
+                                   ("--fast", None, "--fast does not apply to --metrics basic"),
+                                   ("--classifier", trained_run, "--classifier does not apply to --metrics basic")):
+        refused = invoke("evaluate", trained_run, option, *([] if value is None else [value]))
+        assert refused.exit_code == 1 and message in refused.output, refused.output
     assert invoke("sample", trained_run, "--n", 16).exit_code == 0
     assert (trained_run / "samples.png").stat().st_size > 0
     result = invoke("plot", trained_run)
@@ -152,6 +161,7 @@ def test_evaluate_disentanglement_on_shapes_run(tmp_path):
     scores = json.loads((run / "disentanglement.json").read_text())
     assert {"beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "sap", "modularity", "irs"} <= set(scores)
     assert all(0 <= scores[k] <= 1 for k in ("beta_vae_eval", "mig", "sap", "modularity"))
+    assert scores["dataset"] == "shapes" and scores["samples"] == "a fiftieth of the default (--fast)"
 
 
 def test_evaluate_disentanglement_needs_ground_truth(trained_run):

@@ -201,13 +201,21 @@ def train(
         typer.echo(f"run written to {out}")
 
 
+METRIC_GROUPS = ("basic", "disentanglement", "likelihood", "latent")
+# The metric groups that read each `cfae evaluate` option (the run folder: all of them).
+EVALUATE_READERS = {"limit": ("basic", "likelihood", "latent"), "fast": ("disentanglement",), "iw": ("likelihood",),
+                    "classifier": ("latent",)}
+
+
 @app.command()
 @_friendly
 def evaluate(
+    ctx: typer.Context,
     run: Path = typer.Argument(..., help="run folder"),
     metrics: str = typer.Option("basic", help="metric group: basic, disentanglement, likelihood or latent (seed 000's "
                                 "Gaussianity, hole rates and class separation; needs --classifier)"),
-    limit: Optional[int] = typer.Option(None, help="evaluate on the first N test examples"),
+    limit: Optional[int] = typer.Option(None, help="evaluate on the first N examples of each split (default: the "
+                                        "run's own --limit; the training split feeds kNN)"),
     fast: bool = typer.Option(False, help="disentanglement: a fiftieth of the default samples (smoke test)"),
     iw: int = typer.Option(5000, "--iw", min=1, max=100_000, help="likelihood: importance samples K"),
     classifier: Optional[Path] = typer.Option(None, help="latent: a class classifier folder (cfae train-classifier)"),
@@ -218,9 +226,10 @@ def evaluate(
     from cfae.experiments.report import evaluate_and_save
     from cfae.train.run import read_run_config
 
-    groups = ("basic", "disentanglement", "likelihood", "latent")
-    if metrics not in groups:
-        raise ValueError(f"unknown metric group {metrics!r}; valid choices: {', '.join(groups)}")
+    from cfae.registry import check_choices
+
+    check_choices("metric group", [metrics], METRIC_GROUPS)
+    _refuse_options_not_read(ctx, metrics, EVALUATE_READERS, METRIC_GROUPS, label="--metrics ")
     if metrics == "latent" and classifier is None:
         raise ValueError("--metrics latent needs --classifier, a folder written by `cfae train-classifier`")
     config = read_run_config(run)
@@ -495,13 +504,15 @@ REPRODUCE_READERS = {
 }
 
 
-def _refuse_options_not_read(ctx: typer.Context, experiment: str) -> None:
-    """ValueError naming the first option given on the command line that `experiment` does not read."""
+def _refuse_options_not_read(ctx: typer.Context, chosen: str, readers_of: dict[str, tuple[str, ...]],
+                             everyone: tuple[str, ...], label: str = "") -> None:
+    """ValueError naming the first option given on the command line that the chosen experiment (or
+    metric group, ...) does not read; readers_of maps an option to its readers, default everyone."""
     for param in ctx.command.params:
-        readers = REPRODUCE_READERS.get(param.name, ALL_EXPERIMENTS)
+        readers = readers_of.get(param.name, everyone)
         source = ctx.get_parameter_source(param.name)  # an enum of click's (typer vendors it): compared by name
-        if experiment not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-            raise ValueError(f"{param.opts[0]} does not apply to {experiment}; it is read by {', '.join(readers)}")
+        if chosen not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise ValueError(f"{param.opts[0]} does not apply to {label}{chosen}; it is read by {label}{', '.join(readers)}")
 
 
 def _numbers(option: str, text: str, kind: type = int, empty_ok: bool = False) -> tuple:
@@ -577,7 +588,7 @@ def reproduce(
     from cfae.registry import check_choices
 
     check_choices("experiment", [experiment], ALL_EXPERIMENTS)
-    _refuse_options_not_read(ctx, experiment)
+    _refuse_options_not_read(ctx, experiment, REPRODUCE_READERS, ALL_EXPERIMENTS)
     dataset = dataset or ("pendulum" if experiment == "causalvae" else "mnist")
     names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
     seed_list, latent_list = _numbers("seeds", seeds), _numbers("latent-dims", latent_dims, empty_ok=True)

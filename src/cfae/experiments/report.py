@@ -54,12 +54,18 @@ def metrics_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def scored_on(test: ImageDataset, train: ImageDataset | None = None) -> dict:
+    """What the scores beside it were measured on: the dataset and how many examples of each split
+    (a run trained with --limit, or evaluated with one, scores only the first examples)."""
+    return {"dataset": test.name, "test_examples": len(test), **({"train_examples": len(train)} if train is not None else {})}
+
+
 def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
     from cfae.metrics.likelihood import bernoulli_entropy_floor, is_binary, likelihood_kind
 
     with torch.no_grad():
         binary = is_binary(test)
-        result = {"likelihood": model.config.likelihood,
+        result = {**scored_on(test, train), "likelihood": model.config.likelihood,
                   "likelihood_kind": likelihood_kind(model.config.likelihood, binary),
                   **basic_metrics(model, test, train)}
         if model.config.likelihood == "bernoulli" and not binary:
@@ -82,7 +88,7 @@ def latent_quality_and_save(model, test: ImageDataset, train: ImageDataset, clas
                          f"the run's are {tuple(test.image_shape)}")
     if "label" not in test.labels:
         raise ValueError(f"dataset {test.name!r} has no class labels, which the hole rates and kNN accuracy need")
-    result = {"classifier": str(classifier_folder), "classifier_dataset": record["dataset"],
+    result = {**scored_on(test, train), "classifier": str(classifier_folder), "classifier_dataset": record["dataset"],
               "classifier_test_accuracy": record["test_accuracy"], **latent_quality(model, train, test, classifier)}
     jsonio.write_json(path, result)
     return result
@@ -129,6 +135,7 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
     from cfae.data.registry import ground_truth_space
     from cfae.metrics.factor_stats import model_representation
 
-    result = disentanglement_scores(ground_truth_space(dataset, data_root), model_representation(model), fast=fast)
+    scores = disentanglement_scores(ground_truth_space(dataset, data_root), model_representation(model), fast=fast)
+    result = {"dataset": dataset, "samples": "a fiftieth of the default (--fast)" if fast else "the default", **scores}
     jsonio.write_json(path, result)
     return result
