@@ -224,9 +224,8 @@ def evaluate(
     likelihood-iwK.json, latent.json)."""
     import cfae
     from cfae.experiments.report import evaluate_and_save
-    from cfae.train.run import read_run_config
-
     from cfae.registry import check_choices
+    from cfae.train.run import read_run_config
 
     check_choices("metric group", [metrics], METRIC_GROUPS)
     _refuse_options_not_read(ctx, metrics, EVALUATE_READERS, METRIC_GROUPS, label="--metrics ")

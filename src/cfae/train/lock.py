@@ -51,7 +51,8 @@ def run_lock(folder: Path):
         yield path
     finally:
         if created and [p.name for p in Path(folder).iterdir()] == [path.name]:
-            path.unlink()
-            Path(folder).rmdir()
+            with contextlib.suppress(OSError):  # another run may have just opened the folder: then it stays
+                path.unlink()
+                Path(folder).rmdir()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
