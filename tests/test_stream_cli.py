@@ -34,7 +34,7 @@ def test_a_predictor_folder_in_use_is_refused_and_left_empty(tmp_path):
     assert not out.exists()
 
 
-def test_train_regressor_on_morpho_labels(tmp_path, shared_data):
+def test_train_regressor_on_morpho_labels(tmp_path, shared_data, trained_run):  # noqa: F811
     out = tmp_path / "reg"
     result = invoke("train-regressor", "--out", out, "--data-root", shared_data, "--limit", 300, "--epochs", 1, "--quiet")
     assert result.exit_code == 0, result.output
@@ -42,6 +42,8 @@ def test_train_regressor_on_morpho_labels(tmp_path, shared_data):
     assert record["kind"] == "regressor" and record["target"] == "thickness" and 0 < record["test_mae"] < 3
     bad = invoke("train-regressor", "--out", tmp_path / "r2", "--data-root", shared_data, "--limit", 50, "--target", "weight")
     assert bad.exit_code == 1 and "valid choices" in bad.output and "thickness" in bad.output
+    to_class = invoke("counterfactual", "stream", trained_run, "--model", out, "--to", 3, "--change", 1.0, "--out", tmp_path / "s")
+    assert to_class.exit_code == 1 and "is a regressor of thickness: --to is for a classifier" in to_class.output
 
 
 def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifier_dir, tmp_path):  # noqa: F811
@@ -57,6 +59,10 @@ def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifi
     assert again.exit_code == 1 and "already holds files" in again.output
     missing = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--out", tmp_path / "x")
     assert missing.exit_code == 1 and "--to" in missing.output
+    both = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 3, "--change", 1.0,
+                  "--out", tmp_path / "z")
+    assert both.exit_code == 1 and "--target and --change are for a regressor" in both.output
+    assert not (tmp_path / "z").exists()
     wrong = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 3,
                    "--step-rule", "newton", "--out", tmp_path / "y")
     assert wrong.exit_code == 1 and "valid choices: adam, sgd, fixed" in wrong.output

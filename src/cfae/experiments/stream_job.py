@@ -30,6 +30,10 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
     kind = predictor_kind(predictor)
     if kind == "classifier" and to is None:
         raise ValueError(f"{predictor_dir} is a classifier: pass --to CLASS")
+    if kind == "classifier" and (target is not None or change is not None):
+        raise ValueError(f"{predictor_dir} is a classifier: --target and --change are for a regressor; pass --to CLASS only")
+    if kind == "regressor" and to is not None:
+        raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: --to is for a classifier")
     if kind == "classifier" and not 0 <= to < record["outputs"]:
         raise ValueError(f"--to {to}: the classifier has classes 0..{record['outputs'] - 1}")
     if kind == "regressor" and (target is None) == (change is None):
