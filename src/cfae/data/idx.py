@@ -42,7 +42,11 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: truncated or oversized IDX payload: {len(raw) - header} bytes for shape {shape} "
             f"(expected {expected})"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        values = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    except ValueError as err:  # e.g. no values, but sizes whose product numpy cannot index (0 x 4e8 x 4e8)
+        raise DataFileError(f"{path}: IDX shape {shape} cannot be an array ({err})") from None
+    return values.astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
