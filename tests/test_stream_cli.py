@@ -71,3 +71,7 @@ def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifi
     assert proto.exit_code == 0, proto.output
     recorded = json.loads((tmp_path / "p" / "streams.json").read_text())
     assert recorded["settings"]["plausibility"] == "prototype" and recorded["prototype_k"] == 5
+    unused = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 7, "--prototype-k", 9,
+                    "--out", tmp_path / "q")
+    assert unused.exit_code == 1 and not (tmp_path / "q").exists()
+    assert "--prototype-k does not apply to --plausibility none; it is read by --plausibility prototype" in unused.output

@@ -106,6 +106,29 @@ def _parse_optim(pairs: list[str]) -> dict[str, dict]:
     return chosen
 
 
+def _refuse_options_not_read(ctx: typer.Context, chosen: str, readers_of: dict[str, tuple[str, ...]],
+                             everyone: tuple[str, ...], label: str = "") -> None:
+    """ValueError naming the first option given on the command line that the chosen experiment (or
+    metric group, ...) does not read; readers_of maps an option to its readers, default everyone."""
+    for param in ctx.command.params:
+        readers = readers_of.get(param.name, everyone)
+        source = ctx.get_parameter_source(param.name)  # an enum of click's (typer vendors it): compared by name
+        if chosen not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            raise ValueError(f"{param.opts[0]} does not apply to {label}{chosen}; it is read by {label}{', '.join(readers)}")
+
+
+def _numbers(option: str, text: str, kind: type = int, empty_ok: bool = False) -> tuple:
+    """A comma-separated option's values; a ValueError naming the option for a bad or missing value."""
+    what = "integers" if kind is int else "numbers"
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--{option}: {text!r} is not a comma-separated list of {what}") from None
+    if not values and not empty_ok:
+        raise ValueError(f"--{option}: no value given (a comma-separated list of {what})")
+    return values
+
+
 def _relaunch_with_torchrun(nproc: int) -> int:
     """Run this same `cfae train` command under torchrun with nproc processes on this machine."""
     import subprocess
@@ -352,6 +375,7 @@ app.add_typer(counterfactual_app, name="counterfactual")
 @counterfactual_app.command("stream")
 @_friendly
 def counterfactual_stream(
+    ctx: typer.Context,
     run: Path = typer.Argument(..., help="run folder of the autoencoder"),
     model: Path = typer.Option(..., "--model", help="classifier or regressor folder (cfae train-classifier/-regressor)"),
     from_class: Optional[int] = typer.Option(None, "--from", help="start from test images of this class"),
@@ -374,9 +398,10 @@ def counterfactual_stream(
     device: str = typer.Option("cpu"),
 ):
     """Streams of counterfactuals by latent optimisation (LoSoCs), one PNG strip and GIF per stream."""
-    from cfae.counterfactual.streams import StreamSettings
+    from cfae.counterfactual.streams import PLAUSIBILITY_TERMS, StreamSettings
     from cfae.experiments.stream_job import write_streams
 
+    _refuse_options_not_read(ctx, plausibility, {"prototype_k": ("prototype",)}, PLAUSIBILITY_TERMS, label="--plausibility ")
     settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, tau=tau, proximity=proximity,
                               plausibility=plausibility, plausibility_weight=plausibility_weight)
     goal = to if to is not None else f"change{change:+g}" if change is not None else f"value{target:g}" if target is not None else "unset"
@@ -501,29 +526,6 @@ REPRODUCE_READERS = {
     **dict.fromkeys(("layers", "ladder_variants"), ("ladder-vae",)),
     "rescore": ("consistency", "counterfactual-ae"),
 }
-
-
-def _refuse_options_not_read(ctx: typer.Context, chosen: str, readers_of: dict[str, tuple[str, ...]],
-                             everyone: tuple[str, ...], label: str = "") -> None:
-    """ValueError naming the first option given on the command line that the chosen experiment (or
-    metric group, ...) does not read; readers_of maps an option to its readers, default everyone."""
-    for param in ctx.command.params:
-        readers = readers_of.get(param.name, everyone)
-        source = ctx.get_parameter_source(param.name)  # an enum of click's (typer vendors it): compared by name
-        if chosen not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-            raise ValueError(f"{param.opts[0]} does not apply to {label}{chosen}; it is read by {label}{', '.join(readers)}")
-
-
-def _numbers(option: str, text: str, kind: type = int, empty_ok: bool = False) -> tuple:
-    """A comma-separated option's values; a ValueError naming the option for a bad or missing value."""
-    what = "integers" if kind is int else "numbers"
-    try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"--{option}: {text!r} is not a comma-separated list of {what}") from None
-    if not values and not empty_ok:
-        raise ValueError(f"--{option}: no value given (a comma-separated list of {what})")
-    return values
 
 
 @app.command()
