@@ -44,15 +44,18 @@ def test_train_regressor_on_morpho_labels(tmp_path, shared_data, trained_run):  
     assert bad.exit_code == 1 and "valid choices" in bad.output and "thickness" in bad.output
     to_class = invoke("counterfactual", "stream", trained_run, "--model", out, "--to", 3, "--change", 1.0, "--out", tmp_path / "s")
     assert to_class.exit_code == 1 and "is a regressor of thickness: --to is for a classifier" in to_class.output
+    tau = invoke("counterfactual", "stream", trained_run, "--model", out, "--change", 1.0, "--tau", 0.9, "--out", tmp_path / "s")
+    assert tau.exit_code == 1 and "is a regressor of thickness: --tau is for a classifier" in tau.output
 
 
 def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifier_dir, tmp_path):  # noqa: F811
     out = tmp_path / "streams"
     result = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--from", 4, "--to", 7,
-                    "-n", 3, "--max-steps", 15, "--out", out)
+                    "-n", 3, "--max-steps", 15, "--tau", 0.99, "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "streams.json").read_text())
     assert len(summary["steps"]) == 3 and max(summary["steps"]) <= 15 and summary["to"] == 7
+    assert summary["settings"]["tau"] == 0.99
     for i in range(3):
         assert (out / f"stream-{i:03d}.png").is_file() and (out / f"stream-{i:03d}.gif").is_file()
     again = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 7, "--out", out)

@@ -387,7 +387,7 @@ def counterfactual_stream(
     step_rule: str = typer.Option("adam", help="adam, sgd or fixed (latent steps of length --lr)"),
     lr: float = typer.Option(0.05, help="learning rate, or step length with --step-rule fixed"),
     max_steps: int = typer.Option(500, min=1),
-    tau: float = typer.Option(0.999, help="classifier: stop when softmax(target) > tau"),
+    tau: Optional[float] = typer.Option(None, help="classifier: stop when softmax(target) > tau (default 0.999)"),
     proximity: float = typer.Option(0.0, help="weight of ||D(z) - x||_1"),
     plausibility: str = typer.Option("none", help="none, recon (||D(E(D(z))) - D(z)||^2), elbo (-ELBO of D(z)) or "
                                      "prototype (||E(D(z)) - proto||^2, proto: the mean of the target class's "
@@ -402,11 +402,13 @@ def counterfactual_stream(
     from cfae.experiments.stream_job import write_streams
 
     _refuse_options_not_read(ctx, plausibility, {"prototype_k": ("prototype",)}, PLAUSIBILITY_TERMS, label="--plausibility ")
-    settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, tau=tau, proximity=proximity,
-                              plausibility=plausibility, plausibility_weight=plausibility_weight)
+    settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, proximity=proximity,
+                              plausibility=plausibility, plausibility_weight=plausibility_weight,
+                              **({} if tau is None else {"tau": tau}))
     goal = to if to is not None else f"change{change:+g}" if change is not None else f"value{target:g}" if target is not None else "unset"
     folder = out or run / "streams" / f"{'any' if from_class is None else from_class}-to-{goal}"
-    write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, prototype_k, say=typer.echo)
+    write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, prototype_k,
+                  tau_given=tau is not None, say=typer.echo)
 
 
 @counterfactual_app.command("flip")

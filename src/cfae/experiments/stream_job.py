@@ -20,7 +20,7 @@ from cfae.viz.streams import example_streams, stream_gif, stream_strip
 
 def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class: int | None, to: int | None,
                   target: float | None, change: float | None, settings: StreamSettings, seed: int = 0,
-                  device: str = "cpu", prototype_k: int = 5, say=print) -> Path:
+                  device: str = "cpu", prototype_k: int = 5, tau_given: bool = False, say=print) -> Path:
     """Streams from n test images (of class from_class, or any) to a class or a regressor value. With
     the "prototype" plausibility term, each stream's prototype is the mean of the prototype_k codes of
     the target class (first 10,000 training images) nearest to its start."""
@@ -32,8 +32,9 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
         raise ValueError(f"{predictor_dir} is a classifier: pass --to CLASS")
     if kind == "classifier" and (target is not None or change is not None):
         raise ValueError(f"{predictor_dir} is a classifier: --target and --change are for a regressor; pass --to CLASS only")
-    if kind == "regressor" and to is not None:
-        raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: --to is for a classifier")
+    for option, given in (("--to", to is not None), ("--tau", tau_given)):
+        if kind == "regressor" and given:
+            raise ValueError(f"{predictor_dir} is a regressor of {record['target']}: {option} is for a classifier")
     if kind == "classifier" and not 0 <= to < record["outputs"]:
         raise ValueError(f"--to {to}: the classifier has classes 0..{record['outputs'] - 1}")
     if kind == "regressor" and (target is None) == (change is None):
