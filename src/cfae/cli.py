@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from cfae import jsonio
+from cfae.registry import check_choices
 from cfae.settings import validation_problems
 
 app = typer.Typer(help="cfae: counterfactual autoencoders. Train, evaluate, sample and plot.", no_args_is_help=True,
@@ -247,7 +248,6 @@ def evaluate(
     likelihood-iwK.json, latent.json)."""
     import cfae
     from cfae.experiments.report import evaluate_and_save
-    from cfae.registry import check_choices
     from cfae.train.run import read_run_config
 
     check_choices("metric group", [metrics], METRIC_GROUPS)
@@ -401,10 +401,10 @@ def counterfactual_stream(
     from cfae.counterfactual.streams import PLAUSIBILITY_TERMS, StreamSettings
     from cfae.experiments.stream_job import write_streams
 
-    _refuse_options_not_read(ctx, plausibility, {"prototype_k": ("prototype",)}, PLAUSIBILITY_TERMS, label="--plausibility ")
     settings = StreamSettings(step_rule=step_rule, lr=lr, max_steps=max_steps, proximity=proximity,
                               plausibility=plausibility, plausibility_weight=plausibility_weight,
-                              **({} if tau is None else {"tau": tau}))
+                              **({} if tau is None else {"tau": tau}))  # an unknown term is named first
+    _refuse_options_not_read(ctx, plausibility, {"prototype_k": ("prototype",)}, PLAUSIBILITY_TERMS, label="--plausibility ")
     goal = to if to is not None else f"change{change:+g}" if change is not None else f"value{target:g}" if target is not None else "unset"
     folder = out or run / "streams" / f"{'any' if from_class is None else from_class}-to-{goal}"
     write_streams(run, model, folder, n, from_class, to, target, change, settings, seed, device, prototype_k,
@@ -588,8 +588,6 @@ def reproduce(
     counterfactual-ae uses --dataset, --latent-dims and every --epochs value; betavae-dsprites
     trains on the generated shapes for the largest --epochs value.
     """
-    from cfae.registry import check_choices
-
     check_choices("experiment", [experiment], ALL_EXPERIMENTS)
     _refuse_options_not_read(ctx, experiment, REPRODUCE_READERS, ALL_EXPERIMENTS)
     dataset = dataset or ("pendulum" if experiment == "causalvae" else "mnist")

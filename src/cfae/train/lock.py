@@ -32,7 +32,8 @@ def run_lock(folder: Path):
     """Hold RUN/.lock exclusively (flock, released by the OS if the process dies); refuse when held.
     A folder this lock created is removed again when the work wrote nothing into it (it failed on
     its settings, say), so a refused run leaves nothing behind."""
-    created = not Path(folder).exists()
+    folder = Path(folder)
+    created = not folder.exists()
     path = writable_folder(folder) / ".lock"
     handle = open(path, "a+")
     try:
@@ -50,9 +51,9 @@ def run_lock(folder: Path):
     try:
         yield path
     finally:
-        if created and [p.name for p in Path(folder).iterdir()] == [path.name]:
+        if created and [p.name for p in folder.iterdir()] == [path.name]:
             with contextlib.suppress(OSError):  # another run may have just opened the folder: then it stays
                 path.unlink()
-                Path(folder).rmdir()
+                folder.rmdir()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
