@@ -52,9 +52,9 @@ MUTATIONS = {
                         "return max(3.0, abs(p_pivot - p_tip)), p_tip"),
     "gaussian-log-prob": ("nn/distributions.py", "- self.scale.log() - 0.5 * LOG_2PI", "- 0.5 * LOG_2PI"),
     "bernoulli-kl": ("nn/distributions.py", "return p * (lp - lq) + (1 - p) * (lp1 - lq1)", "return p * (lp - lq)"),
-    "iw-log-mean-exp": ("metrics/likelihood.py", "(values - top).exp().mean(dim, keepdim=True).log()",
+    "iw-log-mean-exp": ("models/importance.py", "(values - top).exp().mean(dim, keepdim=True).log()",
                         "(values - top).exp().sum(dim, keepdim=True).log()"),
-    "iw-prior-term": ("metrics/likelihood.py", "return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)",
+    "iw-prior-term": ("models/importance.py", "return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)",
                       "return log_px - posterior.log_prob(z)"),
     "cosine-schedule": ("train/optim.py", "0.5 * (1 + math.cos(math.pi * epoch / config.epochs))",
                         "0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))"),
@@ -320,9 +320,17 @@ MUTATIONS = {
     "world-standardisation-overrides": ("train/run.py", 'options.setdefault("concept_scale", ', 'options.__setitem__("concept_scale", '),
     "causal-report-two-concept-tolerance": ("experiments/causalvae_report.py", "tolerance = 1 if len(concepts) > 2 else 0",
                                             "tolerance = 1"),
+    "iw-bound-is-mean-weight": ("models/importance.py", "bound = log_mean_exp(tempered, 0)", "bound = tempered.mean(0)"),
+    "iw-untempered": ("models/importance.py", "tempered = log_px + beta * log_ratio", "tempered = log_px + log_ratio"),
+    "dreg-live-q": ("models/importance.py", 'density = held_fixed(posterior) if gradient == "dreg" else posterior',
+                    "density = posterior"),
+    "dreg-square-ignores-beta": ("models/importance.py", "factor = (1 - beta) + beta * normalised", "factor = normalised"),
+    "dreg-no-second-weight": ("models/importance.py", "grad * scale.unsqueeze(1)", "grad"),
+    "iw-vae-beta-dropped": ("models/vae.py", "c.beta * self.kl_weight, c.iw_gradient", "self.kl_weight, c.iw_gradient"),
+    "iw-hierarchy-warmup-dropped": ("models/hierarchical.py", "c.importance_samples, self.kl_weight)", "c.importance_samples)"),
 }
 
-FAST_FIRST = ("test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

@@ -68,11 +68,14 @@ def test_a_process_group_joined_by_init_ranks_is_destroyed_before_interpreter_ex
 
 
 THREADS_AFTER_LEAVING = """
-import os
+import os, time
 from cfae.train.distributed import init_ranks, leave_process_group
 def threads():
     return sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
 init_ranks("cpu")
+deadline = time.monotonic() + 30  # each worker names itself once it runs: on a loaded machine, later
+while "pt_gloo_runloop" not in threads() and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(threads())
 import torch._dynamo  # as building an optimiser does, after the group exists
 leave_process_group()

@@ -146,7 +146,7 @@ def test_config_checks_the_layers():
 def test_reproduce_ladder_vae_smoke_resumes_and_refuses_unknown_names(tmp_path, shared_data):
     from cfae.experiments.ladder_vae import reproduce
 
-    kwargs = dict(preset_name="test", seeds=(0,), variants=("VAE+BN+WU", "LVAE+BN+WU"), layer_counts=(1, 2),
+    kwargs = dict(preset_name="test", seeds=(0,), variants=("VAE+BN+WU", "LVAE+BN+WU", "LVAE+BN+WU+IW10"), layer_counts=(1, 2),
                   data_root=str(shared_data), progress=False, say=lambda _: None)
     reproduce(tmp_path, **kwargs)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -157,6 +157,9 @@ def test_reproduce_ladder_vae_smoke_resumes_and_refuses_unknown_names(tmp_path, 
     assert list(run["layers"]) == ["z1", "z2"] and run["layers"]["z2"]["units"] == 32
     text = (tmp_path / "report.md").read_text()
     assert "importance-weighted bound with K = 4" in text and "| 64-32 | " in text
+    trained_on_bound = json.loads((tmp_path / "runs" / "LVAE_BN_WU_IW10-2-seed-0" / "run.json").read_text())
+    assert trained_on_bound["model_options"]["importance_samples"] == 10 and "LVAE+BN+WU+IW10" in text
+    assert "importance_samples" not in json.loads((tmp_path / "runs" / "LVAE_BN_WU-2-seed-0" / "run.json").read_text())["model_options"]
     stamp = (tmp_path / "results.json").stat().st_mtime_ns
     reproduce(tmp_path, **kwargs)  # resumes: nothing left to train, the scores stay
     assert json.loads((tmp_path / "results.json").read_text())["LVAE+BN+WU/2/seed-0"] == run

@@ -5,9 +5,9 @@ neither): numbers of different kinds must never share a column."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
-from cfae.data.base import Batch, ImageDataset
+from cfae.data.base import ImageDataset
+from cfae.models.importance import log_mean_exp, log_weights
 from cfae.nn.distributions import kl_divergence
 from cfae.rng import seeded
 
@@ -67,20 +67,6 @@ def negative_elbo(model, data: ImageDataset, batch_size: int = 1000, seed: int =
         for key in ("neg_elbo", "recon_nll", "kl"):
             result.pop(key)
     return result
-
-
-def log_weights(model, batch: Batch) -> Tensor:
-    """log w = log p(x|z) + log p(z) - log q(z|x) at one z ~ q(z|x) per row, shape (N,)."""
-    posterior = model.encode(batch)
-    z = posterior.rsample()
-    log_px = -model.reconstruction_nll(model.decode_logits(z, batch), batch.x)
-    return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)
-
-
-def log_mean_exp(values: Tensor, dim: int) -> Tensor:
-    """log (1/K) sum_k exp(v_k), stable: max + log mean exp(v - max)."""
-    top = values.max(dim, keepdim=True).values
-    return (top + (values - top).exp().mean(dim, keepdim=True).log()).squeeze(dim)
 
 
 @torch.no_grad()

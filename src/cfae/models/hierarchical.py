@@ -10,7 +10,8 @@ layers side by side, z = [z_1, ..., z_L] (parts "z1" ... "zL"); the decoder read
            (eqs. 22-25): the posterior shares the generative model's top-down path.
 
 loss = -log p(x | z) + w KL, w the trainer's KL warm-up weight (eq. 26; 1 without warm-up); the
-term neg_elbo is the one-sample negative ELBO whatever w is. KL is the closed form per layer given
+term neg_elbo is the one-sample negative ELBO whatever w is; with importance_samples K > 1 the loss is
+-L_K of the weights tempered by w (IWAE; cfae.models.importance), the seed's "IW" rows. KL is the closed form per layer given
 the sampled parents where q and p run in the same order (lvae), else log q(z) - log p(z) at the sample.
 """
 
@@ -21,13 +22,14 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from cfae.data.base import Batch, as_batch
-from cfae.models.base import BaseModel, ModelConfig, ModelOutput, latent_layout, pixel_mse
+from cfae.models.base import BaseModel, ModelOutput, latent_layout, pixel_mse
+from cfae.models.importance import ImportanceWeightedConfig, importance_weighted_terms
 from cfae.models.registry import register_model
 from cfae.nn.distributions import Chain, DiagonalGaussian, chain_kl_dims
 from cfae.nn.ladder import GaussianHead, dense_stack, gaussian, precision_weighted_merge
 
 
-class HierarchicalVAEConfig(ModelConfig):
+class HierarchicalVAEConfig(ImportanceWeightedConfig):
     layer_sizes: tuple[int, ...] = Field((64, 32, 16, 8, 4), min_length=1, description="latent units per layer, z_1 first")
     layer_hidden: tuple[int, ...] = Field((512, 256, 128, 64, 32), min_length=1,
                                           description="width of the two dense layers below each latent layer")
@@ -49,6 +51,9 @@ class HierarchicalVAEConfig(ModelConfig):
                              f"got {list(self.layer_hidden)}")
         if self.network != "mlp" or self.hidden is not None:
             raise ValueError("hierarchical VAEs build their own MLPs: set layer_hidden, not network or hidden")
+        if self.iw_gradient == "dreg":
+            raise ValueError("iw_gradient dreg needs a diagonal Gaussian posterior; a hierarchical VAE's "
+                             "posterior is a chain of layers: use iw_gradient iwae")
 
 
 class HierarchicalVAE(BaseModel):
@@ -112,6 +117,9 @@ class HierarchicalVAE(BaseModel):
                  "neg_elbo": (recon + kl).mean()}
         for part in self.latent_spec:
             terms[f"kl_{part.name}"] = kl_dims[:, part.slice].sum(1).mean()
+        c = self.config
+        if c.importance_weighted:
+            terms.update(importance_weighted_terms(self, batch, posterior, prior, c.importance_samples, self.kl_weight))
         if not self.training:  # the contract: posterior-mean codes and their reconstruction in eval mode
             z = posterior.mean
             logits = self.decode_logits(z, batch)

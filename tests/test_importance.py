@@ -1,0 +1,211 @@
+"""The importance-weighted objective (IWAE) and its two encoder gradients (iwae, dreg), checked on a
+linear-Gaussian model whose likelihood and exact posterior are known in closed form:
+p(z) = N(0, 1), p(x | z) = N(w z + b, s^2 I); q*(z | x) = N(v w.(x - b) / s^2, v), v = 1 / (1 + |w|^2 / s^2);
+log p(x) = log N(x; b, w w^T + s^2 I)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cfae.data.base import Batch
+from cfae.models import build_model
+from cfae.models.importance import importance_weighted_terms, log_mean_exp, log_weights
+from cfae.models.vae import VAE, VAEConfig
+from cfae.rng import seeded
+from conftest import tiny_dataset
+
+W, B, S = torch.tensor([0.02, -0.01]), torch.tensor([0.5, 0.4]), 0.01
+POSTERIOR_VAR = 1 / (1 + W.square().sum().item() / S**2)
+
+
+class LinearMeanDecoder(nn.Module):
+    """Decoder logits whose sigmoid is w z + b exactly (the Gaussian likelihood reads sigmoid(logits))."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(W.clone()), nn.Parameter(B.clone())
+
+    def forward(self, z):
+        return torch.logit(z * self.w + self.b).view(-1, 1, 1, 2)
+
+
+def linear_gaussian(exact: bool, **options) -> VAE:
+    """The model above; its encoder is the exact posterior or that posterior's mean shifted and scale widened."""
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    with torch.no_grad():
+        gain = POSTERIOR_VAR * W / S**2
+        encoder[1].weight.copy_(torch.stack([gain, torch.zeros(2)]))
+        shift, widen = (0.0, 0.0) if exact else (0.7, math.log(3.0))
+        encoder[1].bias.copy_(torch.tensor([-(gain * B).sum().item() + shift, math.log(POSTERIOR_VAR) + widen]))
+    config = VAEConfig(name="vae", input_shape=(1, 1, 2), latent_dim=1, likelihood="gaussian", gaussian_std=S, **options)
+    return VAE(config, encoder, LinearMeanDecoder()).train()
+
+
+def data(n: int = 1, seed: int = 0) -> Batch:
+    """Draws of x from the model (one row repeated n times when n > 1 is asked of one x)."""
+    g = torch.Generator().manual_seed(seed)
+    x = B + W * torch.randn(1, generator=g) + S * torch.randn(2, generator=g)
+    return Batch(x.view(1, 1, 1, 2).repeat(n, 1, 1, 1))
+
+
+def true_log_likelihood(x: torch.Tensor) -> float:
+    cov = torch.outer(W, W).double() + S**2 * torch.eye(2, dtype=torch.float64)
+    return torch.distributions.MultivariateNormal(B.double(), cov).log_prob(x.flatten().double()).item()
+
+
+def encoder_gradient(model: VAE, batch: Batch) -> torch.Tensor:
+    model.zero_grad()
+    model(batch).loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.encoder.parameters()])
+
+
+def test_log_mean_exp_is_stable_and_exact():
+    values = torch.tensor([[-1000.0, -1000.0 + math.log(3.0)]], dtype=torch.float64)
+    assert log_mean_exp(values, 1).item() == pytest.approx(-1000.0 + math.log(2.0), abs=1e-9)
+
+
+def test_weights_at_the_exact_posterior_are_the_likelihood_itself():
+    """log p(x, z) - log q*(z | x) = log p(x) for every z: each weight, and so L_K for every K, is log p(x)."""
+    model, batch = linear_gaussian(exact=True), data(200)
+    truth = true_log_likelihood(batch.x[0])
+    assert log_weights(model, batch).detach().double().numpy() == pytest.approx(truth, abs=2e-3)
+    posterior = model.encode(batch)
+    terms = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=7)
+    assert -terms["neg_iw_bound"].item() == pytest.approx(truth, abs=2e-3)
+
+
+def test_the_bound_rises_with_k_towards_the_true_likelihood():
+    model, batch = linear_gaussian(exact=False), data(4000)
+    truth, posterior = true_log_likelihood(batch.x[0]), model.encode(batch)
+    with seeded(0, "cpu"):
+        bounds = [-importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k)["neg_iw_bound"].item()
+                  for k in (1, 10, 100)]
+    assert bounds[0] < bounds[1] < bounds[2] < truth
+    assert truth - bounds[2] < 0.3 * (truth - bounds[0])
+
+
+def test_one_draw_is_the_one_sample_elbo_of_log_weights():
+    model, batch = linear_gaussian(exact=False), data(50)
+    posterior = model.encode(batch)
+    with seeded(3, "cpu"):
+        terms = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1)
+    with seeded(3, "cpu"):
+        elbo = log_weights(model, batch).mean()
+    assert terms["loss"].item() == pytest.approx(-elbo.item(), rel=1e-6)
+    assert terms["neg_iw_bound"].item() == pytest.approx(-elbo.item(), rel=1e-6)
+
+
+def test_tempered_weights_scale_the_log_ratio_by_beta():
+    model, batch = linear_gaussian(exact=False), data(3)
+    posterior = model.encode(batch)
+    with seeded(1, "cpu"):
+        full = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1)
+    with seeded(1, "cpu"):
+        half = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1, beta=0.5)
+    # k = 1: loss = recon - beta (log p(z) - log q(z|x)), so the two losses differ by half the ratio
+    log_ratio = full["recon"] - full["loss"]
+    assert (half["loss"] - half["recon"]).item() == pytest.approx(-0.5 * log_ratio.item(), rel=1e-5)
+    assert half["neg_iw_bound"].item() == pytest.approx(full["neg_iw_bound"].item(), rel=1e-6)
+
+
+def test_dreg_encoder_gradient_is_zero_at_the_exact_posterior_and_iwae_is_not():
+    """At q = p(z|x), d log w / dz = 0: dreg's (and sticking-the-landing's) encoder gradient vanishes
+    for every draw; iwae keeps the score term -d log q / d phi, zero only in expectation."""
+    batch = data(64)
+    for k in (1, 5):
+        torch.manual_seed(0)
+        dreg = encoder_gradient(linear_gaussian(True, importance_samples=k, iw_gradient="dreg"), batch)
+        torch.manual_seed(0)
+        iwae = encoder_gradient(linear_gaussian(True, importance_samples=max(k, 2)), batch)
+        assert dreg.abs().max().item() < 1e-3 * iwae.abs().max().item()
+        assert iwae.abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_dreg_and_iwae_estimate_the_same_encoder_gradient_with_less_noise(beta):
+    """Both are unbiased for d L_K / d phi (tempered by beta): their means over many draws agree within
+    their standard errors, and dreg's spread is the smaller at K = 16."""
+    batch, k = data(4000), 16
+    estimates = {}
+    for name in ("iwae", "dreg"):
+        torch.manual_seed(1)
+        model = linear_gaussian(False, importance_samples=k, iw_gradient=name, beta=beta)
+        estimates[name] = torch.stack([encoder_gradient(model, batch) for _ in range(20)]).double()
+    mean = {name: g.mean(0) for name, g in estimates.items()}
+    error = {name: g.std(0) / math.sqrt(len(g)) for name, g in estimates.items()}
+    gap = (mean["iwae"] - mean["dreg"]).abs()
+    assert (gap < 4 * (error["iwae"].square() + error["dreg"].square()).sqrt()).all(), (mean, error)
+    assert (error["dreg"] < error["iwae"]).all()
+    assert mean["iwae"].abs().max() > 4 * error["iwae"].max()  # the gradient is not zero: the check has power
+
+
+def test_decoder_gradient_is_the_same_under_both_estimators():
+    batch = data(32)
+    grads = {}
+    for name in ("iwae", "dreg"):
+        torch.manual_seed(2)
+        model = linear_gaussian(False, importance_samples=4, iw_gradient=name)
+        model.zero_grad()
+        model(batch).loss.backward()
+        grads[name] = torch.cat([p.grad for p in model.decoder.parameters()])
+    assert torch.allclose(grads["iwae"], grads["dreg"], rtol=1e-4, atol=1e-6)
+
+
+def test_dreg_loss_value_is_the_bound_not_its_surrogate():
+    batch = data(32)
+    values = {}
+    for name in ("iwae", "dreg"):
+        torch.manual_seed(4)
+        out = linear_gaussian(False, importance_samples=4, iw_gradient=name)(batch)
+        values[name] = (out.loss.item(), out.terms["neg_iw_bound"].item())
+    assert values["iwae"][0] == pytest.approx(values["dreg"][0], rel=1e-6)
+    assert values["dreg"][0] == pytest.approx(values["dreg"][1], rel=1e-6)
+    with torch.no_grad():  # evaluation: no gradient, no surrogate, the bound itself
+        out = linear_gaussian(False, importance_samples=4, iw_gradient="dreg").eval()(batch)
+    assert out.loss.item() == pytest.approx(out.terms["neg_iw_bound"].item(), rel=1e-6)
+
+
+def test_a_hierarchy_trains_on_the_bound_and_its_one_draw_is_the_elbo_of_log_weights():
+    model = build_model("lvae", layer_sizes=(6, 2), layer_hidden=(32, 8), importance_samples=3).eval()
+    batch = tiny_dataset(40).batch(slice(None))
+    posterior, prior = model.encode(batch), model.prior_of(batch)
+    with seeded(5, "cpu"):
+        one = importance_weighted_terms(model, batch, posterior, prior, k=1)
+    with seeded(5, "cpu"):
+        elbo = log_weights(model, batch).mean()
+    assert one["neg_iw_bound"].item() == pytest.approx(-elbo.item(), rel=1e-5)
+    terms = model.train()(batch).terms
+    assert terms["loss"].item() == pytest.approx(terms["neg_iw_bound"].item(), rel=1e-6)  # warm-up weight 1
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+def test_the_models_temper_the_log_ratio_by_their_kl_weight():
+    """K = 1 under dreg: loss - recon = -beta r and neg_iw_bound - recon = -r, r = log p(z) - log q(z|x) at the
+    draw; beta is the VAE's beta times the warm-up weight. A hierarchy at warm-up weight 0 trains on log p(x|z) alone."""
+    batch = data(16)
+    model = linear_gaussian(False, iw_gradient="dreg", beta=0.5)
+    model.set_schedule(0, kl_weight=0.6)
+    terms = model(batch).terms
+    assert (terms["loss"] - terms["recon"]).item() == pytest.approx(0.3 * (terms["neg_iw_bound"] - terms["recon"]).item(),
+                                                                    rel=1e-4)
+    lvae = build_model("lvae", layer_sizes=(6, 2), layer_hidden=(32, 8), importance_samples=3).train()
+    images = tiny_dataset(40).batch(slice(None))
+    lvae.set_schedule(0, kl_weight=0.0)
+    with seeded(6, "cpu"):
+        cold = lvae(images).terms
+    assert cold["loss"].item() < cold["recon"].item()  # -log mean_k p(x|z_k) <= mean_k -log p(x|z_k)
+    assert abs(cold["loss"].item() - cold["neg_iw_bound"].item()) > 0.1  # the bound keeps the KL the loss dropped
+
+
+def test_settings_that_do_not_go_together_are_refused():
+    with pytest.raises(ValueError, match="capacity_max anneals the ELBO"):
+        build_model("vae", capacity_max=25.0, importance_samples=5)
+    with pytest.raises(ValueError, match="iw_gradient dreg needs a diagonal Gaussian posterior"):
+        build_model("lvae", iw_gradient="dreg")
+    with pytest.raises(ValueError, match="importance_samples"):
+        build_model("vae", importance_samples=0)
+    assert not build_model("vae").config.importance_weighted
+    assert build_model("vae", iw_gradient="dreg").config.importance_weighted  # K = 1 dreg: sticking the landing
