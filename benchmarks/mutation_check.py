@@ -64,7 +64,7 @@ MUTATIONS = {
     "group-destroyed": ("train/distributed.py", "        dist.destroy_process_group()", "        pass"),
     "settings-json-text-shown": ("settings.py", ' and e["type"] != "json_invalid"', ""),
     "settings-location-dropped": ("settings.py", "{where + ': ' if where else ''}{e['msg']}", "{e['msg']}"),
-    "ignored-option-accepted": ("cli.py", "if chosen not in readers and source", "if False and source"),
+    "ignored-option-accepted": ("cli.py", "if chosen not in readers and _given(ctx, param.name):", "if False:"),
     "reproduce-empty-list-accepted": ("cli.py", "if not values and not empty_ok:", "if False:"),
     "lock-keeps-empty-folder": ("train/lock.py", "if created and [p.name", "if False and [p.name"),
     "unknown-choices-unchecked": ("registry.py", "    if unknown:\n        raise UnknownNameError", "    if False:\n        raise UnknownNameError"),
@@ -328,6 +328,8 @@ MUTATIONS = {
     "dreg-no-second-weight": ("models/importance.py", "grad * scale.unsqueeze(1)", "grad"),
     "iw-vae-beta-dropped": ("models/vae.py", "c.beta * self.kl_weight, c.iw_gradient", "self.kl_weight, c.iw_gradient"),
     "iw-hierarchy-warmup-dropped": ("models/hierarchical.py", "c.importance_samples, self.kl_weight)", "c.importance_samples)"),
+    "rescore-takes-ignored-options": ("cli.py", 'if param.name in ("seeds", "epochs", "latent_dims", "network") and _given(ctx, param.name):',
+                                      "if False:"),
 }
 
 FAST_FIRST = ("test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

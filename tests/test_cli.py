@@ -186,6 +186,10 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     assert len(before[1].splitlines()) == 2  # epoch 2 resumed epoch 1's run: one log line an epoch
     epoch_1 = (run / "metrics-e1.json").read_text()
     (run / "metrics-e2.json").write_text('{"mmd": 9.0}')  # as if measured before a metric was added
+    result = invoke(*args, "--rescore")  # the runs to score are those in --out: --seeds, --epochs are not read
+    assert result.exit_code == 1 and "--seeds does not apply to counterfactual-ae with --rescore" in result.output
+    assert ((run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()) == ('{"mmd": 9.0}', before[1])
+    args = ("reproduce", "counterfactual-ae", "--out", tmp_path, "--limit", 256, "--data-root", shared_data, "--quiet")
     result = invoke(*args, "--rescore")  # measures the latest checkpoint again, trains nothing
     assert result.exit_code == 0 and "counterfactual-ae-d2-s0: scored again at epoch 2" in result.output
     rescored = json.loads((run / "metrics-e2.json").read_text())

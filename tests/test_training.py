@@ -136,20 +136,23 @@ def test_trainer_clips_every_step_and_logs_the_share_clipped(tmp_path, clip, sha
         assert moved > 0.01
 
 
-def compiled_against_eager(tmp_path, monkeypatch, mode: str, device: str) -> tuple[list[dict], list[dict]]:
+def compiled_against_eager(tmp_path, mode: str, device: str, **model_options) -> tuple[list[dict], list[dict]]:
     import torch._inductor.config
 
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager RNG in compiled code: same noise
     runs = []
-    for name, chosen in (("eager", "off"), ("compiled", mode)):
-        runs.append(make_trainer(tmp_path / name, epochs=2, train={"device": device, "compile": chosen,
-                                                                  "kl_warmup_epochs": 2}).fit())  # schedule read each step
+    with torch._inductor.config.patch(fallback_random=True):  # eager RNG in compiled code: same noise
+        for name, chosen in (("eager", "off"), ("compiled", mode)):
+            runs.append(make_trainer(tmp_path / name, epochs=2, train={"device": device, "compile": chosen,
+                                                                      "kl_warmup_epochs": 2},  # schedule read each step
+                                     **model_options).fit())
     return runs[0], runs[1]
 
 
 @pytest.mark.slow
-def test_compiled_training_gives_the_eager_losses_on_cpu(tmp_path, monkeypatch):
-    eager, compiled = compiled_against_eager(tmp_path, monkeypatch, "default", "cpu")
+@pytest.mark.parametrize("options", [{}, {"importance_samples": 3, "iw_gradient": "dreg"}], ids=["elbo", "iwae-dreg"])
+def test_compiled_training_gives_the_eager_losses_on_cpu(tmp_path, options):
+    # iwae-dreg: the importance-weighted terms run eagerly inside the compiled forward (their gradient hooks)
+    eager, compiled = compiled_against_eager(tmp_path, "default", "cpu", **options)
     for a, b in zip(eager, compiled):
         assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-5)
         assert b["eval/loss"] == pytest.approx(a["eval/loss"], rel=1e-5)
@@ -158,8 +161,8 @@ def test_compiled_training_gives_the_eager_losses_on_cpu(tmp_path, monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_graph_training_gives_the_eager_losses(tmp_path, monkeypatch):
-    eager, graphed = compiled_against_eager(tmp_path, monkeypatch, "reduce-overhead", "cuda")
+def test_cuda_graph_training_gives_the_eager_losses(tmp_path):
+    eager, graphed = compiled_against_eager(tmp_path, "reduce-overhead", "cuda")
     for a, b in zip(eager, graphed):
         assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-3)  # TF32 / kernel choice differ on GPU
         assert b["eval/loss"] == pytest.approx(a["eval/loss"], rel=1e-3)

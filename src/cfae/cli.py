@@ -113,9 +113,14 @@ def _refuse_options_not_read(ctx: typer.Context, chosen: str, readers_of: dict[s
     metric group, ...) does not read; readers_of maps an option to its readers, default everyone."""
     for param in ctx.command.params:
         readers = readers_of.get(param.name, everyone)
-        source = ctx.get_parameter_source(param.name)  # an enum of click's (typer vendors it): compared by name
-        if chosen not in readers and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+        if chosen not in readers and _given(ctx, param.name):
             raise ValueError(f"{param.opts[0]} does not apply to {label}{chosen}; it is read by {label}{', '.join(readers)}")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """True when the option was set on the command line (or through its environment variable)."""
+    source = ctx.get_parameter_source(name)  # an enum of click's (typer vendors it): compared by name
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _numbers(option: str, text: str, kind: type = int, empty_ok: bool = False) -> tuple:
@@ -591,6 +596,11 @@ def reproduce(
     """
     check_choices("experiment", [experiment], ALL_EXPERIMENTS)
     _refuse_options_not_read(ctx, experiment, REPRODUCE_READERS, ALL_EXPERIMENTS)
+    if experiment == "counterfactual-ae" and (rescore_knn or rescore):  # it scores the runs already in OUT, as they are
+        for param in ctx.command.params:
+            if param.name in ("seeds", "epochs", "latent_dims", "network") and _given(ctx, param.name):
+                raise ValueError(f"{param.opts[0]} does not apply to counterfactual-ae with --rescore or "
+                                 "--rescore-knn: they score again every run already in --out")
     dataset = dataset or ("pendulum" if experiment == "causalvae" else "mnist")
     names = lambda text: tuple(v.strip() for v in text.split(",") if v.strip())  # noqa: E731
     seed_list, latent_list = _numbers("seeds", seeds), _numbers("latent-dims", latent_dims, empty_ok=True)

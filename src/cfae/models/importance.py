@@ -65,6 +65,13 @@ def held_fixed(posterior: Distribution) -> DiagonalGaussian:
     return DiagonalGaussian(posterior.mean.detach(), posterior.scale.detach())
 
 
+def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
+    """The gradient reaching draw z_k is multiplied by factor_k, row by row (dreg's second weight)."""
+    for z, scale in zip(draws, factor):
+        z.register_hook(lambda grad, scale=scale: grad * scale.unsqueeze(1))
+
+
+@torch.compiler.disable  # run eagerly: dreg's gradient hooks are not traced
 def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prior: Distribution, k: int,
                               beta: Tensor | float = 1.0, gradient: str = "iwae") -> dict[str, Tensor]:
     """K fresh draws z_k ~ q(z|x) per row; returns `loss` = -L_K of the tempered weights (module
@@ -82,8 +89,7 @@ def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prio
     if gradient == "dreg" and loss.requires_grad:  # no surrogate where no gradient is taken (evaluation)
         normalised = torch.softmax(tempered.detach(), 0)
         factor = (1 - beta) + beta * normalised
-        for z, scale in zip(draws, factor):
-            z.register_hook(lambda grad, scale=scale: grad * scale.unsqueeze(1))
+        scale_gradients(draws, factor)
         surrogate = -(normalised * tempered).sum(0).mean()
         loss = loss.detach() + surrogate - surrogate.detach()
     with torch.no_grad():
