@@ -86,24 +86,28 @@ def test_the_bound_rises_with_k_towards_the_true_likelihood():
     assert truth - bounds[2] < 0.3 * (truth - bounds[0])
 
 
+def seeded_terms(model, batch: Batch, seed: int, k: int = 1, beta: float = 1.0) -> dict:
+    """importance_weighted_terms with its draws taken under a fixed seed."""
+    posterior = model.encode(batch)
+    with seeded(seed, "cpu"):
+        return importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k, beta)
+
+
+def seeded_elbo(model, batch: Batch, seed: int) -> torch.Tensor:
+    with seeded(seed, "cpu"):
+        return log_weights(model, batch).mean()
+
+
 def test_one_draw_is_the_one_sample_elbo_of_log_weights():
     model, batch = linear_gaussian(exact=False), data(50)
-    posterior = model.encode(batch)
-    with seeded(3, "cpu"):
-        terms = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1)
-    with seeded(3, "cpu"):
-        elbo = log_weights(model, batch).mean()
+    terms, elbo = seeded_terms(model, batch, 3), seeded_elbo(model, batch, 3)
     assert terms["loss"].item() == pytest.approx(-elbo.item(), rel=1e-6)
     assert terms["neg_iw_bound"].item() == pytest.approx(-elbo.item(), rel=1e-6)
 
 
 def test_tempered_weights_scale_the_log_ratio_by_beta():
     model, batch = linear_gaussian(exact=False), data(3)
-    posterior = model.encode(batch)
-    with seeded(1, "cpu"):
-        full = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1)
-    with seeded(1, "cpu"):
-        half = importance_weighted_terms(model, batch, posterior, model.prior_of(batch), k=1, beta=0.5)
+    full, half = seeded_terms(model, batch, 1), seeded_terms(model, batch, 1, beta=0.5)
     # k = 1: loss = recon - beta (log p(z) - log q(z|x)), so the two losses differ by half the ratio
     log_ratio = full["recon"] - full["loss"]
     assert (half["loss"] - half["recon"]).item() == pytest.approx(-0.5 * log_ratio.item(), rel=1e-5)
@@ -170,11 +174,7 @@ def test_dreg_loss_value_is_the_bound_not_its_surrogate():
 def test_a_hierarchy_trains_on_the_bound_and_its_one_draw_is_the_elbo_of_log_weights():
     model = build_model("lvae", layer_sizes=(6, 2), layer_hidden=(32, 8), importance_samples=3).eval()
     batch = tiny_dataset(40).batch(slice(None))
-    posterior, prior = model.encode(batch), model.prior_of(batch)
-    with seeded(5, "cpu"):
-        one = importance_weighted_terms(model, batch, posterior, prior, k=1)
-    with seeded(5, "cpu"):
-        elbo = log_weights(model, batch).mean()
+    one, elbo = seeded_terms(model, batch, 5), seeded_elbo(model, batch, 5)
     assert one["neg_iw_bound"].item() == pytest.approx(-elbo.item(), rel=1e-5)
     terms = model.train()(batch).terms
     assert terms["loss"].item() == pytest.approx(terms["neg_iw_bound"].item(), rel=1e-6)  # warm-up weight 1

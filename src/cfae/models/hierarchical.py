@@ -10,9 +10,10 @@ layers side by side, z = [z_1, ..., z_L] (parts "z1" ... "zL"); the decoder read
            (eqs. 22-25): the posterior shares the generative model's top-down path.
 
 loss = -log p(x | z) + w KL, w the trainer's KL warm-up weight (eq. 26; 1 without warm-up); the
-term neg_elbo is the one-sample negative ELBO whatever w is; with importance_samples K > 1 the loss is
--L_K of the weights tempered by w (IWAE; cfae.models.importance), the seed's "IW" rows. KL is the closed form per layer given
-the sampled parents where q and p run in the same order (lvae), else log q(z) - log p(z) at the sample.
+term neg_elbo is the one-sample negative ELBO whatever w is. With importance_samples K > 1 the loss
+is -L_K of the weights tempered by w (IWAE, the slides' "IW" rows; cfae.models.importance). KL is the
+closed form per layer given the sampled parents where q and p run in the same order (lvae), else
+log q(z) - log p(z) at the sample.
 """
 
 from __future__ import annotations

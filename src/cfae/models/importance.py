@@ -7,7 +7,7 @@ Training on L_K (`importance_samples` K > 1) uses, with a KL weight beta (warm-u
 tempered weights log w^beta = log p(x|z) + beta (log p(z) - log q(z|x)); beta = 1 gives L_K itself.
 Two gradient estimators of L_K for the encoder phi:
     iwae  the reparameterised gradient of L_K: sum_k w~_k d log w_k / d phi, w~ = softmax_k log w
-    dreg  doubly reparameterised (Tucker et al. 2019, eq. 7): sum_k w~_k^2 (d log w_k / d z_k) (dz_k / d phi),
+    dreg  doubly reparameterised (Tucker et al. 2019): sum_k w~_k^2 (d log w_k / d z_k) (dz_k / d phi),
           log q taken with its parameters held fixed; unbiased, and its signal-to-noise ratio does
           not vanish as K grows (Rainforth et al. 2018). With tempered weights the factor w~_k^2
           becomes w~_k ((1 - beta) + beta w~_k), by the same identity. K = 1: the "sticking the
@@ -26,9 +26,6 @@ from torch import Tensor
 from cfae.data.base import Batch
 from cfae.models.base import ModelConfig
 from cfae.nn.distributions import DiagonalGaussian, Distribution
-
-GRADIENT_ESTIMATORS = ("iwae", "dreg")
-
 
 class ImportanceWeightedConfig(ModelConfig):
     """The IWAE objective's settings, for models whose training loss is an ELBO."""
