@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cfae.registry import check_choices
+
 SAMPLING_MODES = ("posterior", "hybrid", "uniform")
 
 
@@ -23,8 +25,7 @@ def hybrid_codes(codes: Tensor, generator: torch.Generator | None = None) -> Ten
 
 def sample_codes(codes: Tensor, count: int, mode: str, generator: torch.Generator | None = None) -> Tensor:
     """count draws of the given mode from codes (N, n)."""
-    if mode not in SAMPLING_MODES:
-        raise ValueError(f"unknown sampling mode {mode!r}; valid choices: {', '.join(SAMPLING_MODES)}")
+    check_choices("sampling mode", [mode], SAMPLING_MODES)
     if mode == "uniform":
         low, high = codes.min(0).values, codes.max(0).values
         return low + (high - low) * torch.rand(count, codes.shape[1], generator=generator).to(codes)

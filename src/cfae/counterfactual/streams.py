@@ -28,6 +28,7 @@ from torch import Tensor
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch, as_batch
 from cfae.nn.distributions import kl_divergence
+from cfae.registry import check_choices
 
 STEP_RULES = ("adam", "sgd", "fixed")
 PLAUSIBILITY_TERMS = ("none", "recon", "elbo", "prototype")
@@ -47,8 +48,7 @@ class StreamSettings:
     keep_frames: bool = True
 
     def __post_init__(self):
-        if self.step_rule not in STEP_RULES:
-            raise ValueError(f"unknown step rule {self.step_rule!r}; valid choices: {', '.join(STEP_RULES)}")
+        check_choices("step rule", [self.step_rule], STEP_RULES)
         if self.plausibility not in PLAUSIBILITY_TERMS:
             raise ValueError(f"unknown plausibility term {self.plausibility!r}; valid choices: {', '.join(PLAUSIBILITY_TERMS)}")
         if self.plausibility != "none" and not self.plausibility_weight > 0:

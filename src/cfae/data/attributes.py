@@ -18,6 +18,7 @@ from torch import Tensor
 
 from cfae.data.base import ImageDataset
 from cfae.data.shapes import FACTOR_NAMES, FACTOR_SIZES, factor_values
+from cfae.registry import check_choices
 
 SHAPES_ATTRIBUTES = ("is_heart", "large", "tilted", "left")
 SHAPES_ATTRIBUTE_FACTORS = {"is_heart": "shape", "large": "scale", "tilted": "orientation", "left": "pos_x"}
@@ -53,8 +54,7 @@ def shapes_true_flips(factors: Tensor, attribute: str) -> tuple[Tensor, Tensor]:
     attribute flipped, and the row each belongs to (M,). "Not a heart" has two truths (square,
     ellipse), "not large" three scales, "not tilted" about half the orientations: a flip is judged
     against the nearest."""
-    if attribute not in SHAPES_ATTRIBUTE_FACTORS:
-        raise ValueError(f"unknown shapes attribute {attribute!r}; valid choices: {', '.join(SHAPES_ATTRIBUTES)}")
+    check_choices("shapes attribute", [attribute], SHAPES_ATTRIBUTES)
     factor = FACTOR_NAMES.index(SHAPES_ATTRIBUTE_FACTORS[attribute])
     column = SHAPES_ATTRIBUTES.index(attribute)
     classes = FACTOR_SIZES[factor]

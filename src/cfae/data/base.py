@@ -13,6 +13,8 @@ from torch import Tensor
 
 from cfae.data.idx import DataFileError
 
+TRAIN_TEST = ("test", "train")  # the splits of every dataset but CelebA
+
 
 @dataclass
 class Batch:

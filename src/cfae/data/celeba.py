@@ -23,6 +23,7 @@ from cfae.data.base import ImageDataset
 from cfae.data.download import MissingDataError
 from cfae.data.idx import DataFileError
 from cfae.data.paths import cache_dir, data_root
+from cfae.registry import check_choices
 
 EXCLUDED_ATTRIBUTES = ("Wearing_Necktie", "Young")
 COUNTERFACTUAL_ATTRIBUTES = ("Bangs", "Black_Hair", "Blond_Hair", "Male", "Mustache", "Mouth_Slightly_Open", "Smiling")
@@ -100,8 +101,7 @@ def _decode(folder: Path, files: list[str], progress: bool) -> np.ndarray:
 
 def load_celeba(split: str, root: str | Path | None = None, progress: bool = True) -> ImageDataset:
     """One partition of CelebA at 64 x 64 with the seed's 38 attributes."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid choices: {', '.join(SPLITS)}")
+    check_choices("split", [split], SPLITS)
     folder = celeba_folder(root)
     names, files, values = read_attributes(folder / ATTR_FILE)
     partition = read_partition(folder / PARTITION_FILE)

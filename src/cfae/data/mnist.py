@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cfae.data.base import ImageDataset, image_tensor
+from cfae.data.base import TRAIN_TEST, ImageDataset, image_tensor
 from cfae.data.download import MissingDataError, download
 from cfae.data.idx import DataFileError, read_idx
 from cfae.data.paths import data_root
+from cfae.registry import check_choices
 
 IDX_NAMES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -128,8 +129,7 @@ def _download(spec: MnistLikeSpec, root: Path, split: str) -> tuple[np.ndarray, 
 
 def load_mnist_like(spec: MnistLikeSpec, split: str = "train", root: str | Path | None = None) -> ImageDataset:
     """Images (N, 1, 28, 28) uint8 and labels {'label'}; sources tried: IDX, npz, PNG folders, download."""
-    if split not in IDX_NAMES:
-        raise ValueError(f"unknown split {split!r}; valid choices: test, train")
+    check_choices("split", [split], TRAIN_TEST)
     base = data_root(root)
     for source in (_from_idx, _from_npz, _from_png_folders, _download):
         found = source(spec, base, split)

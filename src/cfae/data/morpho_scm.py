@@ -20,10 +20,11 @@ import torch
 from rich.progress import track
 from torch import Tensor
 
-from cfae.data.base import ImageDataset
+from cfae.data.base import TRAIN_TEST, ImageDataset
 from cfae.data.idx import DataFileError
 from cfae.data.morpho import pixel_digest, set_thickness
 from cfae.data.paths import cache_dir
+from cfae.registry import check_choices
 
 CONCEPTS = ("thickness", "intensity")
 # (mean, scale) of each concept, to standardise labels: t has mean 2.5 and sd 0.63; i spans 64..255.
@@ -68,8 +69,7 @@ def draw(base: Tensor, thickness, intensity) -> Tensor:
 def intervened_labels(labels: np.ndarray, noise: np.ndarray, concept: str, value: float) -> tuple[np.ndarray, bool]:
     """Rows of (t, i) after do(concept = value), each example's eps kept; the mechanism draws both
     (the second value, True, says the scene is one the data could hold)."""
-    if concept not in CONCEPTS:
-        raise ValueError(f"unknown morpho-scm concept {concept!r}; valid choices: {', '.join(CONCEPTS)}")
+    check_choices("morpho-scm concept", [concept], CONCEPTS)
     out = np.array(labels, dtype=np.float64, copy=True).reshape(-1, 2)
     if concept == "thickness":
         out[:, 0] = value
@@ -99,8 +99,7 @@ def generate(base: ImageDataset, seed: int, progress: bool = True) -> dict[str, 
 
 def morpho_scm(base: ImageDataset, split: str, progress: bool = True) -> ImageDataset:
     """The mechanism's dataset over these MNIST digits, cached by split, size and base pixels."""
-    if split not in SPLIT_SEEDS:
-        raise ValueError(f"unknown split {split!r}; valid choices: test, train")
+    check_choices("split", [split], TRAIN_TEST)
     path = cache_dir() / f"{CACHE_VERSION}-{split}-{len(base)}-{pixel_digest(base.images)}.npz"
     if not path.exists():
         arrays = generate(base, SPLIT_SEEDS[split], progress)

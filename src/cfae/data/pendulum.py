@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cfae.data.base import ImageDataset
+from cfae.data.base import TRAIN_TEST, ImageDataset
 from cfae.data.idx import DataFileError
 from cfae.data.paths import cache_dir
+from cfae.registry import check_choices
 
 PIVOT = (10.0, 10.5)
 CONCEPTS = ("pendulum_angle", "light_angle", "shadow_length", "shadow_position")
@@ -98,8 +99,7 @@ def intervened_labels(labels: np.ndarray, concept: str, value: float) -> tuple[n
     angle keeps the other and recomputes the shadow from the formulas; setting a shadow property
     keeps both angles and the other shadow property, a scene the simulator never renders (its
     shadow always follows from the angles), so the second value is False for those."""
-    if concept not in CONCEPTS:
-        raise ValueError(f"unknown pendulum concept {concept!r}; valid choices: {', '.join(CONCEPTS)}")
+    check_choices("pendulum concept", [concept], CONCEPTS)
     out = np.array(labels, dtype=np.float64, copy=True).reshape(-1, 4)
     k = CONCEPTS.index(concept)
     out[:, k] = value
@@ -148,8 +148,7 @@ def generate(progress: bool = True) -> dict[str, np.ndarray]:
 
 def load_pendulum(split: str = "train", cache: Path | None = None) -> ImageDataset:
     """Pendulum split as (N, 3, 96, 96) uint8 with the four concept labels; generated once, then cached."""
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}; valid choices: test, train")
+    check_choices("split", [split], TRAIN_TEST)
     path = (cache or cache_dir()) / CACHE_NAME
     if not path.exists():
         arrays = generate()

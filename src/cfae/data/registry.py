@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from cfae.data.attributes import morpho_attributes, morpho_thresholds, shapes_attributes
-from cfae.data.base import DynamicBinarized, ImageDataset, bernoulli_draw
+from cfae.data.base import TRAIN_TEST, DynamicBinarized, ImageDataset, bernoulli_draw
 from cfae.data.celeba import load_celeba
 from cfae.data.groundtruth import ImageTableSpace, ShapesSpace
 from cfae.data.mnist import FASHION, MNIST, load_mnist_like
@@ -16,7 +16,7 @@ from cfae.data.morpho_scm import morpho_scm
 from cfae.data.paths import data_root
 from cfae.data.pendulum import load_pendulum
 from cfae.data.shapes import DSPRITES_FILE, load_official_dsprites, shapes_dataset
-from cfae.registry import Registry
+from cfae.registry import Registry, check_choices
 
 Loader = Callable[[str, Path | None], ImageDataset]
 DATASETS: Registry[Loader] = Registry("dataset")
@@ -131,8 +131,7 @@ def _pendulum(split: str, root: Path | None) -> ImageDataset:
 
 
 def _check_split(split: str) -> None:
-    if split not in SHAPES_SPLIT_SIZES:
-        raise ValueError(f"unknown split {split!r}; valid choices: test, train")
+    check_choices("split", [split], TRAIN_TEST)
 
 
 def get_dataset(name: str, split: str = "train", root: str | Path | None = None, limit: int | None = None) -> ImageDataset:

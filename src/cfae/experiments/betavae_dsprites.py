@@ -24,6 +24,7 @@ from cfae.experiments.report import disentanglement_scores
 from cfae.metrics.disentanglement import disentanglement_suite
 from cfae.metrics.factor_stats import model_representation
 from cfae.models import build_model
+from cfae.registry import check_choices
 from cfae.train.checkpoint import load_model
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig, train_run
@@ -158,8 +159,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
     mnist_epochs 0 leaves the MNIST study out."""
     from cfae.experiments.betavae_report import write_report
 
-    if network not in HIDDEN:
-        raise ValueError(f"unknown network {network!r}; valid choices: {', '.join(HIDDEN)}")
+    check_choices("network", [network], HIDDEN)
     out = Path(out) / "betavae-dsprites"
     main_scores: dict[str, list[dict]] = {}
     for seed in seeds:

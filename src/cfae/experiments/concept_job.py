@@ -15,6 +15,7 @@ from cfae.data.base import ImageDataset
 from cfae.data.worlds import CausalWorld, causal_world
 from cfae.metrics.causal import ConceptHandle, concept_handles, true_counterfactual
 from cfae.metrics.pixels import mean_squared_error
+from cfae.registry import check_choices
 from cfae.train.run import read_run_config
 from cfae.viz.grid import save_image_grid
 
@@ -66,8 +67,8 @@ def write_intervention(run: Path, concept: str | None, value: float | None, n: i
         world = causal_world(config.dataset)
     except ValueError as err:
         raise ValueError(f"{run} was trained on {config.dataset!r}: {err}") from None
-    if concept is not None and concept not in world.concepts:
-        raise ValueError(f"unknown concept {concept!r}; valid choices: {', '.join(world.concepts)}")
+    if concept is not None:
+        check_choices("concept", [concept], world.concepts)
     model = cfae.load(run).eval()
     train, test = config.load_split("train"), config.load_split("test")
     handles = concept_handles(model, train, list(world.concepts))

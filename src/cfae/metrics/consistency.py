@@ -27,6 +27,7 @@ from torch import Tensor
 
 from cfae.counterfactual.hybrid import hybrid_codes, sample_codes
 from cfae.nn.divergences import mmd
+from cfae.registry import check_choices
 
 EPS = 1e-8
 SCN_SCALES = ("codes", "response")
@@ -101,8 +102,7 @@ def self_consistency(model, codes: Tensor, mode: str, count: int = 1000, seed: i
     """SCN[i] = 1 - E|R(N)_i - N_i| / sigma_i under prior draws of the given mode (posterior, hybrid
     or uniform) built from codes; sigma_i the sd of the drawn codes (scale "codes", cfae's unit) or of
     the response (scale "response", the seed's reading: a response that inflates codes scores higher)."""
-    if scale not in SCN_SCALES:
-        raise ValueError(f"unknown self-consistency scale {scale!r}; valid choices: {', '.join(SCN_SCALES)}")
+    check_choices("self-consistency scale", [scale], SCN_SCALES)
     return self_consistency_scales(model, codes, mode, count, seed)[scale]
 
 

@@ -28,6 +28,7 @@ from cfae.data.base import Batch, as_batch
 from cfae.nn.distributions import DiagonalGaussian, Distribution, PointMass, kl_divergence
 from cfae.nn.likelihoods import check_likelihood, image_mean, reconstruction_nll
 from cfae.nn.networks import NETWORKS, build_decoder, build_encoder
+from cfae.registry import check_choices
 
 
 class ModelConfig(PydanticModel):
@@ -51,8 +52,7 @@ class ModelConfig(PydanticModel):
         return hidden
 
     def model_post_init(self, _context) -> None:
-        if self.network not in NETWORKS:
-            raise ValueError(f"unknown network {self.network!r}; valid choices: {', '.join(NETWORKS)}")
+        check_choices("network", [self.network], NETWORKS)
         check_likelihood(self.likelihood)
 
 

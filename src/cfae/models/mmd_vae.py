@@ -15,6 +15,7 @@ from cfae.data.base import Batch
 from cfae.models.base import BaseModel, ModelConfig, ModelOutput
 from cfae.models.registry import register_model
 from cfae.nn.divergences import KERNELS, mmd
+from cfae.registry import check_choices
 
 
 class MMDVAEConfig(ModelConfig):
@@ -25,8 +26,7 @@ class MMDVAEConfig(ModelConfig):
 
     def model_post_init(self, context) -> None:
         super().model_post_init(context)
-        if self.kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; valid choices: {', '.join(sorted(KERNELS))}")
+        check_choices("kernel", [self.kernel], sorted(KERNELS))
 
 
 @register_model("mmd-vae", "MMD-VAE / InfoVAE: reconstruction + lambda MMD(q(z), N(0, I)), Gaussian or IMQ kernel")

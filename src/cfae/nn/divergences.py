@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cfae.registry import check_choices
+
 
 def kl_normal(mean_q: Tensor, std_q: Tensor, mean_p: Tensor | float = 0.0, std_p: Tensor | float = 1.0) -> Tensor:
     """Per-dimension KL(N(mean_q, std_q^2) || N(mean_p, std_p^2))
@@ -31,7 +33,6 @@ KERNELS = {"gaussian": gaussian_kernel, "imq": imq_kernel}
 
 def mmd(x: Tensor, y: Tensor, kernel: str = "gaussian") -> Tensor:
     """Biased MMD^2 estimate: mean k(x, x) + mean k(y, y) - 2 mean k(x, y)."""
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; valid choices: {', '.join(sorted(KERNELS))}")
+    check_choices("kernel", [kernel], sorted(KERNELS))
     k = KERNELS[kernel]
     return k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean()

@@ -8,12 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cfae.registry import check_choices
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def check_likelihood(kind: str) -> str:
-    if kind not in LIKELIHOODS:
-        raise ValueError(f"unknown likelihood {kind!r}; valid choices: {', '.join(LIKELIHOODS)}")
+    check_choices("likelihood", [kind], LIKELIHOODS)
     return kind
 
 

@@ -9,6 +9,7 @@ from torch import nn
 from cfae.nn.conv import ConvDecoder, ConvEncoder
 from cfae.nn.mlp import MLPDecoder, MLPEncoder
 from cfae.nn.pooled import PooledEncoder, StructuralDecoder, UpsampleDecoder
+from cfae.registry import check_choices
 
 # "dcgan": 5x5 stride-2 convolutions, a 2048-unit layer after them and a batch-normalised projection
 # in the decoder (Larsen et al. 2016; seed 001 Table 1, whose widths are the defaults).
@@ -27,8 +28,7 @@ NETWORKS = tuple(sorted(_ENCODERS))
 
 
 def _check(kind: str) -> None:
-    if kind not in _ENCODERS:
-        raise ValueError(f"unknown network {kind!r}; valid choices: {', '.join(NETWORKS)}")
+    check_choices("network", [kind], NETWORKS)
 
 
 def build_encoder(kind: str, input_shape: tuple[int, ...], out_dim: int, hidden: tuple[int, ...] | None = None) -> nn.Module:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from cfae import jsonio
 from cfae.data.base import ImageDataset
 from cfae.nn.classifier import Regressor, predictor_body
+from cfae.registry import check_choices
 from cfae.train.checkpoint import CheckpointError
 from cfae.train.progress import TrainingProgress
 
@@ -67,8 +68,7 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
     (attributes: one logit per column of labels["attributes"]) or on the squared error of the
     standardised target (regressor); returns the model in eval mode and its record (test accuracy,
     train and test accuracy per attribute, or MAE)."""
-    if kind not in PREDICTOR_KINDS:
-        raise ValueError(f"unknown predictor kind {kind!r}; valid choices: {', '.join(PREDICTOR_KINDS)}")
+    check_choices("predictor kind", [kind], PREDICTOR_KINDS)
     if kind == "attributes":
         target = "attributes"
     y_all = named_labels(train, target)
