@@ -330,6 +330,7 @@ MUTATIONS = {
     "iw-hierarchy-warmup-dropped": ("models/hierarchical.py", "c.importance_samples, self.kl_weight)", "c.importance_samples)"),
     "rescore-takes-ignored-options": ("cli.py", 'if param.name in ("seeds", "epochs", "latent_dims", "network") and _given(ctx, param.name):',
                                       "if False:"),
+    "unknown-model-option-unnamed": ("models/base.py", "[k for k in values if k not in cls.model_fields]", "[]"),
 }
 
 FAST_FIRST = ("test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

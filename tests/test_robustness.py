@@ -373,6 +373,10 @@ def test_a_bad_setting_is_one_line_naming_the_setting_and_the_value(tmp_path, ro
     assert "train.compile: Input should be 'off', 'default', 'reduce-overhead' or 'max-autotune' (given 'fast')" in result.output
     result = invoke("train", "vae", "--dataset", "mnist", "--data-root", root, "-o", "beta=-1", "--out", tmp_path / "r")
     assert result.exit_code == 1 and result.output.strip().count("\n") == 0 and "beta:" in result.output
+    result = invoke("train", "mmd-vae", "--dataset", "mnist", "--data-root", root, "-o", "importance_samples=5",
+                    "--out", tmp_path / "r")  # an option of another model: named, with the ones this model has
+    assert result.exit_code == 1 and result.output.strip().count("\n") == 0
+    assert "unknown mmd-vae option 'importance_samples'; valid choices: gaussian_std, hidden, input_shape, kernel," in result.output
     assert not (tmp_path / "r").exists()
 
 

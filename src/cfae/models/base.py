@@ -21,7 +21,7 @@ from typing import Callable, ClassVar
 
 import torch
 from pydantic import BaseModel as PydanticModel
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from cfae.data.base import Batch, as_batch
@@ -43,6 +43,16 @@ class ModelConfig(PydanticModel):
     hidden: tuple[int, ...] | None = None
     likelihood: str = "bernoulli"
     gaussian_std: float = Field(1.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_options(cls, values):
+        """An option this model does not have is named with the ones it has (not pydantic's bare
+        'extra inputs are not permitted')."""
+        if isinstance(values, dict):
+            model = values.get("name") or cls.__name__
+            check_choices(f"{model} option", [k for k in values if k not in cls.model_fields], sorted(cls.model_fields))
+        return values
 
     @field_validator("hidden")
     @classmethod
