@@ -47,10 +47,8 @@ def mean_sd(values: list[float], digits: int = 2) -> str:
 
 
 def summarise(out: Path, variants: list[str]) -> dict:
-    rows = {}
-    for variant in variants:
-        finished = [json.loads(p.read_text()) for p in sorted(out.glob(f"{variant}-s*/summary.json"))]
-        rows[variant] = finished
+    rows = {variant: [json.loads(p.read_text()) for p in sorted(out.glob(f"{variant}-s*/summary.json"))]
+            for variant in variants}
     lines = ["| model | seeds | epochs | log p(x) bound, K = final | K = 100 | K = 1 (ELBO) | K = 100 minus K = 1 | active units / 50 | train s per epoch | Burda et al. (3,280 epochs): -NLL, active units |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for variant, runs in rows.items():
@@ -70,10 +68,9 @@ def summarise(out: Path, variants: list[str]) -> dict:
             f"-{burda[0]:.2f}, {burda[1]}" if burda else "-"]) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     plot(rows, out / "curves.png")
-    summary = {variant: runs for variant, runs in rows.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))
-    return summary
+    return rows
 
 
 def plot(rows: dict, path: Path) -> None:

@@ -49,8 +49,7 @@ class StreamSettings:
 
     def __post_init__(self):
         check_choices("step rule", [self.step_rule], STEP_RULES)
-        if self.plausibility not in PLAUSIBILITY_TERMS:
-            raise ValueError(f"unknown plausibility term {self.plausibility!r}; valid choices: {', '.join(PLAUSIBILITY_TERMS)}")
+        check_choices("plausibility term", [self.plausibility], PLAUSIBILITY_TERMS)
         if self.plausibility != "none" and not self.plausibility_weight > 0:
             raise ValueError(f"plausibility {self.plausibility!r} needs a positive plausibility_weight "
                              f"(given {self.plausibility_weight:g}); with 0 the term would do nothing")
