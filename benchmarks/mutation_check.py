@@ -83,7 +83,7 @@ MUTATIONS = {
     "percentile-grid-unflipped": ("metrics/holes.py", "ticks.flip(0), ticks", "ticks, ticks"),
     "percentile-grid-range": ("metrics/holes.py", "np.linspace(0.05, 0.95, n)", "np.linspace(0.01, 0.99, n)"),
     "correlation-diagonal-kept": ("metrics/latent.py", "corr.fill_diagonal_(0)", "corr.abs_()"),
-    "tc-scale-log-dropped": ("metrics/latent.py", "- scale[None].log() - 0.5", "- 0.5"),
+    "tc-scale-log-dropped": ("nn/divergences.py", "- scale[None].log() - 0.5", "- 0.5"),
     "kl-per-dim-summed": ("metrics/latent.py", "return encoded.kl.mean(0).tolist()", "return encoded.kl.sum(0).tolist()"),
     "knn-one-neighbour": ("metrics/latent.py", "KNeighborsClassifier(n_neighbors=k)", "KNeighborsClassifier(n_neighbors=1)"),
     "ks-max-is-min": ("metrics/latent.py", '"ks_max": max(ks)', '"ks_max": min(ks)'),
@@ -331,9 +331,26 @@ MUTATIONS = {
     "rescore-takes-ignored-options": ("cli.py", 'if param.name in ("seeds", "epochs", "latent_dims", "network") and _given(ctx, param.name):',
                                       "if False:"),
     "unknown-model-option-unnamed": ("models/base.py", "[k for k in values if k not in cls.model_fields]", "[]"),
+    "mss-own-weight-strided": ("nn/divergences.py", "weights[rows, rows] = 1.0 / n", "weights[rows, 0] = 1.0 / n"),
+    "mss-neighbour-weight-plain": ("nn/divergences.py", "(n - m + 1) / (n * (m - 1))", "1.0 / (m - 1)"),
+    "mws-offset-without-m": ("nn/divergences.py", "-math.log(dataset_size * m)", "-math.log(dataset_size)"),
+    "tc-own-density-batch-mean": ("nn/divergences.py", "own = log_density.diagonal(dim1=0, dim2=1).sum(0)",
+                                  "own = log_density.sum(2).mean(1)"),
+    "tc-prior-unnormalised": ("nn/divergences.py", "(-0.5 * z.square() - 0.5 * math.log(2 * math.pi)).sum(1)",
+                              "(-0.5 * z.square()).sum(1)"),
+    "aggregate-marginals-unweighted": ("nn/divergences.py", "torch.logsumexp(log_density + weights.unsqueeze(-1), dim=1)",
+                                       "torch.logsumexp(log_density, dim=1)"),
+    "tcvae-alpha-beta-swapped": ("models/tcvae.py", 'c.alpha * parts["mutual_information"] + c.beta * parts["total_correlation"]',
+                                 'c.beta * parts["mutual_information"] + c.alpha * parts["total_correlation"]'),
+    "tcvae-warmup-ignored": ("models/tcvae.py", "recon + self.kl_weight * weighted", "recon + weighted"),
+    "tcvae-eval-at-mean": ("models/tcvae.py", "z = out.z if self.training else posterior.rsample()", "z = out.z"),
+    "run-dataset-size-not-filled": ("train/run.py", 'if getattr(cls, "takes_dataset_size", False) and train_size is not None:',
+                                    "if False:"),
+    "paired-table-without-tcvae": ("experiments/betavae_report.py", 'name.startswith(("beta-VAE", "beta-TCVAE"))',
+                                   'name.startswith("beta-VAE")'),
 }
 
-FAST_FIRST = ("test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

@@ -13,6 +13,7 @@ def test_forward_shapes_and_finite_loss(name, network, shape):
     torch.manual_seed(0)
     fields = MODELS.get(name).Config.model_fields
     bits = {"attributes": ("a", "b")} if "attributes" in fields else {}
+    sized = {"dataset_size": 100} if "dataset_size" in fields else {}  # beta-TCVAE's N
     if "layer_sizes" in fields:  # hierarchical VAEs: their own MLPs, latent 3 as two layers
         if network != "mlp":
             pytest.skip("hierarchical VAEs are MLPs only")
@@ -22,7 +23,7 @@ def test_forward_shapes_and_finite_loss(name, network, shape):
                             concepts=("a", "b", "c"), concept_dim=1, concept_loc=(0.0,) * 3, concept_scale=(1.0,) * 3)
     else:
         model = build_model(name, input_shape=shape, latent_dim=3, network=network,
-                            hidden=(16, 8) if network == "mlp" else (4, 8), **bits)
+                            hidden=(16, 8) if network == "mlp" else (4, 8), **bits, **sized)
     x = torch.rand(4, *shape)
     labels = {"attributes": torch.tensor([[0.0, 1], [1, 0], [1, 1], [0, 0]]), **{c: torch.randn(4) for c in "abc"}}
     out = model(Batch(x, labels))
@@ -78,7 +79,7 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, causalvae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, beta-tcvae, causalvae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
         build_model("gan")
     with pytest.raises(ValueError, match="conv, dcgan, mlp, pooled, structural"):
         build_model("vae", network="resnet")

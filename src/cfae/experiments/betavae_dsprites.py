@@ -85,15 +85,15 @@ def baseline_scores(out: Path, latent_dim: int, network: str, seed: int, fast: b
 
 
 def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed: int, epochs: int, limit,
-                    fast: bool, progress: bool, suite: bool = True) -> dict:
-    """Train vae(beta) on shapes; return its suite scores plus KL per dimension, or (suite False,
-    for the sweep) the Higgins metric alone, the same value the suite would report."""
-    run_dir = run_folder(out, beta, latent_dim, seed)
+                    fast: bool, progress: bool, suite: bool = True, model_name: str = "vae") -> dict:
+    """Train vae(beta) (or beta-tcvae with this TC weight) on shapes; return its suite scores plus KL per
+    dimension, or (suite False, for the sweep) the Higgins metric alone, the same value the suite would report."""
+    run_dir = run_folder(out, beta, latent_dim, seed, model_name)
     suite_file, higgins_file = run_dir / f"disentanglement-e{epochs}.json", run_dir / f"higgins-e{epochs}.json"
     for path in (suite_file,) if suite else (suite_file, higgins_file):
         if path.exists():
             return json.loads(path.read_text())
-    config = RunConfig(model="vae", dataset="shapes", limit=limit,
+    config = RunConfig(model=model_name, dataset="shapes", limit=limit,
                        model_options=_model(latent_dim, network, beta),
                        train=TrainConfig(epochs=epochs, seed=seed, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
                                          progress=progress))
@@ -114,20 +114,24 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
     return scores
 
 
-def scores_over_training(out: Path, betas, latent_dim: int, seeds) -> dict[str, dict[int, list[dict]]]:
+def scores_over_training(out: Path, learned, latent_dim: int, seeds) -> dict[str, dict[int, list[dict]]]:
     """Row name -> epochs -> the suite scores of each seed's run at those epochs, read from every
-    disentanglement-e<epochs>.json in its folder (a run resumed to more epochs keeps the earlier ones)."""
+    disentanglement-e<epochs>.json in its folder (a run resumed to more epochs keeps the earlier ones);
+    learned: (model name, beta) pairs."""
     history: dict[str, dict[int, list[dict]]] = {}
-    for beta in betas:
+    for model_name, beta in learned:
         for seed in seeds:
-            for path in sorted(run_folder(out, beta, latent_dim, seed).glob("disentanglement-e*.json")):
+            for path in sorted(run_folder(out, beta, latent_dim, seed, model_name).glob("disentanglement-e*.json")):
                 epochs = int(path.stem.removeprefix("disentanglement-e"))
-                history.setdefault(row_name(beta), {}).setdefault(epochs, []).append(json.loads(path.read_text()))
+                history.setdefault(row_name(beta, model_name), {}).setdefault(epochs, []).append(json.loads(path.read_text()))
     return history
 
 
-def run_folder(out: Path, beta: float, latent_dim: int, seed: int) -> Path:
-    return out / "runs" / f"beta{beta:g}-d{latent_dim}-s{seed}"
+RUN_PREFIX = {"vae": "beta", "beta-tcvae": "tcbeta"}
+
+
+def run_folder(out: Path, beta: float, latent_dim: int, seed: int, model_name: str = "vae") -> Path:
+    return out / "runs" / f"{RUN_PREFIX[model_name]}{beta:g}-d{latent_dim}-s{seed}"
 
 
 def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, data_root: str | None,
@@ -153,24 +157,27 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, da
 def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1.0, 2.0, 4.0, 8.0, 16.0),
               sweep_latent_dims=(5, 10), latent_dim: int = 10, network: str = "mlp", epochs: int = 30,
               limit: int | None = None, data_root: str | None = None, fast: bool = False, progress: bool = True,
-              mnist_epochs: int = 20, baselines: bool = True,
+              mnist_epochs: int = 20, baselines: bool = True, tc_betas=(),
               say: Callable[[str], None] = print) -> Path:
     """baselines False leaves the non-learned rows out (they do not depend on `epochs`);
-    mnist_epochs 0 leaves the MNIST study out."""
+    mnist_epochs 0 leaves the MNIST study out; tc_betas adds beta-TCVAE rows (Chen et al. 2018)
+    with these weights on the total correlation, trained and scored like the beta-VAEs."""
     from cfae.experiments.betavae_report import write_report
 
     check_choices("network", [network], HIDDEN)
     out = Path(out) / "betavae-dsprites"
     main_scores: dict[str, list[dict]] = {}
+    learned = [("vae", beta) for beta in betas] + [("beta-tcvae", beta) for beta in tc_betas]
     for seed in seeds:
         if baselines:
             say(f"baselines, seed {seed}")
             for name, scores in baseline_scores(out, latent_dim, network, seed, fast, progress).items():
                 main_scores.setdefault(name, []).append(scores)
-        for beta in betas:
-            say(f"beta = {beta:g}, {latent_dim}-D, seed {seed}")
-            main_scores.setdefault(row_name(beta), []).append(
-                {**train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress), "seed": seed})
+        for model_name, beta in learned:
+            say(f"{model_name}, beta = {beta:g}, {latent_dim}-D, seed {seed}")
+            main_scores.setdefault(row_name(beta, model_name), []).append(
+                {**train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress,
+                                   model_name=model_name), "seed": seed})
     sweep: dict[int, list[tuple[float, float]]] = {}
     for m in sweep_latent_dims:
         for beta in sweep_betas:
@@ -182,8 +189,15 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
-    models = {row_name(b): load_model(run_folder(out, b, latent_dim, seeds[0])) for b in sorted({min(betas), max(betas)})}
-    history = scores_over_training(out, betas, latent_dim, seeds)
+    shown = [("vae", b) for b in sorted({min(betas), max(betas)})] + [("beta-tcvae", b) for b in tc_betas]
+    models = {}
+    for model_name, beta in shown:  # traversals of seed 0's runs, where their checkpoints were kept
+        folder = run_folder(out, beta, latent_dim, seeds[0], model_name)
+        if (folder / "checkpoints").is_dir():
+            models[row_name(beta, model_name)] = load_model(folder)
+        else:
+            say(f"no checkpoints in {folder}: its traversals are left out of the report")
+    history = scores_over_training(out, learned, latent_dim, seeds)
     report = write_report(out, main_scores, sweep, models, mnist, history)
     say(f"report written to {report.resolve()}")
     return report

@@ -11,7 +11,7 @@ from scipy import stats
 from torch import Tensor
 
 from cfae.metrics.encode import Encoded
-from cfae.nn.divergences import kl_normal, mmd
+from cfae.nn.divergences import aggregate_log_densities, kl_normal, mmd, pairwise_log_density
 
 
 def kl_per_dimension(encoded: Encoded) -> list[float]:
@@ -131,13 +131,8 @@ def total_correlation(encoded: Encoded, n: int = 2000, seed: int = 0, chunk: int
 def sampled_total_correlation(z: Tensor, mean: Tensor, scale: Tensor, chunk: int = 256) -> float:
     """mean_i [log q(z_i) - sum_d log q(z_i,d)] for draws z (n, D) with q(z) = mean_j N(z; mean_j, scale_j^2):
     log q(z_i) = logsumexp_j log q(z_i|x_j) - log n, and likewise per dimension d."""
-    log_n = math.log(len(z))
     tc = 0.0
     for part in z.split(chunk):
-        # log N(z_i,d; mean_j,d, scale_j,d), shape (chunk, n, D)
-        log_density = (-0.5 * ((part[:, None, :] - mean[None]) / scale[None]).square()
-                       - scale[None].log() - 0.5 * math.log(2 * math.pi))
-        joint = torch.logsumexp(log_density.sum(2), dim=1) - log_n
-        marginals = (torch.logsumexp(log_density, dim=1) - log_n).sum(1)
+        joint, marginals = aggregate_log_densities(pairwise_log_density(part, mean, scale), -math.log(len(z)))
         tc += float((joint - marginals).sum())
     return tc / len(z)

@@ -1,6 +1,9 @@
-"""Closed-form KL between diagonal Gaussians and kernel MMD estimates."""
+"""Closed-form KL between diagonal Gaussians, kernel MMD estimates, and the minibatch estimates of
+the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) behind the KL decomposition of beta-TCVAE."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -36,3 +39,56 @@ def mmd(x: Tensor, y: Tensor, kernel: str = "gaussian") -> Tensor:
     check_choices("kernel", [kernel], sorted(KERNELS))
     k = KERNELS[kernel]
     return k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean()
+
+
+def pairwise_log_density(z: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
+    """log N(z_i,d; mean_j,d, scale_j,d^2) for every draw i and every posterior j: shape (M, M', D)."""
+    return (-0.5 * ((z[:, None, :] - mean[None]) / scale[None]).square()
+            - scale[None].log() - 0.5 * math.log(2 * math.pi))
+
+
+def aggregate_log_densities(log_density: Tensor, log_weights: Tensor | float) -> tuple[Tensor, Tensor]:
+    """(log q(z_i), sum_d log q(z_i,d)) with q(z_i) ~ sum_j r_ij q(z_i|x_j) and likewise per dimension,
+    from pairwise_log_density and log r (a scalar, or (M, M') importance weights), each of shape (M,)."""
+    weights = torch.as_tensor(log_weights, dtype=log_density.dtype, device=log_density.device)
+    joint = torch.logsumexp(log_density.sum(2) + weights, dim=1)
+    marginals = torch.logsumexp(log_density + weights.unsqueeze(-1), dim=1)
+    return joint, marginals.sum(1)
+
+
+def stratified_log_weights(m: int, dataset_size: int, device=None) -> Tensor:
+    """Minibatch stratified sampling (Chen et al. 2018, appendix C.1), log r of shape (m, m): the draw's
+    own example x_i weighs 1/N, its neighbour x_(i+1 mod m) (N - m + 1) / (N (m - 1)), each other one
+    1 / (m - 1); every row sums to 1, so q(z_i) is estimated without bias. (The reference code and the
+    libraries that copy it stride the matrix by m instead of m + 1 and so weigh column 0, not x_i,
+    by 1/N: rtqichen/beta-tcvae pull request 1.)"""
+    if dataset_size < m:
+        raise ValueError(f"stratified sampling needs a batch ({m}) no larger than dataset_size ({dataset_size})")
+    if m == 1:  # a lone draw (an epoch's last batch): its own example is all the batch knows of q(z)
+        return torch.zeros(1, 1, device=device)
+    n = dataset_size
+    weights = torch.full((m, m), 1.0 / (m - 1), dtype=torch.float64)
+    rows = torch.arange(m)
+    weights[rows, (rows + 1) % m] = (n - m + 1) / (n * (m - 1))
+    weights[rows, rows] = 1.0 / n
+    return weights.log().to(device=device, dtype=torch.float32)
+
+
+def kl_decomposition(z: Tensor, mean: Tensor, scale: Tensor, dataset_size: int, estimator: str = "mss") -> dict[str, Tensor]:
+    """Per-row terms of E KL(q(z|x) || N(0, I)) = I(x; z) + TC + dimension-wise KL (Chen et al. 2018,
+    eq. 2), from a minibatch of draws z_i ~ q(z|x_i) = N(mean_i, scale_i^2):
+        mutual_information  log q(z_i|x_i) - log q(z_i)
+        total_correlation   log q(z_i) - sum_d log q(z_i,d)
+        dimension_kl        sum_d log q(z_i,d) - log N(z_i; 0, I)
+    with q(z_i) from the estimator: mss (stratified_log_weights) or mws, minibatch weighted sampling
+    (Chen et al. eq. after 4), log q(z_i) = logsumexp_j log q(z_i|x_j) - log(N M). Their sum is the
+    one-sample KL estimate for any estimator; mws's terms carry constant offsets (e.g. TC + (D - 1) log N
+    when every posterior is the same), which do not change their gradients."""
+    check_choices("TC estimator", [estimator], ["mss", "mws"])
+    log_density = pairwise_log_density(z, mean, scale)
+    m = len(z)
+    weights = stratified_log_weights(m, dataset_size, z.device) if estimator == "mss" else -math.log(dataset_size * m)
+    joint, product = aggregate_log_densities(log_density, weights)
+    own = log_density.diagonal(dim1=0, dim2=1).sum(0)  # log q(z_i | x_i)
+    prior = (-0.5 * z.square() - 0.5 * math.log(2 * math.pi)).sum(1)
+    return {"mutual_information": own - joint, "total_correlation": joint - product, "dimension_kl": product - prior}

@@ -51,12 +51,16 @@ class RunConfig(BaseModel):
         early = self.limit if self.classes is None else None
         return get_dataset(self.dataset, split, self.data_root, early).with_classes(self.classes).head(self.limit)
 
-    def model_settings(self, attribute_names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+    def model_settings(self, attribute_names: list[str] | tuple[str, ...] | None = None,
+                       train_size: int | None = None) -> dict[str, Any]:
         """model_options with what the dataset supplies where they are silent: a model with attribute
         latents takes the dataset's attribute names; a model with causal concepts takes the concepts
-        of a dataset with a known mechanism, and their standardisation unless given."""
+        of a dataset with a known mechanism, and their standardisation unless given; a model whose
+        loss estimates the aggregate posterior takes the training set's size."""
         cls = MODELS.get(self.model)
         options = dict(self.model_options)
+        if getattr(cls, "takes_dataset_size", False) and train_size is not None:
+            options.setdefault("dataset_size", train_size)
         if getattr(cls, "needs_attributes", False) and "attributes" not in options and attribute_names:
             options["attributes"] = tuple(attribute_names)
         if getattr(cls, "takes_concepts", False) and "concepts" not in options and self.dataset in WORLDS:
@@ -66,10 +70,11 @@ class RunConfig(BaseModel):
             options.setdefault("concept_scale", tuple(world.standardisation[c][1] for c in world.concepts))
         return options
 
-    def build_model(self, image_shape: tuple[int, int, int], attribute_names: list[str] | None = None) -> Autoencoder:
-        """The model, sized for the images, with model_settings(attribute_names)."""
+    def build_model(self, image_shape: tuple[int, int, int], attribute_names: list[str] | None = None,
+                    train_size: int | None = None) -> Autoencoder:
+        """The model, sized for the images, with model_settings(attribute_names, train_size)."""
         cls = MODELS.get(self.model)
-        return cls(cls.Config(name=self.model, input_shape=image_shape, **self.model_settings(attribute_names)))
+        return cls(cls.Config(name=self.model, input_shape=image_shape, **self.model_settings(attribute_names, train_size)))
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -120,7 +125,7 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
         train_data = config.load_split("train")
         test_data = config.load_split("test")
         torch.manual_seed(config.train.seed)  # weights initialise from the run's seed too
-        model = config.build_model(train_data.image_shape, train_data.attribute_names)
+        model = config.build_model(train_data.image_shape, train_data.attribute_names, len(train_data))
         trainer = Trainer(model, config.train, train_data, test_data, out_dir=out)
         if resume and started:
             trainer.resume()
