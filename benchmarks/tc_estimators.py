@@ -1,0 +1,94 @@
+"""The minibatch estimates of beta-TCVAE's KL terms against their exact values, for a trained encoder.
+
+For an encoder q(z|x) and its N training examples, the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) is
+computed exactly at --draws draws z_i ~ q(z|x_i) (each against all N posteriors), which gives the exact
+mutual information I(x; z), total correlation and dimension-wise KL at those draws (Chen et al. 2018,
+eq. 2). The same terms are then estimated from --batches random minibatches of --batch-size examples, as
+a training step sees them:
+- mss: cfae's minibatch stratified sampling (cfae.nn.divergences.stratified_log_weights);
+- mss-strided: the same weights laid out with the reference code's stride of M instead of M + 1 (as
+  in rtqichen/beta-tcvae, pythae 0.1.2 and disentangling-vae), so that 1/N falls in column 0;
+- mws: minibatch weighted sampling, log r = -log(N M).
+Prints one JSON line per estimator with the mean of each term over the batches and the exact values.
+
+    CFAE_DATA=../shared/data python benchmarks/tc_estimators.py reports/tc20/a/betavae-dsprites/runs/tcbeta6-d10-s0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import torch
+
+from cfae.metrics.encode import encode_dataset
+from cfae.nn.divergences import aggregate_log_densities, kl_decomposition, pairwise_log_density
+from cfae.train.checkpoint import load_model
+from cfae.train.run import read_run_config
+
+
+def strided_log_weights(m: int, n: int) -> torch.Tensor:
+    """The stratified weights as the reference code lays them out: M = m - 1, 1/M everywhere, then 1/N
+    and (N - M) / (N M) written with a stride of M + 1 = m (columns 0 and 1), and one more at [M - 1, 0]."""
+    big_m = m - 1
+    weights = torch.full((m, m), 1.0 / big_m, dtype=torch.float64)
+    weights.view(-1)[::big_m + 1] = 1.0 / n
+    weights.view(-1)[1::big_m + 1] = (n - big_m) / (n * big_m)
+    weights[big_m - 1, 0] = (n - big_m) / (n * big_m)
+    return weights.log().float()
+
+
+def exact_terms(z: torch.Tensor, own: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, chunk: int = 64) -> dict:
+    """Mean over the draws of the three terms with q(z) over all N posteriors (log r = -log N)."""
+    totals = {"mutual_information": 0.0, "total_correlation": 0.0, "dimension_kl": 0.0}
+    for part, own_part in zip(z.split(chunk), own.split(chunk)):
+        joint, product = aggregate_log_densities(pairwise_log_density(part, mean, scale), -math.log(len(mean)))
+        prior = (-0.5 * part.square() - 0.5 * math.log(2 * math.pi)).sum(1)
+        totals["mutual_information"] += float((own_part - joint).sum())
+        totals["total_correlation"] += float((joint - product).sum())
+        totals["dimension_kl"] += float((product - prior).sum())
+    return {name: value / len(z) for name, value in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a run folder (its newest checkpoint) trained on its dataset's train split")
+    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    model = load_model(args.run)
+    train = read_run_config(args.run).load_split("train")
+    encoded = encode_dataset(model, train)
+    mean, scale = encoded.mean.double(), encoded.scale.double()
+    n = len(mean)
+    g = torch.Generator().manual_seed(args.seed)
+    rows = torch.randperm(n, generator=g)[:args.draws]
+    z = mean[rows] + scale[rows] * torch.randn(len(rows), mean.shape[1], generator=g, dtype=torch.float64)
+    own = torch.distributions.Normal(mean[rows], scale[rows]).log_prob(z).sum(1)
+    exact = exact_terms(z, own, mean, scale)
+    print(json.dumps({"run": args.run, "examples": n, "draws": len(rows), "exact": exact}), flush=True)
+    sums = {name: dict.fromkeys(exact, 0.0) for name in ("mss", "mss-strided", "mws")}
+    for _ in range(args.batches):
+        batch = torch.randperm(n, generator=g)[:args.batch_size]
+        m_, s_ = mean[batch], scale[batch]
+        draws = m_ + s_ * torch.randn(m_.shape, generator=g, dtype=torch.float64)
+        for name in ("mss", "mws"):
+            for term, value in kl_decomposition(draws, m_, s_, n, name).items():
+                sums[name][term] += float(value.mean())
+        joint, product = aggregate_log_densities(pairwise_log_density(draws, m_, s_), strided_log_weights(len(batch), n))
+        own_batch = torch.distributions.Normal(m_, s_).log_prob(draws).sum(1)
+        prior = (-0.5 * draws.square() - 0.5 * math.log(2 * math.pi)).sum(1)
+        for term, value in (("mutual_information", own_batch - joint), ("total_correlation", joint - product),
+                            ("dimension_kl", product - prior)):
+            sums["mss-strided"][term] += float(value.mean())
+    for name, terms in sums.items():
+        estimate = {term: value / args.batches for term, value in terms.items()}
+        print(json.dumps({"estimator": name, "batch_size": args.batch_size, "batches": args.batches, "mean": estimate,
+                          "minus_exact": {t: estimate[t] - exact[t] for t in exact}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
