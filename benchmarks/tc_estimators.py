@@ -23,7 +23,7 @@ import math
 import torch
 
 from cfae.metrics.encode import encode_dataset
-from cfae.nn.divergences import aggregate_log_densities, kl_decomposition, pairwise_log_density
+from cfae.nn.divergences import kl_decomposition, pairwise_log_density, weighted_kl_terms
 from cfae.train.checkpoint import load_model
 from cfae.train.run import read_run_config
 
@@ -41,13 +41,11 @@ def strided_log_weights(m: int, n: int) -> torch.Tensor:
 
 def exact_terms(z: torch.Tensor, own: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor, chunk: int = 64) -> dict:
     """Mean over the draws of the three terms with q(z) over all N posteriors (log r = -log N)."""
-    totals = {"mutual_information": 0.0, "total_correlation": 0.0, "dimension_kl": 0.0}
+    totals = dict.fromkeys(("mutual_information", "total_correlation", "dimension_kl"), 0.0)
     for part, own_part in zip(z.split(chunk), own.split(chunk)):
-        joint, product = aggregate_log_densities(pairwise_log_density(part, mean, scale), -math.log(len(mean)))
-        prior = (-0.5 * part.square() - 0.5 * math.log(2 * math.pi)).sum(1)
-        totals["mutual_information"] += float((own_part - joint).sum())
-        totals["total_correlation"] += float((joint - product).sum())
-        totals["dimension_kl"] += float((product - prior).sum())
+        terms = weighted_kl_terms(part, own_part, pairwise_log_density(part, mean, scale), -math.log(len(mean)))
+        for name, value in terms.items():
+            totals[name] += float(value.sum())
     return {name: value / len(z) for name, value in totals.items()}
 
 
@@ -78,11 +76,9 @@ def main() -> None:
         for name in ("mss", "mws"):
             for term, value in kl_decomposition(draws, m_, s_, n, name).items():
                 sums[name][term] += float(value.mean())
-        joint, product = aggregate_log_densities(pairwise_log_density(draws, m_, s_), strided_log_weights(len(batch), n))
-        own_batch = torch.distributions.Normal(m_, s_).log_prob(draws).sum(1)
-        prior = (-0.5 * draws.square() - 0.5 * math.log(2 * math.pi)).sum(1)
-        for term, value in (("mutual_information", own_batch - joint), ("total_correlation", joint - product),
-                            ("dimension_kl", product - prior)):
+        log_density = pairwise_log_density(draws, m_, s_)
+        own_batch = log_density.diagonal(dim1=0, dim2=1).sum(0)
+        for term, value in weighted_kl_terms(draws, own_batch, log_density, strided_log_weights(len(batch), n)).items():
             sums["mss-strided"][term] += float(value.mean())
     for name, terms in sums.items():
         estimate = {term: value / args.batches for term, value in terms.items()}

@@ -88,7 +88,13 @@ def kl_decomposition(z: Tensor, mean: Tensor, scale: Tensor, dataset_size: int, 
     log_density = pairwise_log_density(z, mean, scale)
     m = len(z)
     weights = stratified_log_weights(m, dataset_size, z.device) if estimator == "mss" else -math.log(dataset_size * m)
-    joint, product = aggregate_log_densities(log_density, weights)
     own = log_density.diagonal(dim1=0, dim2=1).sum(0)  # log q(z_i | x_i)
+    return weighted_kl_terms(z, own, log_density, weights)
+
+
+def weighted_kl_terms(z: Tensor, own: Tensor, log_density: Tensor, log_weights: Tensor | float) -> dict[str, Tensor]:
+    """kl_decomposition's three terms per draw z_i, given log q(z_i|x_i) (own), the draws' pairwise
+    log densities against a set of posteriors and the log weights r_ij that estimate q(z_i) from them."""
+    joint, product = aggregate_log_densities(log_density, log_weights)
     prior = (-0.5 * z.square() - 0.5 * math.log(2 * math.pi)).sum(1)
     return {"mutual_information": own - joint, "total_correlation": joint - product, "dimension_kl": product - prior}
