@@ -67,11 +67,11 @@ def stratified_log_weights(m: int, dataset_size: int, device=None) -> Tensor:
     if m == 1:  # a lone draw (an epoch's last batch): its own example is all the batch knows of q(z)
         return torch.zeros(1, 1, device=device)
     n = dataset_size
-    weights = torch.full((m, m), 1.0 / (m - 1), dtype=torch.float64)
-    rows = torch.arange(m)
-    weights[rows, (rows + 1) % m] = (n - m + 1) / (n * (m - 1))
-    weights[rows, rows] = 1.0 / n
-    return weights.log().to(device=device, dtype=torch.float32)
+    weights = torch.full((m, m), math.log(1.0 / (m - 1)), device=device)  # built where it is used: no copy per step
+    rows = torch.arange(m, device=device)
+    weights[rows, (rows + 1) % m] = math.log((n - m + 1) / (n * (m - 1)))
+    weights[rows, rows] = math.log(1.0 / n)
+    return weights
 
 
 def kl_decomposition(z: Tensor, mean: Tensor, scale: Tensor, dataset_size: int, estimator: str = "mss") -> dict[str, Tensor]:
