@@ -521,7 +521,7 @@ REPRODUCE_READERS = {
     "latent_dims": ("consistency", "counterfactual-ae"),
     "network": ("betavae-dsprites", "counterfactual-ae"),
     "limit": ("betavae-dsprites", "cdvae-gan", "consistency", "counterfactual-ae", "losocs"),
-    **dict.fromkeys(("betas", "tc_betas", "sweep_betas", "sweep_latent_dims", "fast", "mnist_epochs", "baselines"),
+    **dict.fromkeys(("betas", "tc_betas", "factor_gammas", "sweep_betas", "sweep_latent_dims", "fast", "mnist_epochs", "baselines"),
                     ("betavae-dsprites",)),
     "rescore_knn": ("counterfactual-ae",),
     **dict.fromkeys(("vae_epochs", "streams", "cohort", "siamese_streams", "regression", "variants", "detail_variants"),
@@ -553,6 +553,8 @@ def reproduce(
     betas: str = typer.Option("1,4", help="betavae-dsprites: betas of the main table"),
     tc_betas: str = typer.Option("", help="betavae-dsprites: beta-TCVAE rows beside them, with these weights on "
                                  "the total correlation (none by default)"),
+    factor_gammas: str = typer.Option("", help="betavae-dsprites: FactorVAE rows beside them, with these weights "
+                                      "gamma on the total correlation (none by default)"),
     sweep_betas: str = typer.Option("1,2,4,8,16", help="betavae-dsprites: betas of the normalised-beta study"),
     sweep_latent_dims: str = typer.Option("5,10", help="betavae-dsprites: latent sizes of that study"),
     fast: bool = typer.Option(False, help="betavae-dsprites: a fiftieth of the metric samples (smoke test)"),
@@ -661,7 +663,8 @@ def reproduce(
                            sweep_latent_dims=_numbers("sweep-latent-dims", sweep_latent_dims, empty_ok=True),
                            network=network, epochs=max(_numbers("epochs", epochs)), limit=limit, data_root=data_root,
                            fast=fast, progress=not quiet, mnist_epochs=mnist_epochs, baselines=baselines,
-                           tc_betas=_numbers("tc-betas", tc_betas, float, empty_ok=True), say=typer.echo)
+                           tc_betas=_numbers("tc-betas", tc_betas, float, empty_ok=True),
+                           factor_gammas=_numbers("factor-gammas", factor_gammas, float, empty_ok=True), say=typer.echo)
 
 
 @app.command()

@@ -47,8 +47,12 @@ def _cached(path: Path, compute: Callable[[], dict]) -> dict:
     return result
 
 
-def _model(latent_dim: int, network: str, beta: float = 1.0) -> dict:
-    return {"latent_dim": latent_dim, "network": network, "hidden": HIDDEN[network], "beta": beta}
+# Learned rows: model -> (prefix of its run folders, the option its weight sets)
+LEARNED = {"vae": ("beta", "beta"), "beta-tcvae": ("tcbeta", "beta"), "factor-vae": ("fgamma", "gamma")}
+
+
+def _model(latent_dim: int, network: str, weight: float = 1.0, model_name: str = "vae") -> dict:
+    return {"latent_dim": latent_dim, "network": network, "hidden": HIDDEN[network], LEARNED[model_name][1]: weight}
 
 
 def _baseline_representations(space, latent_dim: int, network: str, seed: int, fast: bool) -> dict[str, Callable]:
@@ -86,7 +90,7 @@ def baseline_scores(out: Path, latent_dim: int, network: str, seed: int, fast: b
 
 def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed: int, epochs: int, limit,
                     fast: bool, progress: bool, suite: bool = True, model_name: str = "vae") -> dict:
-    """Train vae(beta) (or beta-tcvae with this TC weight) on shapes; return its suite scores plus KL per
+    """Train vae(beta) (or beta-tcvae / factor-vae with this TC weight) on shapes; return its suite scores plus KL per
     dimension, or (suite False, for the sweep) the Higgins metric alone, the same value the suite would report."""
     run_dir = run_folder(out, beta, latent_dim, seed, model_name)
     suite_file, higgins_file = run_dir / f"disentanglement-e{epochs}.json", run_dir / f"higgins-e{epochs}.json"
@@ -94,7 +98,7 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
         if path.exists():
             return json.loads(path.read_text())
     config = RunConfig(model=model_name, dataset="shapes", limit=limit,
-                       model_options=_model(latent_dim, network, beta),
+                       model_options=_model(latent_dim, network, beta, model_name),
                        train=TrainConfig(epochs=epochs, seed=seed, batch_size=BATCH_SIZE, lr=LEARNING_RATE,
                                          progress=progress))
     model, history = train_run(config, run_dir, resume=(run_dir / "checkpoints").exists())
@@ -127,11 +131,8 @@ def scores_over_training(out: Path, learned, latent_dim: int, seeds) -> dict[str
     return history
 
 
-RUN_PREFIX = {"vae": "beta", "beta-tcvae": "tcbeta"}
-
-
 def run_folder(out: Path, beta: float, latent_dim: int, seed: int, model_name: str = "vae") -> Path:
-    return out / "runs" / f"{RUN_PREFIX[model_name]}{beta:g}-d{latent_dim}-s{seed}"
+    return out / "runs" / f"{LEARNED[model_name][0]}{beta:g}-d{latent_dim}-s{seed}"
 
 
 def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, data_root: str | None,
@@ -157,24 +158,26 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, da
 def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1.0, 2.0, 4.0, 8.0, 16.0),
               sweep_latent_dims=(5, 10), latent_dim: int = 10, network: str = "mlp", epochs: int = 30,
               limit: int | None = None, data_root: str | None = None, fast: bool = False, progress: bool = True,
-              mnist_epochs: int = 20, baselines: bool = True, tc_betas=(),
+              mnist_epochs: int = 20, baselines: bool = True, tc_betas=(), factor_gammas=(),
               say: Callable[[str], None] = print) -> Path:
     """baselines False leaves the non-learned rows out (they do not depend on `epochs`);
     mnist_epochs 0 leaves the MNIST study out; tc_betas adds beta-TCVAE rows (Chen et al. 2018)
-    with these weights on the total correlation, trained and scored like the beta-VAEs."""
+    and factor_gammas FactorVAE rows (Kim & Mnih 2018) with these weights on the total
+    correlation, trained and scored like the beta-VAEs."""
     from cfae.experiments.betavae_report import write_report
 
     check_choices("network", [network], HIDDEN)
     out = Path(out) / "betavae-dsprites"
     main_scores: dict[str, list[dict]] = {}
-    learned = [("vae", beta) for beta in betas] + [("beta-tcvae", beta) for beta in tc_betas]
+    others = [("beta-tcvae", beta) for beta in tc_betas] + [("factor-vae", gamma) for gamma in factor_gammas]
+    learned = [("vae", beta) for beta in betas] + others
     for seed in seeds:
         if baselines:
             say(f"baselines, seed {seed}")
             for name, scores in baseline_scores(out, latent_dim, network, seed, fast, progress).items():
                 main_scores.setdefault(name, []).append(scores)
         for model_name, beta in learned:
-            say(f"{model_name}, beta = {beta:g}, {latent_dim}-D, seed {seed}")
+            say(f"{model_name}, {LEARNED[model_name][1]} = {beta:g}, {latent_dim}-D, seed {seed}")
             main_scores.setdefault(row_name(beta, model_name), []).append(
                 {**train_and_score(out, beta, latent_dim, network, seed, epochs, limit, fast, progress,
                                    model_name=model_name), "seed": seed})
@@ -189,7 +192,7 @@ def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1
         for seed in seeds:
             say(f"MNIST: beta = {beta:g}, 10-D, seed {seed}")
             mnist.setdefault(beta, []).append(mnist_unsupervised(out, beta, seed, mnist_epochs, limit, data_root, progress))
-    shown = [("vae", b) for b in sorted({min(betas), max(betas)})] + [("beta-tcvae", b) for b in tc_betas]
+    shown = [("vae", b) for b in sorted({min(betas), max(betas)})] + others
     models = {}
     for model_name, beta in shown:  # traversals of seed 0's runs, where their checkpoints were kept
         folder = run_folder(out, beta, latent_dim, seeds[0], model_name)

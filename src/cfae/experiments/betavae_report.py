@@ -17,9 +17,11 @@ COLUMNS = ["beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "dc
 
 def row_name(beta: float, model: str = "vae") -> str:
     """The table row of a model trained with this beta: the VAE at 1, else the beta-VAE; for
-    beta-tcvae, the beta-TCVAE with this weight on the total correlation."""
+    beta-tcvae and factor-vae, the beta-TCVAE / FactorVAE with this weight on the total correlation."""
     if model == "beta-tcvae":
         return f"beta-TCVAE (beta {beta:g})"
+    if model == "factor-vae":
+        return f"FactorVAE (gamma {beta:g})"
     return "VAE" if beta == 1 else f"beta-VAE (beta {beta:g})"
 
 
@@ -57,11 +59,11 @@ def sign_test_p(higher: int, lower: int) -> float:
 
 def paired_table(scores: dict[str, list[dict]],
                  keys=("beta_vae_eval", "mig", "dci_disentanglement", "factor_vae_eval")) -> str:
-    """Each beta-VAE and beta-TCVAE row minus the VAE of the same seed (each run's "seed"; a seed
+    """Each beta-VAE, beta-TCVAE and FactorVAE row minus the VAE of the same seed (each run's "seed"; a seed
     without a VAE run is left out): mean +- sd of the differences, the seeds where the row scores
     higher and the sign test's p of that count. Empty without a VAE row."""
     vae = {run["seed"]: run for run in scores.get("VAE", [])}
-    rows = [(name, runs) for name, runs in scores.items() if name.startswith(("beta-VAE", "beta-TCVAE"))]
+    rows = [(name, runs) for name, runs in scores.items() if name.startswith(("beta-VAE", "beta-TCVAE", "FactorVAE"))]
     if not vae or not rows:
         return ""
     lines = ["| minus the VAE, same seed | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]

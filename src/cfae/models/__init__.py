@@ -1,6 +1,7 @@
 """Models: one contract (base.py), one registry; importing this package registers them all."""
 
-from cfae.models import ae, causal_vae, counterfactual_ae, hierarchical, mmd_vae, tcvae, vae, vaegan  # noqa: F401  (registration side effects)
+from cfae.models import (  # noqa: F401  (registration side effects)
+    ae, causal_vae, counterfactual_ae, factor_vae, hierarchical, mmd_vae, tcvae, vae, vaegan)
 from cfae.models.base import BaseModel, LatentPart, ModelConfig, ModelOutput, Network, latent_layout
 from cfae.models.registry import MODELS, build_model, register_model
 

@@ -112,6 +112,7 @@ class Network:
     parameters: list[nn.Parameter]
     optimizer: str = "adam"
     lr: float | None = None  # None: the run's --lr
+    betas: tuple[float, float] | None = None  # Adam's (beta1, beta2); None: torch's (0.9, 0.999)
 
 
 def pixel_mse(logits: Tensor, x: Tensor) -> Tensor:

@@ -26,6 +26,8 @@ def build_optimizers(networks: dict[str, Network], config: TrainConfig) -> dict[
         kind = (settings and settings.type) or net.optimizer
         lr = (settings and settings.lr) or net.lr or config.lr
         extra = {"weight_decay": settings.weight_decay} if settings and settings.weight_decay else {}
+        if net.betas is not None and kind in ("adam", "adamw"):
+            extra["betas"] = net.betas
         fused = {"fused": True} if kind in ("adam", "adamw") else {}  # one kernel per step, CPU and CUDA
         optimizers[name] = _OPTIMIZERS[kind](net.parameters, lr=lr, **extra, **fused)
         for group in optimizers[name].param_groups:
