@@ -346,11 +346,30 @@ MUTATIONS = {
     "tcvae-eval-at-mean": ("models/tcvae.py", "z = out.z if self.training else posterior.rsample()", "z = out.z"),
     "run-dataset-size-not-filled": ("train/run.py", 'if getattr(cls, "takes_dataset_size", False) and train_size is not None:',
                                     "if False:"),
-    "paired-table-without-tcvae": ("experiments/betavae_report.py", 'name.startswith(("beta-VAE", "beta-TCVAE"))',
-                                   'name.startswith("beta-VAE")'),
+    "paired-table-without-tcvae": ("experiments/betavae_report.py", 'name.startswith(("beta-VAE", "beta-TCVAE", "FactorVAE"))',
+                                   'name.startswith(("beta-VAE", "FactorVAE"))'),
+    "paired-table-without-factorvae": ("experiments/betavae_report.py", 'name.startswith(("beta-VAE", "beta-TCVAE", "FactorVAE"))',
+                                       'name.startswith(("beta-VAE", "beta-TCVAE"))'),
+    "factorvae-row-weight-as-beta": ("experiments/betavae_dsprites.py", '"factor-vae": ("fgamma", "gamma")',
+                                     '"factor-vae": ("fgamma", "beta")'),
+    "shuffle-rows-together": ("nn/density_ratio.py", "torch.rand(z.shape, device=z.device, generator=generator)",
+                              "torch.rand(z.shape[0], 1, device=z.device, generator=generator).expand(z.shape)"),
+    "density-ratio-labels-swapped": ("nn/density_ratio.py", "joint_logits, torch.ones_like(joint_logits)",
+                                     "joint_logits, torch.zeros_like(joint_logits)"),
+    "density-ratio-sum-not-mean": ("nn/density_ratio.py", "0.5 * (joint + shuffled)", "(joint + shuffled)"),
+    "factorvae-gamma-ignored": ("models/factor_vae.py", "(kl + self.config.gamma * tc)", "(kl + tc)"),
+    "factorvae-warmup-ignored": ("models/factor_vae.py", "recon + self.kl_weight * (kl", "recon + (kl"),
+    "factorvae-eval-at-mean": ("models/factor_vae.py", "z = out.z if self.training else out.posterior.rsample()", "z = out.z"),
+    "factorvae-one-update": ("models/factor_vae.py", 'self.update_each({"vae": out.loss, "discriminator": critic["d_loss"]}, optimizers)',
+                             'self.update(out.loss + critic["d_loss"], optimizers["vae"], optimizers["discriminator"])'),
+    "factorvae-critic-in-vae-optimiser": ("models/factor_vae.py", '"vae": Network([p for p in self.parameters() if id(p) not in own])',
+                                          '"vae": Network(list(self.parameters()))'),
+    "factorvae-critic-default-betas": ("models/factor_vae.py", "self.config.lr_discriminator, DISCRIMINATOR_BETAS)",
+                                       "self.config.lr_discriminator)"),
+    "optimiser-betas-ignored": ("train/optim.py", 'extra["betas"] = net.betas', "pass"),
 }
 
-FAST_FIRST = ("test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
+FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 
 def test_files() -> list[str]:

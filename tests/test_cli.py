@@ -212,9 +212,11 @@ def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
 @pytest.mark.slow
 def test_reproduce_betavae_dsprites_without_baselines_or_mnist(tmp_path, shared_data):
     result = invoke("reproduce", "betavae-dsprites", "--out", tmp_path, "--seeds", 0, "--epochs", 1, "--limit", 256,
-                    "--fast", "--betas", "1", "--sweep-latent-dims", "", "--mnist-epochs", 0, "--no-baselines", "--quiet")
+                    "--fast", "--betas", "1", "--factor-gammas", 35, "--sweep-latent-dims", "", "--mnist-epochs", 0,
+                    "--no-baselines", "--quiet")
     assert result.exit_code == 0, result.output
     report = (tmp_path / "betavae-dsprites" / "report.md").read_text()
+    assert "| FactorVAE (gamma 35) | 1 |" in report and (tmp_path / "betavae-dsprites" / "runs" / "fgamma35-d10-s0").is_dir()
     assert "| VAE | 1 |" in report and "ground truth" not in report and "## MNIST" not in report
     assert not (tmp_path / "betavae-dsprites" / "baselines").exists()
     assert not (tmp_path / "betavae-dsprites" / "mnist").exists()

@@ -202,9 +202,11 @@ def test_paired_table_subtracts_the_vae_of_the_same_seed():
                                     {"seed": 2, "beta_vae_eval": 0.10, "mig": 0.90},
                                     {"seed": 1, "beta_vae_eval": 0.74, "mig": 0.10}],
               "beta-TCVAE (beta 6)": [{"seed": 0, "beta_vae_eval": 0.85, "mig": 0.15}],
+              "FactorVAE (gamma 35)": [{"seed": 1, "beta_vae_eval": 0.60, "mig": 0.30}],
               "PCA": [{"seed": 0, "beta_vae_eval": 0.84, "mig": 0.07}]}
     table = paired_table(scores, keys=("beta_vae_eval", "mig"))
     assert "| beta-TCVAE (beta 6) | +5 +- 0 (1 of 1 higher, sign test p 1) | +0.1 +- 0 (1 of 1 higher" in table
+    assert "| FactorVAE (gamma 35) | -10 +- 0 (0 of 1 higher, sign test p 1) | +0.2 +- 0 (1 of 1 higher" in table
     assert "PCA" not in table  # a baseline is not a model trained beside the VAE
     # Higgins: +10 and +4 points -> mean +7, sd 4.2; MIG: -0.01 and 0 -> mean -0.005, neither higher
     assert ("| beta-VAE (beta 4) | +7 +- 4.2 (2 of 2 higher, sign test p 0.5) "
@@ -217,21 +219,33 @@ def test_scores_over_training_reads_every_epoch_count_of_each_run(tmp_path):
     from cfae.experiments.betavae_report import training_table
 
     written = {("vae", 1.0, 0, 20): 0.78, ("vae", 1.0, 1, 20): 0.80, ("vae", 1.0, 0, 40): 0.82,
-               ("vae", 4.0, 0, 40): 0.90, ("beta-tcvae", 4.0, 1, 20): 0.85}
+               ("vae", 4.0, 0, 40): 0.90, ("beta-tcvae", 4.0, 1, 20): 0.85, ("factor-vae", 4.0, 0, 20): 0.70}
     for (name, beta, seed, epochs), higgins in written.items():
         folder = run_folder(tmp_path, beta, 10, seed, name)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"disentanglement-e{epochs}.json").write_text(json.dumps({"beta_vae_eval": higgins, "mig": 0.1}))
     (run_folder(tmp_path, 1.0, 10, 0) / "higgins-e40.json").write_text("{}")  # the sweep's file is not a suite score
-    history = scores_over_training(tmp_path, (("vae", 1.0), ("vae", 4.0), ("beta-tcvae", 4.0)), 10, (0, 1))
+    learned = (("vae", 1.0), ("vae", 4.0), ("beta-tcvae", 4.0), ("factor-vae", 4.0))
+    history = scores_over_training(tmp_path, learned, 10, (0, 1))
     assert {name: sorted(h) for name, h in history.items()} == {"VAE": [20, 40], "beta-VAE (beta 4)": [40],
-                                                                 "beta-TCVAE (beta 4)": [20]}  # its own folders
+                                                                 "beta-TCVAE (beta 4)": [20],
+                                                                 "FactorVAE (gamma 4)": [20]}  # their own folders
+    assert history["FactorVAE (gamma 4)"][20][0]["beta_vae_eval"] == 0.70
     assert history["beta-TCVAE (beta 4)"][20][0]["beta_vae_eval"] == 0.85
     assert [r["beta_vae_eval"] for r in history["VAE"][20]] == [0.78, 0.80]  # seed order
     table = training_table(history, keys=("beta_vae_eval", "mig"))
     lines = table.splitlines()
     assert lines[2] == "| VAE | 20 | 2 | 79.00 +- 1.41 | 0.100 +- 0.000 |"  # 20 sorts before 40
     assert lines[3] == "| VAE | 40 | 1 | 82.00 +- 0.00 | 0.100 +- 0.000 |"
+
+
+def test_each_learned_row_sets_its_own_weight_option():
+    from cfae.experiments.betavae_dsprites import _model
+    from cfae.models import build_model
+
+    model = build_model("factor-vae", input_shape=(1, 64, 64), **_model(10, "mlp", 35.0, "factor-vae"))
+    assert model.config.gamma == 35.0 and model.config.hidden == (1200, 1200)
+    assert _model(10, "mlp", 6.0, "beta-tcvae")["beta"] == 6.0 and _model(10, "mlp", 4.0)["beta"] == 4.0
 
 
 def twin_first_code(x):
