@@ -8,7 +8,9 @@ a training step sees them:
 - mss: cfae's minibatch stratified sampling (cfae.nn.divergences.stratified_log_weights);
 - mss-strided: the same weights laid out with the reference code's stride of M instead of M + 1 (as
   in rtqichen/beta-tcvae, pythae 0.1.2 and disentangling-vae), so that 1/N falls in column 0;
-- mws: minibatch weighted sampling, log r = -log(N M).
+- mws: minibatch weighted sampling, log r = -log(N M);
+- discriminator (FactorVAE runs only): the TC its code discriminator reports, the mean logit E[t(z)]
+  at the same draws (Kim & Mnih 2018; cfae.nn.density_ratio).
 Prints one JSON line per estimator with the mean of each term over the batches and the exact values.
 
     CFAE_DATA=../shared/data python benchmarks/tc_estimators.py reports/tc20/a/betavae-dsprites/runs/tcbeta6-d10-s0
@@ -68,6 +70,11 @@ def main() -> None:
     own = torch.distributions.Normal(mean[rows], scale[rows]).log_prob(z).sum(1)
     exact = exact_terms(z, own, mean, scale)
     print(json.dumps({"run": args.run, "examples": n, "draws": len(rows), "exact": exact}), flush=True)
+    if hasattr(model, "discriminator"):
+        with torch.no_grad():
+            estimate = float(model.discriminator(z.float()).mean())
+        print(json.dumps({"estimator": "discriminator", "mean": {"total_correlation": estimate},
+                          "minus_exact": {"total_correlation": estimate - exact["total_correlation"]}}), flush=True)
     sums = {name: dict.fromkeys(exact, 0.0) for name in ("mss", "mss-strided", "mws")}
     for _ in range(args.batches):
         batch = torch.randperm(n, generator=g)[:args.batch_size]
