@@ -124,7 +124,7 @@ def test_yaml_config_and_flags_merge(tmp_path, shared_data):
 def test_clear_errors(tmp_path, shared_data):
     for dataset in (("--dataset", "mnist"), ()):  # without a dataset too: the model's name is checked first
         result = invoke("train", "vea", *dataset, "--out", tmp_path / "r")
-        assert result.exit_code == 1 and "valid choices: ae, avae, beta-tcvae, causalvae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan" in result.output
+        assert result.exit_code == 1 and "valid choices: ae, avae, beta-tcvae, causalvae, cdvae, cdvae-gan, counterfactual-ae, factor-vae, hvae, lvae, mmd-vae, sae, vae, vae-gan" in result.output
     result = invoke("train", "vae", "--dataset", "mnits", "--out", tmp_path / "r")
     assert result.exit_code == 1 and "valid choices: celeba, dsprites, fashion, fashion-binary, mnist" in result.output
     result = invoke("train", "vae", "--dataset", "mnist", "--out", tmp_path / "r", "-o", "betta=3", "--data-root", shared_data)

@@ -79,7 +79,7 @@ def test_mmd_vae_term_and_kernel_option():
 
 
 def test_unknown_names_list_choices():
-    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, beta-tcvae, causalvae, cdvae, cdvae-gan, counterfactual-ae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
+    with pytest.raises(UnknownNameError, match="valid choices: ae, avae, beta-tcvae, causalvae, cdvae, cdvae-gan, counterfactual-ae, factor-vae, hvae, lvae, mmd-vae, sae, vae, vae-gan"):
         build_model("gan")
     with pytest.raises(ValueError, match="conv, dcgan, mlp, pooled, structural"):
         build_model("vae", network="resnet")
