@@ -367,6 +367,10 @@ MUTATIONS = {
     "factorvae-critic-default-betas": ("models/factor_vae.py", "self.config.lr_discriminator, DISCRIMINATOR_BETAS)",
                                        "self.config.lr_discriminator)"),
     "optimiser-betas-ignored": ("train/optim.py", 'extra["betas"] = net.betas', "pass"),
+    "gaussian-tc-without-posterior-variance": ("metrics/latent.py", "cov = cov + torch.diag(encoded.scale.double().square().mean(0))",
+                                               "cov = cov"),
+    "gaussian-tc-sign": ("metrics/latent.py", "0.5 * (cov.diagonal().log().sum() - torch.logdet(cov))",
+                         "0.5 * (torch.logdet(cov) - cov.diagonal().log().sum())"),
 }
 
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -9,6 +9,8 @@ a training step sees them:
 - mss-strided: the same weights laid out with the reference code's stride of M instead of M + 1 (as
   in rtqichen/beta-tcvae, pythae 0.1.2 and disentangling-vae), so that 1/N falls in column 0;
 - mws: minibatch weighted sampling, log r = -log(N M);
+- gaussian: the TC of the Gaussian with q(z)'s covariance (cfae.metrics.latent.gaussian_total_correlation),
+  the linear dependence alone, over all N posteriors;
 - discriminator (FactorVAE runs only): the TC its code discriminator reports, the mean logit E[t(z)]
   at the same draws (Kim & Mnih 2018; cfae.nn.density_ratio).
 Prints one JSON line per estimator with the mean of each term over the batches and the exact values.
@@ -25,6 +27,7 @@ import math
 import torch
 
 from cfae.metrics.encode import encode_dataset
+from cfae.metrics.latent import gaussian_total_correlation
 from cfae.nn.divergences import kl_decomposition, pairwise_log_density, weighted_kl_terms
 from cfae.train.checkpoint import load_model
 from cfae.train.run import read_run_config
@@ -70,6 +73,7 @@ def main() -> None:
     own = torch.distributions.Normal(mean[rows], scale[rows]).log_prob(z).sum(1)
     exact = exact_terms(z, own, mean, scale)
     print(json.dumps({"run": args.run, "examples": n, "draws": len(rows), "exact": exact}), flush=True)
+    print(json.dumps({"estimator": "gaussian", "total_correlation": gaussian_total_correlation(encoded)}), flush=True)
     if hasattr(model, "discriminator"):
         with torch.no_grad():
             estimate = float(model.discriminator(z.float()).mean())

@@ -10,7 +10,7 @@ from cfae.metrics.counterfactual_ae import DESCRIPTIVE, HIGHER_IS_BETTER, latent
 from cfae.metrics.encode import Encoded, encode_dataset
 from cfae.metrics.holes import grid_and_prior_holes, hole_rate, pair_hole_rates, percentile_grid, plane_summary
 from cfae.metrics.latent import (active_units, aggregate_posterior_vs_prior, decoder_sensitivity, dimension_correlation,
-                                 kl_per_dimension, knn_accuracy, sampled_total_correlation, total_correlation, used_mask)
+                                 gaussian_total_correlation, kl_per_dimension, knn_accuracy, sampled_total_correlation, total_correlation, used_mask)
 from cfae.metrics.likelihood import negative_elbo
 from cfae.metrics.pixels import mean_abs, mean_squared_error
 from cfae.models import build_model
@@ -114,6 +114,18 @@ def test_total_correlation_zero_for_independent_and_positive_for_correlated_code
     # q(z) is then about a bivariate normal: var 1.04 and 1.05, covariance 1; TC = -0.5 log(1 - rho^2)
     rho2 = 1 / (1.04 * 1.05)
     assert abs(tc_ind) < 0.05 and tc_cor == pytest.approx(-0.5 * math.log(1 - rho2), abs=0.15)
+
+
+def test_gaussian_total_correlation_adds_the_posterior_variance_to_the_spread_of_the_means():
+    """Means with unit variances and covariance rho, posteriors of variance s^2: q(z) has covariance
+    [[1 + s^2, rho], [rho, 1 + s^2]], so TC = -log(1 - (rho / (1 + s^2))^2) / 2."""
+    rho, s = 0.6, 0.5
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(200_000, 2, generator=g) @ torch.tensor([[1.0, rho], [0.0, math.sqrt(1 - rho**2)]])
+    expected = -0.5 * math.log(1 - (rho / (1 + s**2)) ** 2)
+    assert gaussian_total_correlation(encoded(means, torch.full_like(means, s))) == pytest.approx(expected, abs=0.01)
+    assert gaussian_total_correlation(encoded(means, None)) == pytest.approx(-0.5 * math.log(1 - rho**2), abs=0.01)
+    assert abs(gaussian_total_correlation(encoded(torch.randn(200_000, 3, generator=g), None))) < 1e-3
 
 
 def test_knn_reference_set_is_random_not_the_first_rows():

@@ -128,6 +128,18 @@ def total_correlation(encoded: Encoded, n: int = 2000, seed: int = 0, chunk: int
     return sampled_total_correlation(z, mean, scale, chunk)
 
 
+def gaussian_total_correlation(encoded: Encoded) -> float:
+    """TC of the Gaussian with the aggregate posterior's covariance, (sum_d log S_dd - log det S) / 2 in
+    nats, S = Cov_x(E[z|x]) + E_x[diag Var(z|x)]: the linear dependence between dimensions alone, the
+    part of the TC a smooth density sees (the mixture's exact TC also counts how far apart its
+    posteriors lie)."""
+    mean = encoded.mean.double()
+    cov = torch.cov(mean.T).reshape(mean.shape[1], mean.shape[1])
+    if encoded.scale is not None:
+        cov = cov + torch.diag(encoded.scale.double().square().mean(0))
+    return float(0.5 * (cov.diagonal().log().sum() - torch.logdet(cov)))
+
+
 def sampled_total_correlation(z: Tensor, mean: Tensor, scale: Tensor, chunk: int = 256) -> float:
     """mean_i [log q(z_i) - sum_d log q(z_i,d)] for draws z (n, D) with q(z) = mean_j N(z; mean_j, scale_j^2):
     log q(z_i) = logsumexp_j log q(z_i|x_j) - log n, and likewise per dimension d."""
