@@ -32,3 +32,17 @@ def tiny_dataset(n: int = 64, shape=(1, 28, 28), seed: int = 0) -> ImageDataset:
     flips = torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed)) < 0.05
     images = (templates[labels] ^ flips).to(torch.uint8) * 255
     return ImageDataset("tiny", images, {"label": labels})
+
+
+def eval_term_under_seeds(model, term: str, seeds=(0, 1)) -> list[float]:
+    """An eval-mode loss term of one random batch, once under each seed: a term scored at the posterior
+    mean gives the same value every time, one scored at a draw z ~ q(z|x) does not."""
+    from cfae.data.base import Batch
+
+    batch = Batch(torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(7)))
+    values = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            values.append(model.eval()(batch).terms[term].item())
+    return values

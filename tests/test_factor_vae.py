@@ -14,7 +14,7 @@ from cfae.nn.density_ratio import density_ratio_loss, permute_dims
 from cfae.train.config import TrainConfig
 from cfae.train.optim import build_optimizers
 from cfae.train.run import RunConfig, train_run
-from conftest import tiny_dataset
+from conftest import eval_term_under_seeds, tiny_dataset
 
 
 def test_shuffling_keeps_every_column_and_breaks_the_ties_between_columns():
@@ -118,14 +118,9 @@ def test_the_discriminator_steps_on_its_own_loss_alone():
 
 
 def test_evaluation_scores_the_penalty_at_a_draw_not_at_the_mean():
-    model = build_model("factor-vae", latent_dim=3, discriminator_hidden=(8,)).eval()
-    batch = Batch(torch.rand(16, 1, 28, 28))
-    tcs = []
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            tcs.append(model(batch).terms["total_correlation"].item())
-    assert tcs[0] != tcs[1]
+    first, second = eval_term_under_seeds(build_model("factor-vae", latent_dim=3, discriminator_hidden=(8,)),
+                                          "total_correlation")
+    assert first != second
 
 
 def test_a_run_trains_and_logs_the_discriminator(tmp_path, monkeypatch):

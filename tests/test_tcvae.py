@@ -11,7 +11,7 @@ from cfae.models import build_model
 from cfae.nn.divergences import kl_decomposition, stratified_log_weights
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig, train_run
-from conftest import tiny_dataset
+from conftest import eval_term_under_seeds, tiny_dataset
 
 
 def test_stratified_weights_weigh_the_draws_own_example_by_one_over_n():
@@ -130,11 +130,6 @@ def test_a_run_takes_the_training_set_size_and_a_bare_model_asks_for_it(tmp_path
 def test_evaluation_scores_the_loss_at_a_draw_not_at_the_mean():
     """In eval mode out.z is the posterior mean; the decomposition still needs z ~ q(z|x), so two
     evaluations under different seeds differ (at the mean they would be equal)."""
-    model = build_model("beta-tcvae", latent_dim=3, dataset_size=1000).eval()
-    batch = Batch(torch.rand(16, 1, 28, 28))
-    tcs = []
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            tcs.append(model(batch).terms["total_correlation"].item())
-    assert tcs[0] != tcs[1]
+    first, second = eval_term_under_seeds(build_model("beta-tcvae", latent_dim=3, dataset_size=1000),
+                                          "total_correlation")
+    assert first != second
