@@ -32,7 +32,7 @@ import torch
 
 from cfae.metrics.encode import encode_dataset
 from cfae.metrics.latent import gaussian_total_correlation
-from cfae.nn.density_ratio import CodeDiscriminator, density_ratio_loss, permute_dims
+from cfae.nn.density_ratio import CodeDiscriminator, density_ratio_loss, joint_and_shuffled_logits
 from cfae.nn.divergences import kl_decomposition, pairwise_log_density, weighted_kl_terms
 from cfae.train.checkpoint import load_model
 from cfae.train.run import read_run_config
@@ -68,7 +68,7 @@ def refit_discriminator_tc(mean: torch.Tensor, scale: torch.Tensor, z: torch.Ten
         rows = torch.randint(len(mean), (batch_size,), generator=generator)
         draws = (mean[rows] + scale[rows] * torch.randn(batch_size, mean.shape[1], generator=generator,
                                                          dtype=mean.dtype)).float()
-        joint, shuffled = critic(torch.cat([draws, permute_dims(draws, generator)])).chunk(2)
+        joint, shuffled = joint_and_shuffled_logits(critic, draws, generator)
         optimizer.zero_grad()
         density_ratio_loss(joint, shuffled).backward()
         optimizer.step()
@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--refit-steps", type=int, default=0, help="train a fresh discriminator this many steps (0: none)")
     args = parser.parse_args()
+    torch.manual_seed(args.seed)  # the refit discriminator's initial weights
     model = load_model(args.run)
     train = read_run_config(args.run).load_split("train")
     encoded = encode_dataset(model, train)

@@ -196,6 +196,11 @@ class BaseModel(nn.Module):
         """-log p(x|z) per example in nats (bernoulli or gaussian, from the config)."""
         return reconstruction_nll(logits, x, self.config.likelihood, self.config.gaussian_std)
 
+    def posterior_draw(self, out: ModelOutput) -> Tensor:
+        """A draw z ~ q(z|x) for each row of the batch: forward's own in training; a fresh one in eval,
+        where out.z is the posterior mean (for losses that estimate q(z) from draws)."""
+        return out.z if self.training else out.posterior.rsample()
+
     def kl(self, out: ModelOutput) -> Tensor:
         """Per-example KL(q(z|x) || p(z)) under the model's own prior (closed form or one-sample estimate)."""
         return kl_divergence(out.posterior, out.prior, out.z)

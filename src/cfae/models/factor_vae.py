@@ -20,7 +20,7 @@ from cfae.data.base import Batch
 from cfae.models.base import BaseModel, ModelOutput, Network
 from cfae.models.consistency import InterventionalConfig, InterventionalModel
 from cfae.models.registry import register_model
-from cfae.nn.density_ratio import CodeDiscriminator, density_ratio_loss, permute_dims
+from cfae.nn.density_ratio import CodeDiscriminator, density_ratio_loss, joint_and_shuffled_logits
 
 # Kim & Mnih's discriminator optimiser: Adam, lr 1e-4, (beta1, beta2) = (0.5, 0.9)
 DISCRIMINATOR_BETAS = (0.5, 0.9)
@@ -53,7 +53,7 @@ class FactorVAE(InterventionalModel, BaseModel):
         self.discriminator = CodeDiscriminator(config.latent_dim, config.discriminator_hidden)
 
     def loss_terms(self, batch: Batch, out: ModelOutput) -> dict[str, Tensor]:
-        z = out.z if self.training else out.posterior.rsample()  # eval's out.z is the mean, not a draw of q(z)
+        z = self.posterior_draw(out)
         recon = self.reconstruction_nll(out.logits, batch.x).mean()
         kl = self.kl(out).mean()
         tc = self.discriminator(z.float()).mean()
@@ -62,8 +62,7 @@ class FactorVAE(InterventionalModel, BaseModel):
 
     def discriminator_terms(self, z: Tensor) -> dict[str, Tensor]:
         """loss_D on codes z (detached here) and the share of them the discriminator gets right."""
-        z = z.detach().float()
-        joint, shuffled = self.discriminator(torch.cat([z, permute_dims(z)])).chunk(2)
+        joint, shuffled = joint_and_shuffled_logits(self.discriminator, z.detach().float())
         accuracy = torch.cat([joint > 0, shuffled < 0]).float().mean()
         return {"d_loss": density_ratio_loss(joint, shuffled), "d_accuracy": accuracy}
 

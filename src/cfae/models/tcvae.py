@@ -46,7 +46,7 @@ class BetaTCVAE(InterventionalModel, BaseModel):
             raise ValueError("beta-tcvae needs dataset_size, the number of training examples (`cfae train` "
                              "sets it; in Python pass dataset_size=len(train) to build_model)")
         posterior = out.posterior
-        z = out.z if self.training else posterior.rsample()  # eval's out.z is the mean, not a draw
+        z = self.posterior_draw(out)
         parts = {name: value.mean() for name, value in
                  kl_decomposition(z.float(), posterior.mean, posterior.scale, c.dataset_size, c.estimator).items()}
         recon = self.reconstruction_nll(out.logits, batch.x).mean()

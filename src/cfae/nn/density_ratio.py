@@ -38,6 +38,13 @@ class CodeDiscriminator(nn.Module):
         return self.net(z)[:, 0]
 
 
+def joint_and_shuffled_logits(critic: nn.Module, z: Tensor, generator: torch.Generator | None = None
+                              ) -> tuple[Tensor, Tensor]:
+    """The critic's logits t(z) on a batch of codes and t(z~) on the same codes after permute_dims,
+    in one forward pass."""
+    return critic(torch.cat([z, permute_dims(z, generator)])).chunk(2)
+
+
 def density_ratio_loss(joint_logits: Tensor, shuffled_logits: Tensor) -> Tensor:
     """The classifier's cross-entropy, (BCE(t(z), 1) + BCE(t(z~), 0)) / 2, z ~ q(z), z~ ~ q̄(z)."""
     joint = F.binary_cross_entropy_with_logits(joint_logits, torch.ones_like(joint_logits))
