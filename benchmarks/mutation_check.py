@@ -370,6 +370,12 @@ MUTATIONS = {
                                                "cov = cov"),
     "gaussian-tc-sign": ("metrics/latent.py", "0.5 * (cov.diagonal().log().sum() - torch.logdet(cov))",
                          "0.5 * (torch.logdet(cov) - cov.diagonal().log().sum())"),
+    "provenance-untracked-not-dirty": ("train/provenance.py", '"status", "--porcelain", "--", "."',
+                                       '"status", "--porcelain", "--untracked-files=no", "--", "."'),
+    "provenance-installed-copy-gets-a-commit": ("train/provenance.py", '"ls-files", "--error-unmatch", "__init__.py"',
+                                                '"rev-parse", "HEAD"'),
+    "provenance-one-session-only": ("train/run.py", 'with open(out / PROVENANCE_FILE, "a") as file:',
+                                    'with open(out / PROVENANCE_FILE, "w") as file:'),
 }
 
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -158,6 +158,22 @@ def test_resume_with_a_changed_lr_is_refused_unless_allowed_and_then_it_is_what_
     assert recorded.changes == [{"from_epoch": 1, "changed": {"train.lr": [0.001, 0.5]}}]
 
 
+def test_each_training_session_records_the_code_and_machine_it_ran_on(tmp_path, root, monkeypatch):
+    from cfae.train.provenance import git_state
+
+    out = tmp_path / "run"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    train_run(small_run(root, epochs=1), out)
+    train_run(small_run(root, epochs=3), out, resume=True)
+    sessions = [strict_json(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
+    assert [s["from_epoch"] for s in sessions] == [0, 1]
+    first = sessions[0]
+    assert first["torch"] == torch.__version__ and first["cfae"] == cfae.__version__
+    assert first["threads"] == torch.get_num_threads() and first["device"] == "cpu" and first["world_size"] == 1
+    assert first["environment"]["OMP_NUM_THREADS"] == "1" and first["processor"]
+    assert first["git"] == git_state()  # this checkout's commit, or null for an installed copy
+
+
 def test_resume_with_changed_model_options_names_the_mismatch(tmp_path, root):
     out = tmp_path / "run"
     train_run(small_run(root), out)

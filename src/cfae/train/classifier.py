@@ -20,6 +20,7 @@ from cfae.nn.classifier import Regressor, predictor_body
 from cfae.registry import check_choices
 from cfae.train.checkpoint import CheckpointError
 from cfae.train.progress import TrainingProgress
+from cfae.train.provenance import provenance
 
 WEIGHTS, RECORD = "predictor.safetensors", "predictor.json"
 PREDICTOR_KINDS = ("classifier", "attributes", "regressor")
@@ -100,7 +101,7 @@ def train_predictor(kind: str, train: ImageDataset, test: ImageDataset, network:
     model.eval()
     record = {"kind": kind, "network": network, "target": target, "input_shape": list(train.image_shape),
               "dataset": train.name, "train_size": len(train), "epochs": epochs, "seed": seed, "lr": lr,
-              "batch_size": batch_size}
+              "batch_size": batch_size, "provenance": provenance()}
     if kind == "classifier":
         record.update(outputs=classes, test_accuracy=classifier_accuracy(model, test, target))
     elif kind == "attributes":

@@ -3,6 +3,8 @@
     RUN/run.json        the RunConfig that ran (what `cfae evaluate/plot/sample` read back), with
                         every change accepted on resume listed under `changes`
     RUN/log.jsonl       one record per epoch
+    RUN/provenance.jsonl  one record per training session (the first and each resume): the epoch it
+                        started from, the code, libraries and machine (provenance.py)
     RUN/checkpoints/    safetensors checkpoints (see checkpoint.py)
     RUN/.lock           held by the training in progress
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,10 @@ from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_co
 from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
 from cfae.train.lock import RunFolderError, run_lock, writable_folder
+from cfae.train.provenance import provenance
 from cfae.train.trainer import Trainer
 
-RUN_FILE = "run.json"
+RUN_FILE, PROVENANCE_FILE = "run.json", "provenance.jsonl"
 # Settings a resumed run may change without --allow-changes: they do not change what is learnt.
 FREE_ON_RESUME = {"train.epochs", "train.progress", "train.device", "train.sync_every", "train.eval_batch_size",
                   "train.eval_every",
@@ -131,8 +135,17 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
             trainer.resume()
         if trainer.writes:
             jsonio.write_json(out / RUN_FILE, config.model_dump(mode="json"))
+            record_session(out, trainer)
         history = trainer.fit()
     return trainer.model, history
+
+
+def record_session(out: Path, trainer: Trainer) -> None:
+    """Append this training session's provenance to RUN/provenance.jsonl."""
+    record = {"from_epoch": trainer.epoch, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "world_size": trainer.ranks.world_size, **provenance(trainer.device)}
+    with open(out / PROVENANCE_FILE, "a") as file:
+        file.write(jsonio.dumps(record) + "\n")
 
 
 def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path, newest: Path) -> RunConfig:

@@ -1,0 +1,78 @@
+"""Does a seed fix a run's numbers here? The same `cfae train` command, run again and at other thread
+counts, compared weight for weight.
+
+Each run trains in a fresh process with OMP_NUM_THREADS set to its thread count, into its own folder
+under --work. The first run at the first count is the reference; each other run reports whether its
+final weights and optimiser state are bit-identical to it, the largest absolute weight difference,
+and its first and last training loss. One JSON line per run, so rows from several machines or
+commits can be put side by side (every run folder also holds provenance.jsonl: commit, torch,
+processor).
+
+    python benchmarks/repeatability.py --threads 1,2 --repeats 2 --work /tmp/rep -- \\
+        vae -d shapes --latent-dim 10 --network mlp -o hidden=[1200,1200] --epochs 1 --limit 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+
+def final_tensors(run: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of the run's newest checkpoint (weights and optimiser state), keyed file/name."""
+    newest = max((run / "checkpoints").glob("epoch-*"))
+    return {f"{f.name}/{k}": v for f in sorted(newest.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+def compare(reference: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> dict:
+    """Bitwise equality over all tensors and the largest absolute difference among the weights."""
+    identical = reference.keys() == other.keys() and all(torch.equal(reference[k], other[k]) for k in reference)
+    weights = [k for k in reference if k.startswith("model.")]
+    gap = max((reference[k].double() - other[k].double()).abs().max().item() for k in weights)
+    return {"bit_identical": identical, "max_abs_weight_difference": gap}
+
+
+def train(args: list[str], out: Path, threads: int) -> dict:
+    """One `cfae train ARGS --out OUT` in a fresh process at `threads` threads; its first and last epoch records."""
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    subprocess.run([sys.executable, "-m", "cfae", "train", *args, "--out", str(out), "--quiet"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return {"first_train_loss": log[0]["train/loss"], "last_train_loss": log[-1]["train/loss"],
+            "seconds": sum(r["time_s"] for r in log)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated; the first is the reference")
+    parser.add_argument("--repeats", type=int, default=2, help="runs at each thread count")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the run folders (replaced)")
+    parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the arguments of `cfae train`, without --out")
+    options = parser.parse_args()
+    train_args = [a for a in options.train_args if a != "--"]
+    if not train_args or "--out" in train_args:
+        parser.error("give the arguments of `cfae train` after --, without --out")
+    reference = None
+    for threads in (int(t) for t in options.threads.split(",")):
+        for repeat in range(options.repeats):
+            run = options.work / f"t{threads}-r{repeat}"
+            row = {"threads": threads, "repeat": repeat, "command": ["cfae", "train", *train_args], **train(train_args, run, threads)}
+            tensors = final_tensors(run)
+            if reference is None:
+                reference, row["reference"] = tensors, True
+            else:
+                row.update(compare(reference, tensors))
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

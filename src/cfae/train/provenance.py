@@ -1,0 +1,72 @@
+"""What ran: the code, the libraries and the machine, recorded beside a run's settings.
+
+A seed fixes a CPU run's numbers only on one processor, one torch build and one choice of kernels:
+the same seed-0 VAE trained on an Intel Xeon, on this AMD EPYC, and before and after the fused Adam
+kernel gives three different first-epoch losses (docs/results.md, "What a seed fixes"). So every
+training session writes `provenance()` into its run folder (run.py: RUN/provenance.jsonl), and
+every saved classifier or regressor into its predictor.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import cfae
+
+SOURCE = Path(cfae.__file__).resolve().parent  # the package directory, inside a checkout or not
+# settings read from the environment that change a computation's floats or speed
+ENVIRONMENT = ("CFAE_FLUSH_DENORMALS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
+
+
+def _git(tree: Path, *args: str) -> str | None:
+    """stdout of `git -C tree ARGS`, stripped; None when git is missing, fails or hangs."""
+    try:
+        done = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=None)
+def git_state(tree: Path = SOURCE) -> dict | None:
+    """{"commit", "dirty"} of the git work tree whose tracked files include `tree`/__init__.py; dirty
+    when a file under `tree` differs from the commit or is not in it (ignored files aside). None for an installed copy (even one inside an
+    ignored folder of a checkout, such as .venv) and without git."""
+    if _git(tree, "ls-files", "--error-unmatch", "__init__.py") is None:
+        return None
+    commit = _git(tree, "rev-parse", "HEAD")
+    if commit is None:
+        return None
+    changes = _git(tree, "status", "--porcelain", "--", ".")
+    return {"commit": commit, "dirty": None if changes is None else bool(changes)}
+
+
+def processor() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(device: str = "cpu") -> dict:
+    """The code (cfae's version, its git commit), the libraries and the machine a computation on
+    `device` runs with; JSON-serialisable."""
+    record = {"cfae": cfae.__version__, "git": git_state(), "python": platform.python_version(),
+              "torch": torch.__version__, "platform": platform.platform(), "processor": processor(),
+              "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "device": device,
+              "environment": {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}, "argv": sys.argv}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        record["cuda"] = torch.version.cuda
+        record["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return record

@@ -1,0 +1,64 @@
+import shutil
+import subprocess
+
+import pytest
+
+from cfae.train.classifier import train_predictor
+from cfae.train.provenance import SOURCE, git_state, processor, provenance
+from conftest import tiny_dataset
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(folder, *args):
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A git work tree holding a committed package pkg/ and an ignored folder .venv/."""
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@example.org")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("x = 1\n")
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    return tmp_path
+
+
+@needs_git
+def test_git_state_names_the_commit_and_sees_every_change_to_the_package(checkout):
+    state = git_state.__wrapped__  # uncached: the tree changes between calls
+    clean = state(checkout / "pkg")
+    assert clean == {"commit": git(checkout, "rev-parse", "HEAD"), "dirty": False}
+    (checkout / "pkg" / "new.py").write_text("y = 2\n")  # a new module, not yet committed
+    assert state(checkout / "pkg") == {**clean, "dirty": True}
+    (checkout / "pkg" / "new.py").unlink()
+    (checkout / "pkg" / "__init__.py").write_text("x = 2\n")
+    assert state(checkout / "pkg")["dirty"] is True
+
+
+@needs_git
+def test_an_installed_copy_has_no_git_state_even_inside_a_checkout(checkout, tmp_path_factory):
+    installed = checkout / ".venv" / "site-packages" / "pkg"  # ignored by the checkout around it
+    shutil.copytree(checkout / "pkg", installed)
+    assert git_state.__wrapped__(installed) is None
+    outside = tmp_path_factory.mktemp("wheel") / "pkg"
+    shutil.copytree(checkout / "pkg", outside)
+    assert git_state.__wrapped__(outside) is None
+
+
+def test_provenance_is_json_and_names_the_machine():
+    record = provenance()
+    assert record["processor"] == processor() and record["processor"]
+    assert record["device"] == "cpu" and record["cpu_count"] >= 1
+    assert record["git"] == git_state(SOURCE)
+
+
+def test_a_saved_predictor_records_what_trained_it():
+    data = tiny_dataset(32)
+    _, record = train_predictor("classifier", data, data, "mlp", epochs=1)
+    assert record["provenance"]["torch"] == provenance()["torch"]
+    assert record["provenance"]["git"] == git_state()
