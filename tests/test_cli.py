@@ -178,6 +178,8 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     report = (out / "report.md").read_text()
     assert "## 2-D latent, 1 epochs" in report and "## 2-D latent, 2 epochs" in report
     assert "| CF-AE | 1 |" in report and "- mmd (lower is better): CF-AE " in report
+    assert "## What trained these runs" in report and "Run folders under this report: 3." in report
+    assert report.count(" | 6 |\n") == 1  # three models, each trained to epoch 1 and resumed to 2, on this machine
     assert all((out / f"fig{k}_{name}.png").is_file() for k, name in ((5, "latent_space"), (8, "cf_manifold")))
     run = out / "runs" / "counterfactual-ae-d2-s0"
     before = (run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()

@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 
@@ -62,3 +63,32 @@ def test_a_saved_predictor_records_what_trained_it():
     _, record = train_predictor("classifier", data, data, "mlp", epochs=1)
     assert record["provenance"]["torch"] == provenance()["torch"]
     assert record["provenance"]["git"] == git_state()
+
+
+def test_a_report_names_what_trained_its_runs(tmp_path):
+    from cfae.experiments.report import provenance_lines, save_markdown_report
+
+    def session(commit, dirty, processor, threads=1):
+        return json.dumps({"cfae": "0.1.0", "git": commit and {"commit": commit, "dirty": dirty}, "torch": "2.13.0+cpu",
+                           "processor": processor, "threads": threads})
+
+    runs = {"a": [session("a" * 40, False, "AMD EPYC"), session("a" * 40, False, "AMD EPYC")],  # trained, then resumed
+            "b": [session("b" * 40, True, "Intel Xeon", 2)], "c": [session(None, None, "AMD EPYC")], "old": None}
+    for name, sessions in runs.items():
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "run.json").write_text("{}")
+        if sessions:
+            (tmp_path / "runs" / name / "provenance.jsonl").write_text("\n".join(sessions) + "\n")
+    lines = provenance_lines(tmp_path)
+    assert "Run folders under this report: 4." in lines
+    assert "| cfae 0.1.0, aaaaaaaaa | 2.13.0+cpu | AMD EPYC | 1 | 2 |" in lines
+    assert "| cfae 0.1.0, bbbbbbbbb with changes | 2.13.0+cpu | Intel Xeon | 2 | 1 |" in lines
+    assert "| cfae 0.1.0, an installed copy | 2.13.0+cpu | AMD EPYC | 1 | 1 |" in lines
+    assert "Run folders trained before cfae recorded provenance (no provenance.jsonl): 1." in lines
+    text = save_markdown_report(tmp_path, ["# title", "body"]).read_text()
+    assert text.startswith("# title\nbody\n\n## What trained these runs")
+    assert text.endswith("|\n\nRun folders trained before cfae recorded provenance (no provenance.jsonl): 1.\n")
+    assert provenance_lines(tmp_path / "runs" / "old") == [
+        "## What trained these runs", "", "Run folders under this report: 1.", "",
+        "Run folders trained before cfae recorded provenance (no provenance.jsonl): 1.", ""]
+    assert provenance_lines(tmp_path / "runs" / "old" / "none") == []

@@ -10,6 +10,7 @@ from pathlib import Path
 from cfae.data.groundtruth import ShapesSpace
 from cfae.data.registry import get_dataset
 from cfae.viz import figures
+from cfae.experiments.report import save_markdown_report
 
 COLUMNS = ["beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness_test", "sap", "modularity", "explicitness_test", "irs"]
@@ -155,6 +156,4 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
         lines += [f"![KL per dimension]({bars.name})", ""]
     if mnist:
         lines += ["## MNIST (no ground-truth factors)", "", mnist_table(mnist), ""]
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n")
-    return report
+    return save_markdown_report(out, lines)

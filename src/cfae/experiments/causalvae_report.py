@@ -9,6 +9,7 @@ import numpy as np
 
 from cfae.data.worlds import PENDULUM, causal_world
 from cfae.viz.consistency import heatmaps
+from cfae.experiments.report import save_markdown_report
 
 
 def _mean_sd(values: list[float], digits: int = 1) -> str:
@@ -91,9 +92,7 @@ def write_report(out: Path, results: dict) -> Path:
     lines += ["", "Figure 3 grids (one row per concept across its range; bottom row: the scene and its reconstruction) "
               "per model under figures/<model>/figure3.png, the true renders in figure3_truth.png.", ""]
     lines += acceptance(results, names, concepts)
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return save_markdown_report(out, lines)
 
 
 def acceptance(results: dict, names: list[str], concepts: tuple[str, ...] = PENDULUM.concepts) -> list[str]:

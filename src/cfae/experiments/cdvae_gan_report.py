@@ -10,6 +10,7 @@ from cfae.experiments.cdvae_gan import TRUTH_KEYS
 from cfae.experiments.cf_report import mean_sd
 from cfae.metrics.attributes import divergence_of
 from cfae.viz.attributes import flip_grid, flip_rows
+from cfae.experiments.report import save_markdown_report
 
 
 def seed_cell(values: list[float], digits: int = 3) -> str:
@@ -142,5 +143,4 @@ def write_report(out: Path, results: dict, train, test, models, seeds) -> Path:
         rows = flip_rows(attribute_method(model, train), sample, names)
         path = flip_grid(rows, out / f"figure7_{m}.png", title=f"{MODELS[m]}, seed {seeds[0]}")
         parts.append(f"![{MODELS[m]}]({path.name})")
-    (out / "report.md").write_text("\n".join(parts) + "\n")
-    return out / "report.md"
+    return save_markdown_report(out, parts)

@@ -17,6 +17,7 @@ from cfae.train.checkpoint import load_model
 from cfae.viz import figures
 from cfae.viz.consistency import heatmaps
 from cfae.viz.grid import image_grid
+from cfae.experiments.report import save_markdown_report
 
 NAMES = {"vae": "VAE", "mmd-vae": "MMD-VAE", "counterfactual-ae": "CF-AE"}
 RUN_PATTERN = re.compile(r"(?P<model>.+)-d(?P<dim>\d+)-s(?P<seed>\d+)$")
@@ -138,6 +139,4 @@ def write_report(out: Path, dataset: str, classifier_accuracy: float, train: Ima
     last = max((e for d, e in table if d == 2), default=None)
     if last is not None:
         lines += figure_set(out, test, last)
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n")
-    return report
+    return save_markdown_report(out, lines)

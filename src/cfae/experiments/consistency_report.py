@@ -10,6 +10,7 @@ import numpy as np
 from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
 from cfae.experiments.cf_report import mean_sd
 from cfae.viz import consistency as figures
+from cfae.experiments.report import save_markdown_report
 
 RESPONSIVE = 0.5
 SCORES = ("invariance", "equivariance", "hybrid_mmd", "mse", "fid_reconstruction", "fid_hybrid", "fid_traversal")
@@ -124,8 +125,7 @@ def write_report(out: Path, results: dict) -> Path:
                               if (group := runs(results, d, f, v))]), ""]
     parts += ground_truth_section(results, tuple(sizes), families, variants, out)
     parts += figure_section(out, results, first, families, variants)
-    (out / "report.md").write_text("\n".join(parts) + "\n")
-    return out / "report.md"
+    return save_markdown_report(out, parts)
 
 
 def ground_truth_section(results: dict, sizes, families, variants, out: Path | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from cfae.data import MissingDataError, get_dataset
-from cfae.experiments.report import evaluate_and_save, metrics_table, run_figures
+from cfae.experiments.report import evaluate_and_save, metrics_table, run_figures, save_markdown_report
 from cfae.train.config import TrainConfig
 from cfae.train.run import RunConfig, train_run
 from cfae.viz import figures
@@ -48,8 +48,7 @@ def run_demo(out: str | Path, data_root: str | None = None, epochs: int = 20, li
         results[name] = evaluate_and_save(model, test, train, run_dir / "metrics.json")
         figure_paths[name] = run_figures(model.cpu(), name, test, out)
     curve = figures.loss_curves(histories, out / "loss_curves.png", key="mse")
-    report = out / "report.md"
-    report.write_text(_report_text(dataset, epochs, limit, results, figure_paths, curve))
+    report = save_markdown_report(out, [_report_text(dataset, epochs, limit, results, figure_paths, curve)])
     say(f"report written to {report.resolve()}")
     return report
 

@@ -11,6 +11,7 @@ import cfae
 from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
 from cfae.experiments.ladder_vae import LAYER_SIZES, SLIDES_MNIST
 from cfae.viz import ladder as figures
+from cfae.experiments.report import save_markdown_report
 
 
 def finished(results: dict, variant: str, layers: int) -> list[dict]:
@@ -102,8 +103,7 @@ def write_report(out: Path, results: dict, test, data_root) -> Path:
     parts += active_units_section(results, variants, layer_counts)
     parts += trend_section(results, variants, max(layer_counts), setup["warmup"])
     parts += figure_section(out, results, variants, layer_counts, test)
-    (out / "report.md").write_text("\n".join(parts) + "\n")
-    return out / "report.md"
+    return save_markdown_report(out, parts)
 
 
 def power_law_fit(epochs, values) -> tuple[float, float, float, float]:

@@ -13,6 +13,7 @@ from cfae.experiments.losocs import COHORTS, SEED_TABLE1, SEED_TABLE2, SEED_TABL
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig
+from cfae.experiments.report import save_markdown_report
 
 
 def _num(value, digits: int = 3) -> str:
@@ -155,9 +156,7 @@ def write_report(out: Path, results: dict, vae, classifier, test, settings: dict
             lines.append(f"| {term} | {weight} | {t['steps']['count']} | {_num(t['success_rate'])} | {_ms(t['steps'], 1)} | "
                          f"{_ms(t['im1'])} | {_ms(t['im2'], 3)} | {_ms(t['l1'], 1)} | {_ms(t['prior_log_density'], 1)} |")
     lines += ["", "## Figures", "", *_figures(out, vae, classifier, test, settings, reference), ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return save_markdown_report(out, lines)
 
 
 def _settings(s) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 
 import torch
 
 from cfae import jsonio
 from cfae.data import ImageDataset
+from cfae.train.run import PROVENANCE_FILE, RUN_FILE
 from cfae.metrics import basic_metrics, encode_dataset
 from cfae.viz import figures
 
@@ -139,3 +142,41 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
     result = {"dataset": dataset, "samples": "a fiftieth of the default (--fast)" if fast else "the default", **scores}
     jsonio.write_json(path, result)
     return result
+
+
+def _who_trained(session: dict) -> tuple:
+    """One training session's code, libraries and machine, as a row of the provenance table."""
+    git = session.get("git")
+    code = "an installed copy" if git is None else git["commit"][:9] + (" with changes" if git.get("dirty") else "")
+    machine = session.get("gpu") or session["processor"]
+    return f"cfae {session['cfae']}, {code}", session["torch"], machine, session["threads"]
+
+
+def provenance_lines(out: Path) -> list[str]:
+    """The closing section of a report: which code, torch and machine trained the run folders under
+    out, one row per combination with its number of training sessions (a resume is a session).
+    Scores of runs trained on different rows need not repeat bit for bit (docs/results.md)."""
+    runs = sorted(p.parent for p in Path(out).rglob(RUN_FILE))
+    if not runs:
+        return []
+    rows, unrecorded = Counter(), 0
+    for run in runs:
+        path = run / PROVENANCE_FILE
+        if not path.is_file():
+            unrecorded += 1
+            continue
+        rows.update(_who_trained(json.loads(line)) for line in path.read_text().splitlines() if line.strip())
+    lines = ["## What trained these runs", "", f"Run folders under this report: {len(runs)}.", ""]
+    if rows:
+        lines += ["| code | torch | processor or GPU | threads | training sessions |", "|---|---|---|---|---|",
+                  *(f"| {c} | {t} | {m} | {n} | {count} |" for (c, t, m, n), count in sorted(rows.items())), ""]
+    if unrecorded:
+        lines += [f"Run folders trained before cfae recorded provenance (no {PROVENANCE_FILE}): {unrecorded}.", ""]
+    return lines
+
+
+def save_markdown_report(out: Path, lines: list[str]) -> Path:
+    """OUT/report.md: the lines, then the provenance of the runs under OUT."""
+    path = Path(out) / "report.md"
+    path.write_text("\n".join([*lines, "", *provenance_lines(out)]).rstrip("\n") + "\n")
+    return path
