@@ -87,7 +87,10 @@ def test_a_report_names_what_trained_its_runs(tmp_path):
     assert "Run folders trained before cfae recorded provenance (no provenance.jsonl): 1." in lines
     text = save_markdown_report(tmp_path, ["# title", "body"]).read_text()
     assert text.startswith("# title\nbody\n\n## What trained these runs")
-    assert text.endswith("|\n\nRun folders trained before cfae recorded provenance (no provenance.jsonl): 1.\n")
+    assert "|\n\nRun folders trained before cfae recorded provenance (no provenance.jsonl): 1.\n\nThis report" in text
+    git = git_state()
+    assert text.endswith(f"{'an installed copy' if git is None else git['commit'][:9]}"
+                         f"{' with changes' if git and git['dirty'] else ''}, torch {provenance()['torch']}, on {processor()}.\n")
     assert provenance_lines(tmp_path / "runs" / "old") == [
         "## What trained these runs", "", "Run folders under this report: 1.", "",
         "Run folders trained before cfae recorded provenance (no provenance.jsonl): 1.", ""]

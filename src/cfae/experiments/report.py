@@ -10,6 +10,7 @@ import torch
 
 from cfae import jsonio
 from cfae.data import ImageDataset
+from cfae.train.provenance import provenance
 from cfae.train.run import PROVENANCE_FILE, RUN_FILE
 from cfae.metrics import basic_metrics, encode_dataset
 from cfae.viz import figures
@@ -176,7 +177,10 @@ def provenance_lines(out: Path) -> list[str]:
 
 
 def save_markdown_report(out: Path, lines: list[str]) -> Path:
-    """OUT/report.md: the lines, then the provenance of the runs under OUT."""
+    """OUT/report.md: the lines, then the provenance of the runs under OUT and of the code writing it
+    (scores cached in OUT by an earlier command keep the code that computed them)."""
+    code, torch_version, machine, _ = _who_trained(provenance())
+    writer = f"This report was written by {code}, torch {torch_version}, on {machine}."
     path = Path(out) / "report.md"
-    path.write_text("\n".join([*lines, "", *provenance_lines(out)]).rstrip("\n") + "\n")
+    path.write_text("\n".join([*lines, "", *provenance_lines(out), writer]).rstrip("\n") + "\n")
     return path
