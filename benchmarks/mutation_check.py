@@ -377,8 +377,8 @@ MUTATIONS = {
     "provenance-one-session-only": ("train/run.py", 'with open(out / PROVENANCE_FILE, "a") as file:',
                                     'with open(out / PROVENANCE_FILE, "w") as file:'),
     "report-provenance-counts-runs": ("experiments/report.py",
-                                      "rows.update(_who_trained(json.loads(line)) for line in path.read_text().splitlines() if line.strip())",
-                                      "rows.update([_who_trained(json.loads(path.read_text().splitlines()[0]))])"),
+                                      "rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())",
+                                      "rows.update([_code_and_machine(json.loads(path.read_text().splitlines()[0]))])"),
     "report-provenance-hides-changes": ("experiments/report.py", '(" with changes" if git.get("dirty") else "")', '""'),
 }
 

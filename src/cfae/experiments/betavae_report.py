@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cfae.data.groundtruth import ShapesSpace
 from cfae.data.registry import get_dataset
-from cfae.viz import figures
 from cfae.experiments.report import save_markdown_report
+from cfae.viz import figures
 
 COLUMNS = ["beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "dci_completeness",
            "dci_informativeness_test", "sap", "modularity", "explicitness_test", "irs"]

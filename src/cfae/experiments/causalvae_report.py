@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from cfae.data.worlds import PENDULUM, causal_world
-from cfae.viz.consistency import heatmaps
 from cfae.experiments.report import save_markdown_report
+from cfae.viz.consistency import heatmaps
 
 
 def _mean_sd(values: list[float], digits: int = 1) -> str:

@@ -8,9 +8,9 @@ import cfae
 from cfae.counterfactual.flip import attribute_method
 from cfae.experiments.cdvae_gan import TRUTH_KEYS
 from cfae.experiments.cf_report import mean_sd
+from cfae.experiments.report import save_markdown_report
 from cfae.metrics.attributes import divergence_of
 from cfae.viz.attributes import flip_grid, flip_rows
-from cfae.experiments.report import save_markdown_report
 
 
 def seed_cell(values: list[float], digits: int = 3) -> str:

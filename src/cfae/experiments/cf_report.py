@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 
 from cfae.data.base import ImageDataset
+from cfae.experiments.report import save_markdown_report
 from cfae.metrics.counterfactual_ae import DESCRIPTIVE, HIGHER_IS_BETTER
 from cfae.metrics.encode import encode_dataset
 from cfae.train.checkpoint import load_model
 from cfae.viz import figures
 from cfae.viz.consistency import heatmaps
 from cfae.viz.grid import image_grid
-from cfae.experiments.report import save_markdown_report
 
 NAMES = {"vae": "VAE", "mmd-vae": "MMD-VAE", "counterfactual-ae": "CF-AE"}
 RUN_PATTERN = re.compile(r"(?P<model>.+)-d(?P<dim>\d+)-s(?P<seed>\d+)$")

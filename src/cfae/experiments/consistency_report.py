@@ -9,8 +9,8 @@ import numpy as np
 
 from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
 from cfae.experiments.cf_report import mean_sd
-from cfae.viz import consistency as figures
 from cfae.experiments.report import save_markdown_report
+from cfae.viz import consistency as figures
 
 RESPONSIVE = 0.5
 SCORES = ("invariance", "equivariance", "hybrid_mmd", "mse", "fid_reconstruction", "fid_hybrid", "fid_traversal")

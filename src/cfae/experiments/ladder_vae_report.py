@@ -10,8 +10,8 @@ import torch
 import cfae
 from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
 from cfae.experiments.ladder_vae import LAYER_SIZES, SLIDES_MNIST
-from cfae.viz import ladder as figures
 from cfae.experiments.report import save_markdown_report
+from cfae.viz import ladder as figures
 
 
 def finished(results: dict, variant: str, layers: int) -> list[dict]:

@@ -10,10 +10,10 @@ from safetensors.torch import load_file
 from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import stream
 from cfae.experiments.losocs import COHORTS, SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs, stream_file
+from cfae.experiments.report import save_markdown_report
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
 from cfae.viz import streams as fig
-from cfae.experiments.report import save_markdown_report
 
 
 def _num(value, digits: int = 3) -> str:

@@ -10,9 +10,9 @@ import torch
 
 from cfae import jsonio
 from cfae.data import ImageDataset
+from cfae.metrics import basic_metrics, encode_dataset
 from cfae.train.provenance import provenance
 from cfae.train.run import PROVENANCE_FILE, RUN_FILE
-from cfae.metrics import basic_metrics, encode_dataset
 from cfae.viz import figures
 
 
@@ -145,8 +145,8 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
     return result
 
 
-def _who_trained(session: dict) -> tuple:
-    """One training session's code, libraries and machine, as a row of the provenance table."""
+def _code_and_machine(session: dict) -> tuple:
+    """A provenance record's code, torch, machine and threads, as a row of the provenance table."""
     git = session.get("git")
     code = "an installed copy" if git is None else git["commit"][:9] + (" with changes" if git.get("dirty") else "")
     machine = session.get("gpu") or session["processor"]
@@ -166,7 +166,7 @@ def provenance_lines(out: Path) -> list[str]:
         if not path.is_file():
             unrecorded += 1
             continue
-        rows.update(_who_trained(json.loads(line)) for line in path.read_text().splitlines() if line.strip())
+        rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())
     lines = ["## What trained these runs", "", f"Run folders under this report: {len(runs)}.", ""]
     if rows:
         lines += ["| code | torch | processor or GPU | threads | training sessions |", "|---|---|---|---|---|",
@@ -179,7 +179,7 @@ def provenance_lines(out: Path) -> list[str]:
 def save_markdown_report(out: Path, lines: list[str]) -> Path:
     """OUT/report.md: the lines, then the provenance of the runs under OUT and of the code writing it
     (scores cached in OUT by an earlier command keep the code that computed them)."""
-    code, torch_version, machine, _ = _who_trained(provenance())
+    code, torch_version, machine, _ = _code_and_machine(provenance())
     writer = f"This report was written by {code}, torch {torch_version}, on {machine}."
     path = Path(out) / "report.md"
     path.write_text("\n".join([*lines, "", *provenance_lines(out), writer]).rstrip("\n") + "\n")
