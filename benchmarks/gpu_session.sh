@@ -16,7 +16,8 @@
 # betavae = issue 14's long run (benchmarks/betavae_shards.py): $OUT/betavae.tar.gz holds the report,
 # figures, every run's log and scores; unpack it into reports/ and copy to docs/figures/betavae_dsprites/.
 # Parts: speed = throughput (pythae vs tight loop vs cfae's Trainer); rest = gpu tests (CUDA graphs
-# against eager, NCCL with one process against none), ShRB, streams (1000 batched vs one at a time).
+# against eager, NCCL with one process against none), ShRB, streams (1000 batched vs one at a time),
+# repeatability (one CUDA training twice, compared weight for weight).
 # Each part writes $OUT/<part>.jsonl (its JSON lines) and $OUT/<part>.err; $OUT/parts.txt lists
 # each part's exit status and seconds. Results go to docs/results.md with the device named.
 set -uo pipefail
@@ -60,6 +61,9 @@ for chosen in "${parts[@]}"; do
             --out /tmp/gpu-session-runs/classifier
         part streams 100 python3 benchmarks/stream_speed.py --run /tmp/gpu-session-runs/vae \
             --model /tmp/gpu-session-runs/classifier --streams 1000 --sequential 50 --device cuda
+        part repeatability 60 python3 benchmarks/repeatability.py --threads 16 --repeats 2 \
+            --work /tmp/gpu-session-runs/repeat -- vae -d mnist --network conv --latent-dim 16 --epochs 1 \
+            --limit 10000 --device cuda
         ;;
     betavae)  # a call of its own: 9 beta-VAEs, up to BETAVAE_EPOCHS (default 100) as time allows, then the report
         part betavae 560 python3 benchmarks/betavae_shards.py /tmp/gpu-session-runs/betavae \
