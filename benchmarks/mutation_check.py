@@ -376,6 +376,8 @@ MUTATIONS = {
                                                 '"rev-parse", "HEAD"'),
     "provenance-one-session-only": ("train/run.py", 'with open(out / PROVENANCE_FILE, "a") as file:',
                                     'with open(out / PROVENANCE_FILE, "w") as file:'),
+    "provenance-finished-run-counted": ("train/run.py", "if trainer.epoch < config.train.epochs:  # a finished run",
+                                        "if True:  # a finished run"),
     "report-provenance-counts-runs": ("experiments/report.py",
                                       "rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())",
                                       "rows.update([_code_and_machine(json.loads(path.read_text().splitlines()[0]))])"),

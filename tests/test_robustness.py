@@ -165,6 +165,7 @@ def test_each_training_session_records_the_code_and_machine_it_ran_on(tmp_path, 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     train_run(small_run(root, epochs=1), out)
     train_run(small_run(root, epochs=3), out, resume=True)
+    train_run(small_run(root, epochs=3), out, resume=True)  # nothing left to train: no session
     sessions = [strict_json(line) for line in (out / "provenance.jsonl").read_text().splitlines()]
     assert [s["from_epoch"] for s in sessions] == [0, 1]
     first = sessions[0]

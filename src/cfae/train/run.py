@@ -135,7 +135,8 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
             trainer.resume()
         if trainer.writes:
             jsonio.write_json(out / RUN_FILE, config.model_dump(mode="json"))
-            record_session(out, trainer)
+            if trainer.epoch < config.train.epochs:  # a finished run opened again trains nothing
+                record_session(out, trainer)
         history = trainer.fit()
     return trainer.model, history
 
