@@ -3,7 +3,7 @@
     RUN/run.json        the RunConfig that ran (what `cfae evaluate/plot/sample` read back), with
                         every change accepted on resume listed under `changes`
     RUN/log.jsonl       one record per epoch
-    RUN/provenance.jsonl  one record per training session (the first and each resume): the epoch it
+    RUN/provenance.jsonl  one record per training session (the first and each resume that trains): the epoch it
                         started from, the code, libraries and machine (provenance.py)
     RUN/checkpoints/    safetensors checkpoints (see checkpoint.py)
     RUN/.lock           held by the training in progress
