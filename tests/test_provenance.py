@@ -21,6 +21,7 @@ def checkout(tmp_path):
     git(tmp_path, "init", "-q")
     git(tmp_path, "config", "user.email", "t@example.org")
     git(tmp_path, "config", "user.name", "t")
+    git(tmp_path, "config", "commit.gpgsign", "false")
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("x = 1\n")
     (tmp_path / ".gitignore").write_text(".venv/\n")
