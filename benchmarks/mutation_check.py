@@ -378,10 +378,11 @@ MUTATIONS = {
                                     'with open(out / PROVENANCE_FILE, "w") as file:'),
     "provenance-finished-run-counted": ("train/run.py", "if trainer.epoch < config.train.epochs:  # a finished run",
                                         "if True:  # a finished run"),
+    "lock-holder-blind": ("train/lock.py", 'return handle.read().strip() or "unknown"', "return None"),
     "report-provenance-counts-runs": ("experiments/report.py",
                                       "rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())",
                                       "rows.update([_code_and_machine(json.loads(path.read_text().splitlines()[0]))])"),
-    "report-provenance-hides-changes": ("experiments/report.py", '(" with changes" if git.get("dirty") else "")', '""'),
+    "report-provenance-hides-changes": ("train/provenance.py", '(" with changes" if git.get("dirty") else "")', '""'),
 }
 
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ def trained_run(tmp_path, shared_data):
 
 
 def test_every_command_has_help():
-    for command in ["train", "evaluate", "sample", "plot", "datasets", "models", "demo", "counterfactual"]:
+    for command in ["train", "evaluate", "info", "sample", "plot", "datasets", "models", "demo", "counterfactual"]:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -162,6 +163,29 @@ def test_evaluate_disentanglement_on_shapes_run(tmp_path):
     assert {"beta_vae_eval", "factor_vae_eval", "mig", "dci_disentanglement", "sap", "modularity", "irs"} <= set(scores)
     assert all(0 <= scores[k] <= 1 for k in ("beta_vae_eval", "mig", "sap", "modularity"))
     assert scores["dataset"] == "shapes" and scores["samples"] == "a fiftieth of the default (--fast)"
+
+
+def test_info_says_how_far_a_run_trained_and_what_trained_it(trained_run, shared_data):
+    from cfae.train.lock import run_lock
+    from cfae.train.provenance import code_label, provenance
+
+    result = invoke("train", "vae", "--dataset", "mnist", "--data-root", shared_data, "--latent-dim", 2, "--epochs", 2,
+                    "--limit", 300, "--batch-size", 64, "--out", trained_run, "--quiet", "-o", "beta=2", "--resume")
+    assert result.exit_code == 0, result.output
+    invoke("evaluate", trained_run)
+    result = invoke("info", trained_run)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    last = json.loads((trained_run / "log.jsonl").read_text().splitlines()[-1])
+    assert summary["epochs"] == {"trained": 2, "of": 2} and summary["last_epoch"] == last
+    assert summary["model"] == "vae" and summary["model_options"]["beta"] == 2 and summary["limit"] == 300
+    assert summary["checkpoints"] == ["epoch-0001", "epoch-0002"] and summary["scores"] == ["metrics.json"]
+    assert [s["from_epoch"] for s in summary["sessions"]] == [0, 1]
+    assert summary["sessions"][0]["code"] == code_label(provenance()) and summary["in_training_by_pid"] is None
+    with run_lock(trained_run):  # as while a training holds the folder
+        assert json.loads(invoke("info", trained_run).output)["in_training_by_pid"] == str(os.getpid())
+    result = invoke("info", trained_run / "checkpoints")
+    assert result.exit_code == 1 and "run.json: missing" in result.output
 
 
 def test_evaluate_disentanglement_needs_ground_truth(trained_run):

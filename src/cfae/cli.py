@@ -284,6 +284,16 @@ def evaluate(
 
 @app.command()
 @_friendly
+def info(run: Path = typer.Argument(..., help="run folder")):
+    """What a run folder holds: settings, epochs trained, the last epoch's losses, checkpoints, score
+    files and each training session's code and machine (JSON)."""
+    from cfae.train.run import run_summary
+
+    typer.echo(jsonio.dumps(run_summary(run), indent=2))
+
+
+@app.command()
+@_friendly
 def sample(
     run: Path = typer.Argument(..., help="run folder"),
     n: int = typer.Option(64, min=1, help="number of samples"),

@@ -11,7 +11,7 @@ import torch
 from cfae import jsonio
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
-from cfae.train.provenance import provenance
+from cfae.train.provenance import code_label, provenance
 from cfae.train.run import PROVENANCE_FILE, RUN_FILE
 from cfae.viz import figures
 
@@ -147,10 +147,7 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
 
 def _code_and_machine(session: dict) -> tuple:
     """A provenance record's code, torch, machine and threads, as a row of the provenance table."""
-    git = session.get("git")
-    code = "an installed copy" if git is None else git["commit"][:9] + (" with changes" if git.get("dirty") else "")
-    machine = session.get("gpu") or session["processor"]
-    return f"cfae {session['cfae']}, {code}", session["torch"], machine, session["threads"]
+    return code_label(session), session["torch"], session.get("gpu") or session["processor"], session["threads"]
 
 
 def provenance_lines(out: Path) -> list[str]:

@@ -57,3 +57,17 @@ def run_lock(folder: Path):
                 folder.rmdir()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def lock_holder(folder: Path) -> str | None:
+    """The pid written by the cfae run holding FOLDER/.lock now, or None when no run holds it."""
+    path = Path(folder) / ".lock"
+    if not path.is_file():
+        return None
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None

@@ -70,3 +70,11 @@ def provenance(device: str = "cpu") -> dict:
         record["cuda"] = torch.version.cuda
         record["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return record
+
+
+def code_label(record: dict) -> str:
+    """A provenance record's code in a few words: cfae's version and the commit's first 9 digits,
+    "with changes" when the package differed from it, or "an installed copy"."""
+    git = record.get("git")
+    code = "an installed copy" if git is None else git["commit"][:9] + (" with changes" if git.get("dirty") else "")
+    return f"cfae {record['cfae']}, {code}"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,12 @@ from cfae.settings import validation_problems
 from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_config
 from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
-from cfae.train.lock import RunFolderError, run_lock, writable_folder
-from cfae.train.provenance import provenance
+from cfae.train.lock import RunFolderError, lock_holder, run_lock, writable_folder
+from cfae.train.provenance import code_label, provenance
 from cfae.train.trainer import Trainer
 
 RUN_FILE, PROVENANCE_FILE = "run.json", "provenance.jsonl"
+SESSION_KEYS = ("from_epoch", "started", "torch", "processor", "gpu", "device", "threads")  # shown by `cfae info`
 # Settings a resumed run may change without --allow-changes: they do not change what is learnt.
 FREE_ON_RESUME = {"train.epochs", "train.progress", "train.device", "train.sync_every", "train.eval_batch_size",
                   "train.eval_every",
@@ -147,6 +149,28 @@ def record_session(out: Path, trainer: Trainer) -> None:
               "world_size": trainer.ranks.world_size, **provenance(trainer.device)}
     with open(out / PROVENANCE_FILE, "a") as file:
         file.write(jsonio.dumps(record) + "\n")
+
+
+def run_summary(run_dir: str | Path) -> dict[str, Any]:
+    """What a run folder holds, for `cfae info`: its settings, how far it trained, its last epoch's
+    record, its checkpoints, the score files beside them, and each training session's code and machine."""
+    run = Path(run_dir)
+    config = read_run_config(run)
+    log = run / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    sessions = []
+    if (run / PROVENANCE_FILE).is_file():
+        for line in (run / PROVENANCE_FILE).read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                sessions.append({"code": code_label(record)} | {k: record[k] for k in SESSION_KEYS if record.get(k) is not None})
+    return {"run": str(run), "model": config.model, "dataset": config.dataset, "limit": config.limit,
+            "model_options": config.model_options, "seed": config.train.seed,
+            "epochs": {"trained": records[-1]["epoch"] if records else 0, "of": config.train.epochs},
+            "in_training_by_pid": lock_holder(run), "last_epoch": records[-1] if records else None,
+            "checkpoints": [p.name for p in reversed(complete_checkpoints(run / "checkpoints"))],
+            "scores": sorted(p.name for p in run.glob("*.json") if p.name != RUN_FILE),
+            "changes": config.changes, "sessions": sessions}
 
 
 def _accept_changes(old: RunConfig, new: RunConfig, allow: bool, out: Path, newest: Path) -> RunConfig:
