@@ -2,14 +2,17 @@
 counts, compared weight for weight.
 
 Each run trains in a fresh process with OMP_NUM_THREADS set to its thread count, into its own folder
-under --work. The first run at the first count is the reference; each other run reports whether its
-final weights and optimiser state are bit-identical to it, the largest absolute weight difference,
-and its first and last training loss. One JSON line per run, so rows from several machines or
-commits can be put side by side (every run folder also holds provenance.jsonl: commit, torch,
+under --work. With --source, the command also runs from other source trees (a clone at another
+commit: its src/ goes first on PYTHONPATH). The first run is the reference; each other run reports
+whether its final weights and optimiser state are bit-identical to it, the largest absolute weight
+difference, and its first and last training loss. One JSON line per run, so rows from several
+machines can be put side by side (every run folder also holds provenance.jsonl: commit, torch,
 processor).
 
     python benchmarks/repeatability.py --threads 1,2 --repeats 2 --work /tmp/rep -- \\
         vae -d shapes --latent-dim 10 --network mlp -o hidden=[1200,1200] --epochs 1 --limit 10000
+    git clone -q . /tmp/old && git -C /tmp/old checkout -q 01557a0
+    python benchmarks/repeatability.py --threads 1 --repeats 1 --source /tmp/old --work /tmp/rep -- ...
 """
 
 from __future__ import annotations
@@ -40,10 +43,13 @@ def compare(reference: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) 
     return {"bit_identical": identical, "max_abs_weight_difference": gap}
 
 
-def train(args: list[str], out: Path, threads: int) -> dict:
-    """One `cfae train ARGS --out OUT` in a fresh process at `threads` threads; its first and last epoch records."""
+def train(args: list[str], out: Path, threads: int, source: Path | None = None) -> dict:
+    """One `cfae train ARGS --out OUT` in a fresh process at `threads` threads, from the source tree
+    `source` (else the installed cfae); its first and last epoch records."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source.resolve() / "src"), env.get("PYTHONPATH")]))
     subprocess.run([sys.executable, "-m", "cfae", "train", *args, "--out", str(out), "--quiet"], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -51,27 +57,47 @@ def train(args: list[str], out: Path, threads: int) -> dict:
             "seconds": sum(r["time_s"] for r in log)}
 
 
+def trained_commit(run: Path, source: Path | None) -> str | None:
+    """The commit the run was trained at: from its provenance.jsonl, else (code older than that
+    record) the source tree's HEAD."""
+    record = run / "provenance.jsonl"
+    if record.is_file():
+        return (json.loads(record.read_text().splitlines()[0]).get("git") or {}).get("commit")
+    if source is None:
+        return None
+    done = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated; the first is the reference")
     parser.add_argument("--repeats", type=int, default=2, help="runs at each thread count")
     parser.add_argument("--work", type=Path, required=True, help="folder for the run folders (replaced)")
+    parser.add_argument("--source", type=Path, action="append", default=[],
+                        help="also run from this source tree (a clone at another commit); repeatable")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the arguments of `cfae train`, without --out")
     options = parser.parse_args()
     train_args = [a for a in options.train_args if a != "--"]
     if not train_args or "--out" in train_args:
         parser.error("give the arguments of `cfae train` after --, without --out")
+    for source in options.source:
+        if not (source / "src" / "cfae" / "__init__.py").is_file():
+            parser.error(f"--source {source}: no src/cfae/__init__.py there")
     reference = None
-    for threads in (int(t) for t in options.threads.split(",")):
-        for repeat in range(options.repeats):
-            run = options.work / f"t{threads}-r{repeat}"
-            row = {"threads": threads, "repeat": repeat, "command": ["cfae", "train", *train_args], **train(train_args, run, threads)}
-            tensors = final_tensors(run)
-            if reference is None:
-                reference, row["reference"] = tensors, True
-            else:
-                row.update(compare(reference, tensors))
-            print(json.dumps(row), flush=True)
+    for number, source in enumerate([None, *options.source]):
+        for threads in (int(t) for t in options.threads.split(",")):
+            for repeat in range(options.repeats):
+                run = options.work / f"src{number}-t{threads}-r{repeat}"
+                row = {"source": str(source or "installed"), "threads": threads, "repeat": repeat,
+                       "command": ["cfae", "train", *train_args], **train(train_args, run, threads, source)}
+                row["commit"] = trained_commit(run, source)
+                tensors = final_tensors(run)
+                if reference is None:
+                    reference, row["reference"] = tensors, True
+                else:
+                    row.update(compare(reference, tensors))
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
