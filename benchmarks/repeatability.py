@@ -28,6 +28,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+# the cfae command of whichever source tree is first on the path (older trees have no cfae/__main__.py)
+LAUNCH = "import sys; from cfae.cli import app; sys.argv[0] = 'cfae'; app(prog_name='cfae')"
+
 
 def final_tensors(run: Path) -> dict[str, torch.Tensor]:
     """Every tensor of the run's newest checkpoint (weights and optimiser state), keyed file/name."""
@@ -50,7 +53,7 @@ def train(args: list[str], out: Path, threads: int, source: Path | None = None) 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source.resolve() / "src"), env.get("PYTHONPATH")]))
-    subprocess.run([sys.executable, "-m", "cfae", "train", *args, "--out", str(out), "--quiet"], env=env,
+    subprocess.run([sys.executable, "-c", LAUNCH, "train", *args, "--out", str(out), "--quiet"], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return {"first_train_loss": log[0]["train/loss"], "last_train_loss": log[-1]["train/loss"],
