@@ -379,9 +379,8 @@ MUTATIONS = {
     "provenance-finished-run-counted": ("train/run.py", "if trainer.epoch < config.train.epochs:  # a finished run",
                                         "if True:  # a finished run"),
     "lock-holder-blind": ("train/lock.py", 'return handle.read().strip() or "unknown"', "return None"),
-    "report-provenance-counts-runs": ("experiments/report.py",
-                                      "rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())",
-                                      "rows.update([_code_and_machine(json.loads(path.read_text().splitlines()[0]))])"),
+    "report-provenance-counts-runs": ("experiments/report.py", "rows.update(_code_and_machine(session) for session in sessions)",
+                                      "rows.update(_code_and_machine(session) for session in sessions[:1])"),
     "report-provenance-hides-changes": ("train/provenance.py", '(" with changes" if git.get("dirty") else "")', '""'),
 }
 

@@ -186,6 +186,10 @@ def test_info_says_how_far_a_run_trained_and_what_trained_it(trained_run, shared
         assert json.loads(invoke("info", trained_run).output)["in_training_by_pid"] == str(os.getpid())
     result = invoke("info", trained_run / "checkpoints")
     assert result.exit_code == 1 and "run.json: missing" in result.output
+    sessions = trained_run / "provenance.jsonl"
+    sessions.write_text("{torn\n" + sessions.read_text())
+    result = invoke("info", trained_run)
+    assert result.exit_code == 1 and "provenance.jsonl: line 1 is not valid JSON" in result.output
 
 
 def test_evaluate_disentanglement_needs_ground_truth(trained_run):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from cfae import jsonio
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
 from cfae.train.provenance import code_label, provenance
-from cfae.train.run import PROVENANCE_FILE, RUN_FILE
+from cfae.train.run import PROVENANCE_FILE, RUN_FILE, read_sessions
 from cfae.viz import figures
 
 
@@ -159,11 +158,9 @@ def provenance_lines(out: Path) -> list[str]:
         return []
     rows, unrecorded = Counter(), 0
     for run in runs:
-        path = run / PROVENANCE_FILE
-        if not path.is_file():
-            unrecorded += 1
-            continue
-        rows.update(_code_and_machine(json.loads(line)) for line in path.read_text().splitlines() if line.strip())
+        sessions = read_sessions(run)
+        unrecorded += not (run / PROVENANCE_FILE).is_file()
+        rows.update(_code_and_machine(session) for session in sessions)
     lines = ["## What trained these runs", "", f"Run folders under this report: {len(runs)}.", ""]
     if rows:
         lines += ["| code | torch | processor or GPU | threads | training sessions |", "|---|---|---|---|---|",

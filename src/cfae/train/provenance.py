@@ -37,8 +37,8 @@ def _git(tree: Path, *args: str) -> str | None:
 @functools.lru_cache(maxsize=None)
 def git_state(tree: Path = SOURCE) -> dict | None:
     """{"commit", "dirty"} of the git work tree whose tracked files include `tree`/__init__.py; dirty
-    when a file under `tree` differs from the commit or is not in it (ignored files aside). None for an installed copy (even one inside an
-    ignored folder of a checkout, such as .venv) and without git."""
+    when a file under `tree` differs from the commit or is not in it (ignored files aside). None for
+    an installed copy (even one inside an ignored folder of a checkout, such as .venv) and without git."""
     if _git(tree, "ls-files", "--error-unmatch", "__init__.py") is None:
         return None
     commit = _git(tree, "rev-parse", "HEAD")

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
 from cfae.train.lock import RunFolderError, lock_holder, run_lock, writable_folder
 from cfae.train.provenance import code_label, provenance
-from cfae.train.trainer import Trainer
+from cfae.train.trainer import Trainer, read_log
 
 RUN_FILE, PROVENANCE_FILE = "run.json", "provenance.jsonl"
 SESSION_KEYS = ("from_epoch", "started", "torch", "processor", "gpu", "device", "threads")  # shown by `cfae info`
@@ -151,19 +150,20 @@ def record_session(out: Path, trainer: Trainer) -> None:
         file.write(jsonio.dumps(record) + "\n")
 
 
+def read_sessions(run_dir: str | Path) -> list[dict]:
+    """The provenance records of a run's training sessions, oldest first ([] for a run trained before
+    they were recorded); a bad line is an error naming the file."""
+    return read_log(Path(run_dir) / PROVENANCE_FILE)
+
+
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
     """What a run folder holds, for `cfae info`: its settings, how far it trained, its last epoch's
     record, its checkpoints, the score files beside them, and each training session's code and machine."""
     run = Path(run_dir)
     config = read_run_config(run)
-    log = run / "log.jsonl"
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
-    sessions = []
-    if (run / PROVENANCE_FILE).is_file():
-        for line in (run / PROVENANCE_FILE).read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                sessions.append({"code": code_label(record)} | {k: record[k] for k in SESSION_KEYS if record.get(k) is not None})
+    records = read_log(run / "log.jsonl")
+    sessions = [{"code": code_label(record)} | {k: record[k] for k in SESSION_KEYS if record.get(k) is not None}
+                for record in read_sessions(run)]
     return {"run": str(run), "model": config.model, "dataset": config.dataset, "limit": config.limit,
             "model_options": config.model_options, "seed": config.train.seed,
             "epochs": {"trained": records[-1]["epoch"] if records else 0, "of": config.train.epochs},
