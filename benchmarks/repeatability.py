@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from cfae.train.provenance import git_state
+
 # the cfae command of whichever source tree is first on the path (older trees have no cfae/__main__.py)
 LAUNCH = "import sys; from cfae.cli import app; sys.argv[0] = 'cfae'; app(prog_name='cfae')"
 
@@ -68,8 +70,7 @@ def trained_commit(run: Path, source: Path | None) -> str | None:
         return (json.loads(record.read_text().splitlines()[0]).get("git") or {}).get("commit")
     if source is None:
         return None
-    done = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() or None
+    return (git_state(source.resolve() / "src" / "cfae") or {}).get("commit")
 
 
 def main() -> None:

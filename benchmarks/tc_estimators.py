@@ -59,15 +59,18 @@ def exact_terms(z: torch.Tensor, own: torch.Tensor, mean: torch.Tensor, scale: t
     return {name: value / len(z) for name, value in totals.items()}
 
 
+def posterior_draws(mean: torch.Tensor, scale: torch.Tensor, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw z ~ q(z|x_i) = N(mean_i, scale_i^2) for each listed row i, from the generator."""
+    return mean[rows] + scale[rows] * torch.randn(len(rows), mean.shape[1], generator=generator, dtype=mean.dtype)
+
+
 def refit_discriminator_tc(mean: torch.Tensor, scale: torch.Tensor, z: torch.Tensor, steps: int, batch_size: int,
                            generator: torch.Generator) -> float:
     """Mean logit at z of a fresh discriminator trained on minibatch draws of q(z) against their shuffles."""
     critic = CodeDiscriminator(mean.shape[1])
     optimizer = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
     for _ in range(steps):
-        rows = torch.randint(len(mean), (batch_size,), generator=generator)
-        draws = (mean[rows] + scale[rows] * torch.randn(batch_size, mean.shape[1], generator=generator,
-                                                         dtype=mean.dtype)).float()
+        draws = posterior_draws(mean, scale, torch.randint(len(mean), (batch_size,), generator=generator), generator).float()
         joint, shuffled = joint_and_shuffled_logits(critic, draws, generator)
         optimizer.zero_grad()
         density_ratio_loss(joint, shuffled).backward()
@@ -93,7 +96,7 @@ def main() -> None:
     n = len(mean)
     g = torch.Generator().manual_seed(args.seed)
     rows = torch.randperm(n, generator=g)[:args.draws]
-    z = mean[rows] + scale[rows] * torch.randn(len(rows), mean.shape[1], generator=g, dtype=torch.float64)
+    z = posterior_draws(mean, scale, rows, g)
     own = torch.distributions.Normal(mean[rows], scale[rows]).log_prob(z).sum(1)
     exact = exact_terms(z, own, mean, scale)
     print(json.dumps({"run": args.run, "examples": n, "draws": len(rows), "exact": exact}), flush=True)
@@ -112,7 +115,7 @@ def main() -> None:
     for _ in range(args.batches):
         batch = torch.randperm(n, generator=g)[:args.batch_size]
         m_, s_ = mean[batch], scale[batch]
-        draws = m_ + s_ * torch.randn(m_.shape, generator=g, dtype=torch.float64)
+        draws = posterior_draws(mean, scale, batch, g)
         for name in ("mss", "mws"):
             for term, value in kl_decomposition(draws, m_, s_, n, name).items():
                 sums[name][term] += float(value.mean())

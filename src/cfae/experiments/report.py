@@ -159,7 +159,7 @@ def provenance_lines(out: Path) -> list[str]:
     rows, unrecorded = Counter(), 0
     for run in runs:
         sessions = read_sessions(run)
-        unrecorded += not (run / PROVENANCE_FILE).is_file()
+        unrecorded += not sessions
         rows.update(_code_and_machine(session) for session in sessions)
     lines = ["## What trained these runs", "", f"Run folders under this report: {len(runs)}.", ""]
     if rows:
