@@ -46,3 +46,12 @@ def eval_term_under_seeds(model, term: str, seeds=(0, 1)) -> list[float]:
         with torch.no_grad():
             values.append(model.eval()(batch).terms[term].item())
     return values
+
+
+def scored_here(record: dict) -> bool:
+    """Whether a record of scores is stamped with the code, torch and processor running the tests."""
+    from cfae.train.provenance import SCORED_BY, code_label, processor, provenance
+
+    stamp = record.get(SCORED_BY)
+    return (isinstance(stamp, dict) and code_label(stamp) == code_label(provenance())
+            and stamp["torch"] == torch.__version__ and stamp["processor"] == processor())

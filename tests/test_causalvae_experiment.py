@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cfae.cli import app
+from conftest import scored_here
 
 
 def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
@@ -20,6 +21,7 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     causal, plain = results["CausalVAE/seed-0"], results["VAE/seed-0"]
     assert causal["handles"]["light_angle"]["key"] == "light_angle" and causal["handles"]["light_angle"]["dims"] == [4, 5, 6, 7]
     assert isinstance(plain["handles"]["light_angle"]["key"], int) and plain["graph"] is None
+    assert scored_here(causal) and scored_here(plain) and scored_here(results["unchanged scene/seed-0"])
     assert 0 <= causal["graph"]["shd"] <= 6 and 0 <= causal["information"]["mic"] <= 100
     assert causal["graph"]["start_shd"] == 4  # A starts with no edges: the 4 true ones are missing
     assert not causal["counterfactuals"]["shadow_length"]["simulable"] and causal["counterfactuals"]["pendulum_angle"]["simulable"]
@@ -36,6 +38,7 @@ def test_reproduce_then_intervene_on_a_run(tmp_path, monkeypatch):
     folder = run / "intervene-pendulum_angle=20"
     record = json.loads((folder / "intervention.json").read_text())
     assert record["simulable"] and record["pixel_mse"] > 0 and set(record["concept_abs_error"]) >= {"light_angle"}
+    assert scored_here(record)
     assert (folder / "figure3.png").exists() and (folder / "figure3_truth.png").exists()
     again = runner.invoke(app, ["counterfactual", "intervene", str(run), "--concept", "pendulum_angle", "--value", "20"])
     assert again.exit_code == 1 and "already exists" in again.output

@@ -10,6 +10,7 @@ from cfae.data.base import Batch
 from cfae.experiments import cdvae_gan
 from cfae.experiments.cdvae_gan import attribute_means, mean_pairwise_distance, minimality_means, reproduce, sample_diversity
 from cfae.experiments.cdvae_gan_report import verdicts
+from conftest import scored_here
 
 
 def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
@@ -25,8 +26,8 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
         assert 0 <= scores["precision_counterfactual"] <= 1 and scores["density_samples"] >= 0
         assert 0 <= scores["minimality"] <= 1 and 0 <= scores["attributes"]["wide"]["minimality_p2"] <= 1
         assert scores["minimality_p2"] == pytest.approx(sum(a["minimality_p2"] for a in scores["attributes"].values()) / 3)
-        assert (out / f"figure7_{model}.png").stat().st_size > 0
-    assert results["setup"]["attribute_classifier"]["kind"] == "attributes"
+        assert (out / f"figure7_{model}.png").stat().st_size > 0 and scored_here(scores)
+    assert results["setup"]["attribute_classifier"]["kind"] == "attributes" and scored_here(results["setup"])
     text = report.read_text()
     assert "Table 2" in text and "Table 3" in text and "CDVAE-GAN" in text and "| minimality |" in text and "| coverage_samples |" in text
     assert "| minimality_p1 | minimality_p2 |" in text and "unchanged scores P1 = 0, P2 = 1, minimality 0.295" in text
@@ -39,7 +40,8 @@ def test_reproduce_cdvae_gan_smoke_and_flip_grid(shared_data, tmp_path):
     grid = tmp_path / "flips.png"
     result = runner.invoke(app, ["counterfactual", "flip", str(run), "-a", "thick", "-n", "4", "--out", str(grid)])
     assert result.exit_code == 0, result.output
-    assert grid.stat().st_size > 0 and json.loads(grid.with_suffix(".json").read_text())["method"] == "flip"
+    flips = json.loads(grid.with_suffix(".json").read_text())
+    assert grid.stat().st_size > 0 and flips["method"] == "flip" and scored_here(flips)
     result = runner.invoke(app, ["counterfactual", "flip", str(run), "-a", "bold", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1 and "valid choices: thick, slanted, wide" in result.output
     result = runner.invoke(app, ["counterfactual", "flip", str(out / "runs" / "vae-gan-seed-0"), "--out", str(tmp_path / "v.png")])

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 import cfae
 from cfae.cli import app
+from cfae.experiments.report import score_files
+from conftest import scored_here
 
 runner = CliRunner()
 
@@ -179,9 +181,14 @@ def test_info_says_how_far_a_run_trained_and_what_trained_it(trained_run, shared
     last = json.loads((trained_run / "log.jsonl").read_text().splitlines()[-1])
     assert summary["epochs"] == {"trained": 2, "of": 2} and summary["last_epoch"] == last
     assert summary["model"] == "vae" and summary["model_options"]["beta"] == 2 and summary["limit"] == 300
-    assert summary["checkpoints"] == ["epoch-0001", "epoch-0002"] and summary["scores"] == ["metrics.json"]
+    assert summary["checkpoints"] == ["epoch-0001", "epoch-0002"]
+    assert summary["scores"] == {"metrics.json": code_label(provenance())}  # scored by this code
     assert [s["from_epoch"] for s in summary["sessions"]] == [0, 1]
     assert summary["sessions"][0]["code"] == code_label(provenance()) and summary["in_training_by_pid"] is None
+    (trained_run / "older.json").write_text('{"mse": 0.1}')  # scored before cfae stamped scores
+    (trained_run / "torn.json").write_text('{"mse": 0.')
+    assert json.loads(invoke("info", trained_run).output)["scores"] == {
+        "metrics.json": code_label(provenance()), "older.json": "not recorded", "torn.json": "unreadable (JSONDecodeError)"}
     with run_lock(trained_run):  # as while a training holds the folder
         assert json.loads(invoke("info", trained_run).output)["in_training_by_pid"] == str(os.getpid())
     result = invoke("info", trained_run / "checkpoints")
@@ -207,13 +214,15 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     assert "## 2-D latent, 1 epochs" in report and "## 2-D latent, 2 epochs" in report
     assert "| CF-AE | 1 |" in report and "- mmd (lower is better): CF-AE " in report
     assert "## What trained these runs" in report and "Run folders under this report: 3." in report
-    assert report.count(" | 6 |\n") == 1  # three models, each trained to epoch 1 and resumed to 2, on this machine
+    trained, scored = report.split("## What computed these scores")
+    assert trained.count(" | 6 |\n") == 1  # three models, each trained to epoch 1 and resumed to 2, on this machine
+    assert scored.count(" | 6 |\n") == 1  # each model's metrics at epochs 1 and 2, by this code
     assert all((out / f"fig{k}_{name}.png").is_file() for k, name in ((5, "latent_space"), (8, "cf_manifold")))
     run = out / "runs" / "counterfactual-ae-d2-s0"
     before = (run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()
     result = invoke(*args)  # everything measured: nothing retrains, the report is rewritten from the files
     assert result.exit_code == 0 and ((run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()) == before
-    assert (out / "report.md").read_text().count(" | 6 |\n") == 1  # opening finished runs added no session
+    assert (out / "report.md").read_text().count(" | 6 |\n") == 2  # opening finished runs added no session
     assert len(before[1].splitlines()) == 2  # epoch 2 resumed epoch 1's run: one log line an epoch
     epoch_1 = (run / "metrics-e1.json").read_text()
     (run / "metrics-e2.json").write_text('{"mmd": 9.0}')  # as if measured before a metric was added
@@ -238,6 +247,9 @@ def test_reproduce_betavae_dsprites_smoke(tmp_path, shared_data):
     assert "| ground truth | 1 | 100.00 | 100.00 +- 0.00 |" in report
     assert (tmp_path / "betavae-dsprites" / "normalised_beta.png").is_file()
     assert "## MNIST (no ground-truth factors)" in report
+    scores = score_files(tmp_path / "betavae-dsprites")  # baselines, each run's suite and Higgins metric, MNIST's
+    assert len(scores) >= 8 and all(scored_here(json.loads(p.read_text())) for p in scores)
+    assert "## What computed these scores" in report and "Score files computed before" not in report
 
 
 @pytest.mark.slow

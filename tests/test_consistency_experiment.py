@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from cfae.cli import app
 from cfae.experiments.consistency import reproduce
+from conftest import scored_here
 
 
 def test_reproduce_consistency_smoke_resumes_and_refuses_unknown_names(shared_data, tmp_path):
@@ -19,6 +20,7 @@ def test_reproduce_consistency_smoke_resumes_and_refuses_unknown_names(shared_da
     assert len(scores["INV"]) == 3 and len(scores["SCN"]) == 3
     assert scores["mask"]["possible"] == 3 and "mask" not in results["latent-3/ae/plain/seed-0"]
     assert set(scores["self_consistency"]) == {"posterior", "hybrid", "uniform"} and scores["fid_reconstruction"] > 0
+    assert scored_here(scores) and scored_here(results["latent-3/avae/plain/seed-0"])
     text = (out / "report.md").read_text()
     assert "Table 1" in text and "Table 2" in text and "XCAE-E vs AE" in text and "AVAE" in text
     assert (out / "fig3_ae.png").stat().st_size > 0 and (out / "masks_ae.png").stat().st_size > 0
@@ -114,14 +116,15 @@ def test_merge_results_adds_shard_runs_and_refuses_a_conflict(tmp_path):
         (tmp_path / name / "results.json").write_text(json.dumps(results))
         return str(tmp_path / name)
 
-    main = folder("main", {"a/seed-0": {"x": 1}, "setup": {"seeds": [0]}})
-    shard = folder("s1", {"a/seed-1": {"x": 2}, "a/seed-0": {"x": 1}, "setup": {"seeds": [1]}})
+    main = folder("main", {"a/seed-0": {"x": 1, "scored_by": {"scored": "then"}}, "setup": {"seeds": [0]}})
+    shard = folder("s1", {"a/seed-1": {"x": 2}, "a/seed-0": {"x": 1, "scored_by": {"scored": "now"}},  # the same scores
+                          "setup": {"seeds": [1]}})
     clash = folder("s2", {"a/seed-0": {"x": 9}})
     runner = CliRunner()
     done = runner.invoke(app, ["merge-results", main, shard])
     assert done.exit_code == 0 and "1 run(s) added" in done.output
     merged = json.loads((tmp_path / "main" / "results.json").read_text())
-    assert merged == {"a/seed-0": {"x": 1}, "a/seed-1": {"x": 2}, "setup": {"seeds": [0]}}
+    assert merged == {"a/seed-0": {"x": 1, "scored_by": {"scored": "then"}}, "a/seed-1": {"x": 2}, "setup": {"seeds": [0]}}
     refused = runner.invoke(app, ["merge-results", main, clash])
     assert refused.exit_code == 1 and "run a/seed-0 is already in" in refused.output and "--replace" in refused.output
     assert json.loads((tmp_path / "main" / "results.json").read_text()) == merged
@@ -129,4 +132,5 @@ def test_merge_results_adds_shard_runs_and_refuses_a_conflict(tmp_path):
     assert json.loads((tmp_path / "main" / "results.json").read_text())["a/seed-0"] == {"x": 9}
     fresh = tmp_path / "new" / "folder"  # a target that does not exist yet
     assert runner.invoke(app, ["merge-results", str(fresh), shard]).exit_code == 0
-    assert json.loads((fresh / "results.json").read_text()) == {"a/seed-1": {"x": 2}, "a/seed-0": {"x": 1}}
+    assert json.loads((fresh / "results.json").read_text()) == {"a/seed-1": {"x": 2},
+                                                                "a/seed-0": {"x": 1, "scored_by": {"scored": "now"}}}

@@ -15,7 +15,7 @@ from cfae.nn.distributions import DiagonalGaussian, chain_kl_dims
 from cfae.nn.ladder import precision_weighted_merge
 from cfae.train import TrainConfig, Trainer
 from cfae.train.trainer import kl_warmup_weight
-from conftest import tiny_dataset
+from conftest import tiny_dataset, scored_here
 
 
 def small(name: str, layers: int = 3, **options):
@@ -154,7 +154,7 @@ def test_reproduce_ladder_vae_smoke_resumes_and_refuses_unknown_names(tmp_path, 
     run = results["LVAE+BN+WU/2/seed-0"]
     assert run["k"] == 4 and run["log_likelihood"] >= run["elbo"] - 5 and math.isfinite(run["log_likelihood"])
     assert set(run["snapshots"]) == {"1", "2"} and [c["epoch"] for c in run["curve"]] == [1, 2]
-    assert list(run["layers"]) == ["z1", "z2"] and run["layers"]["z2"]["units"] == 32
+    assert list(run["layers"]) == ["z1", "z2"] and run["layers"]["z2"]["units"] == 32 and scored_here(run)
     text = (tmp_path / "report.md").read_text()
     assert "importance-weighted bound with K = 4" in text and "| 64-32 | " in text
     trained_on_bound = json.loads((tmp_path / "runs" / "LVAE_BN_WU_IW10-2-seed-0" / "run.json").read_text())

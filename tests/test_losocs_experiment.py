@@ -9,6 +9,7 @@ from cfae.counterfactual.streams import StreamResult
 from cfae.experiments import losocs
 from cfae.experiments.losocs import change_summary, cohort_inputs, reproduce
 from cfae.data import get_dataset
+from conftest import scored_here
 
 
 def test_cohort_inputs_respect_sources_and_never_target_the_own_class(shared_data):
@@ -34,6 +35,7 @@ def test_reproduce_losocs_smoke(tmp_path, shared_data, monkeypatch):
     assert set(results) >= {"regression/plain/+1", "regression/plausible-recon/-1", "table2/plain/4->7",
                             "table1/plausible-prototype", "sweep/prototype/0.1"}
     assert "regression/plausible-prototype/+1" not in results  # a regressor's target has no class prototype
+    assert all(scored_here(results[key]) for key in results if key.startswith(("table", "regression/", "sweep/")))
     assert (tmp_path / "figures" / "distance_histograms.png").is_file()
     assert (tmp_path / "figures" / "siamese_candidates.png").is_file()
     again = reproduce(tmp_path, data_root=str(shared_data), epochs=1, streams=12, cohort=10, siamese_streams=25,

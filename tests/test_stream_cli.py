@@ -5,6 +5,7 @@ import json
 import pytest
 
 from cfae.train.classifier import load_predictor
+from conftest import scored_here
 from test_cli import invoke, trained_run  # noqa: F401  (the fixture is shared)
 
 
@@ -55,7 +56,7 @@ def test_counterfactual_stream_writes_strips_gifs_and_json(trained_run, classifi
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "streams.json").read_text())
     assert len(summary["steps"]) == 3 and max(summary["steps"]) <= 15 and summary["to"] == 7
-    assert summary["settings"]["tau"] == 0.99
+    assert summary["settings"]["tau"] == 0.99 and scored_here(summary)
     for i in range(3):
         assert (out / f"stream-{i:03d}.png").is_file() and (out / f"stream-{i:03d}.gif").is_file()
     again = invoke("counterfactual", "stream", trained_run, "--model", classifier_dir, "--to", 7, "--out", out)

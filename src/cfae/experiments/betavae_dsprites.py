@@ -20,7 +20,7 @@ import torch
 
 from cfae.data.groundtruth import FactorsAsObservations, ShapesSpace
 from cfae.experiments.betavae_report import row_name
-from cfae.experiments.report import disentanglement_scores
+from cfae.experiments.report import disentanglement_scores, save_scores
 from cfae.metrics.disentanglement import disentanglement_suite
 from cfae.metrics.factor_stats import model_representation
 from cfae.models import build_model
@@ -41,10 +41,8 @@ BATCH_SIZE, LEARNING_RATE = 128, 1e-3
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
     if path.exists():
         return json.loads(path.read_text())
-    result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    return result
+    return save_scores(path, compute())
 
 
 # Learned rows: model -> (prefix of its run folders, the option its weight sets)
@@ -107,15 +105,13 @@ def train_and_score(out: Path, beta: float, latent_dim: int, network: str, seed:
                                     only=None if suite else ("beta_vae",))
     scores["encoded_on"] = str(next(model.parameters()).device)
     if not suite:
-        higgins_file.write_text(json.dumps(scores, indent=2))
-        return scores
+        return save_scores(higgins_file, scores, model)
     from cfae.metrics.encode import encode_dataset
     from cfae.metrics.latent import kl_per_dimension
 
     scores["kl_per_dim"] = kl_per_dimension(encode_dataset(model, config.load_split("test").head(5000)))
     scores["final_train_loss"] = history[-1]["train/loss"] if history else None
-    suite_file.write_text(json.dumps(scores, indent=2))
-    return scores
+    return save_scores(suite_file, scores, model)
 
 
 def scores_over_training(out: Path, learned, latent_dim: int, seeds) -> dict[str, dict[int, list[dict]]]:
@@ -151,8 +147,7 @@ def mnist_unsupervised(out: Path, beta: float, seed: int, epochs: int, limit, da
     encoded = encode_dataset(model.cpu().eval(), config.load_split("test"))
     scores = {"active_units": active_units(encoded), "total_correlation": total_correlation(encoded),
               "kl_per_dim": kl_per_dimension(encoded)}
-    score_file.write_text(json.dumps(scores, indent=2))
-    return scores
+    return save_scores(score_file, scores)
 
 
 def reproduce(out: str | Path, seeds=(0, 1, 2), betas=(1.0, 4.0), sweep_betas=(1.0, 2.0, 4.0, 8.0, 16.0),

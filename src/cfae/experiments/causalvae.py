@@ -23,10 +23,12 @@ from cfae.data import get_dataset
 from cfae.data.worlds import PENDULUM, CausalWorld, causal_world
 from cfae.experiments.cached import cached_predictor, trained_run
 from cfae.experiments.concept_job import concept_values, write_figure3
+from cfae.experiments.report import save_result
 from cfae.metrics.causal import concept_handles, concept_information, concept_counterfactuals, structural_hamming_distance
 from cfae.models.causal_vae import initial_edge_weights
 from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
+from cfae.train.provenance import stamped
 from cfae.train.run import RunConfig
 
 EDGE_THRESHOLD = 0.3
@@ -143,15 +145,14 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
             folder = out / "runs" / f"{name}-seed-{seed}"
             model = trained_run(folder, run_config(name, seed, preset, data_root, progress, dataset))
             handles = concept_handles(model, train, list(world.concepts))
-            results[key] = score(model, handles, train, test, regressor, preset, seed, world)
+            results[key] = stamped(score(model, handles, train, test, regressor, preset, seed, world), model)
             if seed == seeds[0]:
                 write_figure3(model, handles, world, test, concept_values(train, world), out / "figures" / name, 0)
             jsonio.write_json(path, results)
         key = f"{UNCHANGED}/seed-{seed}"
         if key not in results:
-            results[key] = {"counterfactuals": concept_counterfactuals(None, test, world, None, intervention_values(train, preset, world),
-                                                                       regressor, preset["scenes"], seed)}
-            jsonio.write_json(path, results)
+            save_result(path, results, key, {"counterfactuals": concept_counterfactuals(
+                None, test, world, None, intervention_values(train, preset, world), regressor, preset["scenes"], seed)})
     results["setup"] = {"dataset": dataset, "preset": preset_name, **preset, "seeds": list(seeds), "models": list(models),
                         "test_scenes": len(test), "edge_threshold": EDGE_THRESHOLD}
     jsonio.write_json(path, results)

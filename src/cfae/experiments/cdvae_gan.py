@@ -27,12 +27,14 @@ from cfae.data.base import Batch, ImageDataset
 from cfae.data.morpho import measure
 from cfae.data.shapes import FACTOR_NAMES, render_shapes
 from cfae.experiments.cached import cached_predictor, feature_backend, trained_run
+from cfae.experiments.report import save_result
 from cfae.metrics.attributes import (attribute_scores, composition, minimality, nearest_truth_error, oracle_truth_error,
                                      relabelled, truth_gap_closed)
 from cfae.metrics.fid import feature_statistics, features_of, fid, frechet_distance, gaussian_statistics
 from cfae.metrics.realism import precision_recall_density_coverage
 from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
+from cfae.train.provenance import stamped
 from cfae.train.run import RunConfig
 
 MODELS = {"cdvae": "VAE", "vae-gan": "VAE-GAN", "cdvae-gan": "CDVAE-GAN"}
@@ -239,14 +241,14 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
             say(f"{MODELS[model_name]} ({model_name}), seed {seed}: {preset['epochs']} epochs on {len(train)} images")
             config = run_config(dataset, model_name, seed, preset, data_root, progress)
             model = trained_run(out / "runs" / f"{model_name}-seed-{seed}", config)
-            results[key] = evaluate_model(model, train, test, classifier, backend, real_features, thresholds, seed)
-            jsonio.write_json(out / "results.json", results)
+            save_result(out / "results.json", results, key,
+                        evaluate_model(model, train, test, classifier, backend, real_features, thresholds, seed), model)
     data_fid = frechet_distance(*gaussian_statistics(real_features),
                                 *feature_statistics(backend, train.batch(slice(0, eval_size)).x))
-    results["setup"] = {"dataset": dataset, "preset": preset, "seeds": list(seeds), "eval_size": len(test),
+    results["setup"] = stamped({"dataset": dataset, "preset": preset, "seeds": list(seeds), "eval_size": len(test),
                         "attribute_classifier": clf_record, "feature_backend": backend.name,
                         "feature_record": backend_record, "fid_train_vs_test": data_fid,
-                        "thresholds": thresholds}
+                        "thresholds": thresholds})
     jsonio.write_json(out / "results.json", results)
     report = write_report(out, results, train, test, models, seeds)
     say(f"report written to {report.resolve()}")

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 import cfae
-from cfae import jsonio
 from cfae.data.base import ImageDataset
 from cfae.data.worlds import CausalWorld, causal_world
+from cfae.experiments.report import save_scores
 from cfae.metrics.causal import ConceptHandle, concept_handles, true_counterfactual
 from cfae.metrics.pixels import mean_squared_error
 from cfae.registry import check_choices
@@ -94,7 +94,7 @@ def write_intervention(run: Path, concept: str | None, value: float | None, n: i
             record["estimated_concepts"] = dict(zip(world.concepts, estimate.mean(0).tolist()))
             record["concept_abs_error"] = dict(zip(world.concepts, np.abs(estimate - truth_labels).mean(0).tolist()))
         say(f"do({concept} = {value:g}): pixel MSE to the true render {record['pixel_mse']:.5f}")
-    jsonio.write_json(out / "intervention.json", record)
+    save_scores(out / "intervention.json", record, model)
     for path in paths:
         say(f"written {path}")
     return out

@@ -32,6 +32,7 @@ from cfae.metrics.pixels import mean_squared_error
 from cfae.registry import check_choices
 from cfae.rng import seeded
 from cfae.train.config import TrainConfig
+from cfae.train.provenance import stamped
 from cfae.train.run import RunConfig
 from cfae.viz import consistency as figures
 from cfae.viz.grid import save_image_grid
@@ -236,10 +237,11 @@ def reproduce(out: str | Path, dataset: str = "mnist", preset_name: str = "cpu",
                     config = run_config(dataset, family, variant, latent_dim, seed, preset, data_root, progress, unit_dim)
                     model = trained_run(folder, config)
                     codes = training_codes(model, train, seed)
-                    results[key] = evaluate_run(model, codes, test_x, backend, real_stats, seed, preset["samples"],
-                                                preset["interventions"])
+                    scores = evaluate_run(model, codes, test_x, backend, real_stats, seed, preset["samples"],
+                                          preset["interventions"])
                     if space is not None:
-                        results[key]["ground_truth"] = ground_truth_scores(model, space, seed, preset["gt_divisor"])
+                        scores["ground_truth"] = ground_truth_scores(model, space, seed, preset["gt_divisor"])
+                    results[key] = stamped(scores, model)
                     if seed == seeds[0]:
                         tag = size_key(latent_dim, unit_dim).removeprefix("latent-")
                         run_figures(model, codes, test_x, out / "figures", f"{tag}_{family}_{variant}_seed{seed}", seed,

@@ -15,6 +15,7 @@ from typing import Callable
 from cfae import jsonio
 from cfae.data import get_dataset
 from cfae.experiments.cf_report import NAMES as COMPARED, write_report
+from cfae.experiments.report import save_scores
 from cfae.metrics.counterfactual_ae import latent_quality
 from cfae.train.classifier import cached_classifier
 from cfae.train.config import TrainConfig
@@ -47,8 +48,7 @@ def reproduce(dataset: str, out: str | Path, seeds=(0, 1, 2), epochs=(20, 50), l
                                        train=TrainConfig(epochs=n_epochs, seed=seed, progress=progress))
                     model, _ = train_run(config, run_dir, resume=(run_dir / "checkpoints").exists())
                     model = model.cpu().eval()
-                    metrics = latent_quality(model, train, test, classifier)
-                    jsonio.write_json(metrics_file, metrics)
+                    save_scores(metrics_file, latent_quality(model, train, test, classifier), model)
     report = write_report(out, dataset, accuracy, train, test)
     say(f"report written to {report.resolve()}")
     return report
@@ -71,7 +71,7 @@ def rescore(dataset: str, out: str | Path, data_root: str | None = None, limit: 
     train, test = get_dataset(dataset, "train", data_root, limit), get_dataset(dataset, "test", data_root, limit)
     classifier, accuracy = cached_classifier(train, test, out / "classifier")
     for run_dir, latest, model in latest_models(out):
-        jsonio.write_json(run_dir / f"metrics-e{latest}.json", latent_quality(model, train, test, classifier))
+        save_scores(run_dir / f"metrics-e{latest}.json", latent_quality(model, train, test, classifier), model)
         say(f"{run_dir.name}: scored again at epoch {latest}")
     write_report(out, dataset, accuracy, train, test)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 import cfae
-from cfae import jsonio
 from cfae.counterfactual.flip import attribute_method, has_attribute_latents
+from cfae.experiments.report import save_scores
 from cfae.registry import check_choices
 from cfae.train.run import read_run_config
 from cfae.viz.attributes import flip_grid, flip_rows
@@ -35,8 +35,7 @@ def write_flip_grid(run: Path, attributes: list[str], n: int, out: Path, value: 
     index = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]
     rows = flip_rows(method, test.batch(index), names, attributes, value)
     path = flip_grid(rows, out, title=f"{config.model} on {config.dataset}")
-    jsonio.write_json(out.with_suffix(".json"), {"run": str(run), "test_indices": index.tolist(),
-                                                  "rows": list(rows), "value": value, "method":
-                                                  "flip" if train is None else "mean-difference"})
+    save_scores(out.with_suffix(".json"), {"run": str(run), "test_indices": index.tolist(), "rows": list(rows),
+                                           "value": value, "method": "flip" if train is None else "mean-difference"}, model)
     say(f"grid written to {path}")
     return path

@@ -28,6 +28,7 @@ from cfae.data import get_dataset
 from cfae.data.base import ImageDataset
 from cfae.data.morpho import measure
 from cfae.experiments.cached import cached_predictor, trained_run
+from cfae.experiments.report import save_result
 from cfae.metrics import streams as sm
 from cfae.metrics.encode import Encoded, encode_dataset
 from cfae.metrics.siamese import siamese_evaluation
@@ -249,14 +250,12 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             values = _cached_cohort(stream_file(out, "table1", name),
                                     lambda: run_cohort(vae, classifier, test, index, targets, settings[name],
                                                        partial(seed_metrics, classifier), reference))
-            results[key] = {"settings": asdict(settings[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
-                            "r2_from_input": sm.summary(values["r2_from_input"]),
-                            "cv_from_input": sm.summary(values["cv_from_input"]),
-                            "path_r2": sm.summary(values["path_r2"]),
-                            "change_before_p099": sm.summary(values["change_before"]),
-                            "change_after_p099": sm.summary(values["change_after"]),
-                            **standard_metrics(values, vae, classifier, im_aes, train)}
-            jsonio.write_json(out / "results.json", results)
+            save_result(out / "results.json", results, key, {
+                "settings": asdict(settings[name]), "r2": sm.summary(values["r2"]), "cv": sm.summary(values["cv"]),
+                "r2_from_input": sm.summary(values["r2_from_input"]), "cv_from_input": sm.summary(values["cv_from_input"]),
+                "path_r2": sm.summary(values["path_r2"]), "change_before_p099": sm.summary(values["change_before"]),
+                "change_after_p099": sm.summary(values["change_after"]),
+                **standard_metrics(values, vae, classifier, im_aes, train)}, vae)
 
     for name in [v for v in variants if v in detail_variants and v not in TABLE1_ONLY]:
         for cohort_name, (source, target) in COHORTS.items():
@@ -267,10 +266,9 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             say(f"table 2, {name}: {cohort_name} ({len(index)} streams)")
             values = _cached_cohort(stream_file(out, "table2", name, cohort_name),
                                     lambda: run_cohort(vae, classifier, test, index, targets, settings[name], reference=reference))
-            results[key] = {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
-                            "final": sm.summary(sm.pairwise_distances(values["end_code"])),
-                            "success_rate": float(values["success"].mean())}
-            jsonio.write_json(out / "results.json", results)
+            save_result(out / "results.json", results, key, {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
+                                                            "final": sm.summary(sm.pairwise_distances(values["end_code"])),
+                                                            "success_rate": float(values["success"].mean())}, vae)
 
     for name in [v for v in variants if v in detail_variants and v not in TABLE1_ONLY]:
         key = f"table3/{name}"
@@ -282,10 +280,9 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
         values = _cached_cohort(stream_file(out, "table3", name),
                                 lambda: run_cohort(vae, classifier, train, fours, targets, settings[name], reference=reference))
         origin = torch.arange(len(fours))
-        results[key], net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
+        siamese, net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
         save_file(net.state_dict(), stream_file(out, "siamese", name))
-        results[key]["success_rate"] = float(values["success"].mean())
-        jsonio.write_json(out / "results.json", results)
+        save_result(out / "results.json", results, key, {**siamese, "success_rate": float(values["success"].mean())}, vae)
 
     morpho_test = get_dataset("mnist-morpho", "test", data_root, limit)
     morpho_train = get_dataset("mnist-morpho", "train", data_root, limit)
@@ -300,8 +297,8 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
                 continue
             say(f"regression, {name}: thickness {change:+g} px ({regression} streams)")
             capped = replace(settings[name], max_steps=min(300, settings[name].max_steps))
-            results[key] = regression_streams(vae, regressor, morpho_test, regression, change, capped, seed=4)
-            jsonio.write_json(out / "results.json", results)
+            save_result(out / "results.json", results, key,
+                        regression_streams(vae, regressor, morpho_test, regression, change, capped, seed=4), vae)
 
     for term, weights in (SWEEP.items() if sweep_streams else ()):
         for weight in weights:
@@ -313,8 +310,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             index, targets = cohort_inputs(test, sweep_streams, None, None, seed=6)
             say(f"weight sweep: {term} {weight:g} ({len(index)} streams)")
             values = run_cohort(vae, classifier, test, index, targets, chosen, reference=reference)
-            results[key] = standard_metrics(values, vae, classifier, im_aes, train)
-            jsonio.write_json(out / "results.json", results)
+            save_result(out / "results.json", results, key, standard_metrics(values, vae, classifier, im_aes, train), vae)
 
     results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs, "limit": limit,
                          "im_autoencoder_epochs": im_epochs, "siamese_epochs": siamese_epochs}

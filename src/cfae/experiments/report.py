@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import torch
 from cfae import jsonio
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
-from cfae.train.provenance import code_label, provenance
+from cfae.train.classifier import RECORD as PREDICTOR_RECORD
+from cfae.train.provenance import code_label, provenance, stamped, stamps_in
 from cfae.train.run import PROVENANCE_FILE, RUN_FILE, read_sessions
 from cfae.viz import figures
 
@@ -63,6 +65,22 @@ def scored_on(test: ImageDataset, train: ImageDataset | None = None) -> dict:
     return {"dataset": test.name, "test_examples": len(test), **({"train_examples": len(train)} if train is not None else {})}
 
 
+def save_scores(path: Path, scores: dict, model=None) -> dict:
+    """Write a record of scores as JSON, stamped with the code and machine that computed them
+    (provenance.stamped); return what was written."""
+    record = stamped(scores, model)
+    jsonio.write_json(path, record)
+    return record
+
+
+def save_result(path: Path, results: dict, key: str, scores: dict, model=None) -> dict:
+    """results[key] = the scores, stamped with what computed them; the whole results file written again
+    (an interrupted reproduction keeps every run scored so far)."""
+    results[key] = stamped(scores, model)
+    jsonio.write_json(path, results)
+    return results[key]
+
+
 def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, path: Path) -> dict:
     from cfae.metrics.likelihood import bernoulli_entropy_floor, is_binary, likelihood_kind
 
@@ -73,8 +91,7 @@ def evaluate_and_save(model, test: ImageDataset, train: ImageDataset | None, pat
                   **basic_metrics(model, test, train)}
         if model.config.likelihood == "bernoulli" and not binary:
             result["cross_entropy_floor"] = bernoulli_entropy_floor(test)
-    jsonio.write_json(path, result)
-    return result
+    return save_scores(path, result, model)
 
 
 def latent_quality_and_save(model, test: ImageDataset, train: ImageDataset, classifier_folder: Path, path: Path) -> dict:
@@ -93,8 +110,7 @@ def latent_quality_and_save(model, test: ImageDataset, train: ImageDataset, clas
         raise ValueError(f"dataset {test.name!r} has no class labels, which the hole rates and kNN accuracy need")
     result = {**scored_on(test, train), "classifier": str(classifier_folder), "classifier_dataset": record["dataset"],
               "classifier_test_accuracy": record["test_accuracy"], **latent_quality(model, train, test, classifier)}
-    jsonio.write_json(path, result)
-    return result
+    return save_scores(path, result, model)
 
 
 def likelihood_and_save(model, test: ImageDataset, k: int, path: Path, show: bool = True) -> dict:
@@ -108,8 +124,7 @@ def likelihood_and_save(model, test: ImageDataset, k: int, path: Path, show: boo
         bound = importance_weighted_bound(model, test, k, progress=lambda n: bar.update(task, advance=n))
     result = {"what": likelihood_kind(model.config.likelihood, is_binary(test)), "dataset": test.name,
               "examples": len(test), **bound}
-    jsonio.write_json(path, result)
-    return result
+    return save_scores(path, result, model)
 
 
 def disentanglement_scores(space, represent, seed: int = 0, fast: bool = False, show: bool = True,
@@ -140,19 +155,22 @@ def disentanglement_and_save(model, dataset: str, path: Path, fast: bool = False
 
     scores = disentanglement_scores(ground_truth_space(dataset, data_root), model_representation(model), fast=fast)
     result = {"dataset": dataset, "samples": "a fiftieth of the default (--fast)" if fast else "the default", **scores}
-    jsonio.write_json(path, result)
-    return result
+    return save_scores(path, result, model)
 
 
-def _code_and_machine(session: dict) -> tuple:
-    """A provenance record's code, torch, machine and threads, as a row of the provenance table."""
-    return code_label(session), session["torch"], session.get("gpu") or session["processor"], session["threads"]
+def _code_and_machine(record: dict) -> tuple:
+    """A provenance record's (or score stamp's) code, torch, machine and threads, as a table row."""
+    return code_label(record), record["torch"], record.get("gpu") or record["processor"], record["threads"]
 
 
-def provenance_lines(out: Path) -> list[str]:
-    """The closing section of a report: which code, torch and machine trained the run folders under
-    out, one row per combination with its number of training sessions (a resume is a session).
-    Scores of runs trained on different rows need not repeat bit for bit (docs/results.md)."""
+def _provenance_table(rows: Counter, counted: str) -> list[str]:
+    return [f"| code | torch | processor or GPU | threads | {counted} |", "|---|---|---|---|---|",
+            *(f"| {c} | {t} | {m} | {n} | {count} |" for (c, t, m, n), count in sorted(rows.items())), ""]
+
+
+def training_lines(out: Path) -> list[str]:
+    """Which code, torch and machine trained the run folders under out: one row per combination with
+    its number of training sessions (a resume is a session)."""
     runs = sorted(p.parent for p in Path(out).rglob(RUN_FILE))
     if not runs:
         return []
@@ -163,18 +181,49 @@ def provenance_lines(out: Path) -> list[str]:
         rows.update(_code_and_machine(session) for session in sessions)
     lines = ["## What trained these runs", "", f"Run folders under this report: {len(runs)}.", ""]
     if rows:
-        lines += ["| code | torch | processor or GPU | threads | training sessions |", "|---|---|---|---|---|",
-                  *(f"| {c} | {t} | {m} | {n} | {count} |" for (c, t, m, n), count in sorted(rows.items())), ""]
+        lines += _provenance_table(rows, "training sessions")
     if unrecorded:
         lines += [f"Run folders trained before cfae recorded provenance (no {PROVENANCE_FILE}): {unrecorded}.", ""]
     return lines
 
 
+def score_files(out: Path) -> list[Path]:
+    """The JSON files under out that may hold scores: all but run settings, checkpoint configs and
+    predictor records (those carry their own provenance)."""
+    return [p for p in sorted(Path(out).rglob("*.json"))
+            if p.name not in (RUN_FILE, PREDICTOR_RECORD) and "checkpoints" not in p.relative_to(out).parts]
+
+
+def scoring_lines(out: Path) -> list[str]:
+    """Which code, torch and machine computed the scores under out: one row per combination with its
+    number of stamped score records, then the score files that name none (or cannot be read)."""
+    rows, unrecorded, unreadable = Counter(), [], []
+    for path in score_files(out):
+        try:
+            stamps = stamps_in(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            unreadable.append(path)
+            continue
+        rows.update(_code_and_machine(stamp) for stamp in stamps)
+        if not stamps:
+            unrecorded.append(path)
+    if not (rows or unrecorded or unreadable):
+        return []
+    lines = ["## What computed these scores", ""]
+    if rows:
+        lines += _provenance_table(rows, "score records")
+    for paths, what in ((unrecorded, "computed before cfae recorded what computed them"), (unreadable, "not valid JSON")):
+        if paths:
+            names = ", ".join(str(p.relative_to(out)) for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+            lines += [f"Score files {what}: {len(paths)} ({names}).", ""]
+    return lines
+
+
 def save_markdown_report(out: Path, lines: list[str]) -> Path:
-    """OUT/report.md: the lines, then the provenance of the runs under OUT and of the code writing it
-    (scores cached in OUT by an earlier command keep the code that computed them)."""
+    """OUT/report.md: the lines, then what trained the runs under OUT, what computed its scores (a
+    score cached by an earlier command keeps the code that computed it) and the code writing it."""
     code, torch_version, machine, _ = _code_and_machine(provenance())
     writer = f"This report was written by {code}, torch {torch_version}, on {machine}."
     path = Path(out) / "report.md"
-    path.write_text("\n".join([*lines, "", *provenance_lines(out), writer]).rstrip("\n") + "\n")
+    path.write_text("\n".join([*lines, "", *training_lines(out), *scoring_lines(out), writer]).rstrip("\n") + "\n")
     return path

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from cfae import jsonio
+from cfae.train.provenance import unstamped
 
 SETUP = "setup"  # each reproduction rewrites its own setup when it reports
 
@@ -16,7 +17,8 @@ def merge_results(target: str | Path, shards: list[str | Path], replace: bool = 
     """Add every run key of each shard's results.json to TARGET/results.json (folder and file created
     if missing) and return the keys added. A key already in the target with other scores is refused, naming
     both files, unless `replace` (then the shard's scores win, e.g. over a stub of a run never
-    trained). Nothing is written when any key is refused."""
+    trained). Scores equal but for their stamps (provenance.SCORED_BY) are the same run's. Nothing is
+    written when any key is refused."""
     path = Path(target) / "results.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     added = []
@@ -25,7 +27,7 @@ def merge_results(target: str | Path, shards: list[str | Path], replace: bool = 
         if not source.exists():
             raise FileNotFoundError(f"{source}: no results.json in this shard")
         for key, scores in json.loads(source.read_text()).items():
-            if key == SETUP or merged.get(key) == scores:
+            if key == SETUP or unstamped(merged.get(key)) == unstamped(scores):  # the same scores, whoever computed them
                 continue
             if key in merged and not replace:
                 raise ValueError(f"{source}: run {key} is already in {path} with other scores; "

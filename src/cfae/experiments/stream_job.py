@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 import cfae
-from cfae import jsonio
 from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import StreamSettings, predictor_kind, stream
 from cfae.experiments.losocs import cohort_inputs
+from cfae.experiments.report import save_scores
 from cfae.metrics.encode import encode_dataset
 from cfae.train.classifier import load_predictor
 from cfae.train.run import read_run_config
@@ -70,6 +70,6 @@ def write_streams(run: Path, predictor_dir: Path, out: Path, n: int, from_class:
         "start_score": result.scores[:, 0].tolist(), "end_score": result.scores[rows, last].tolist(),
         "targets": result.targets.tolist(),
     }
-    jsonio.write_json(out / "streams.json", summary)
+    save_scores(out / "streams.json", summary, model)
     say(f"{len(result)} streams, success {summary['success_rate']:.0%}, {result.seconds:.2f} s; written to {out}")
     return out

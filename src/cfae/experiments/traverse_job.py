@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 import cfae
-from cfae import jsonio
 from cfae.counterfactual.traverse import data_values, latent_width, part_of, prior_values, traverse
+from cfae.experiments.report import save_scores
 from cfae.metrics.encode import encode_dataset
 from cfae.train.run import read_run_config
 from cfae.viz.grid import save_image_grid
@@ -44,10 +44,10 @@ def write_traversals(run: Path, dims: list[int], n: int, steps: int, span: float
         blocks.append(traverse(model, batch, d, values[d]).counterfactuals.flatten(0, 1))
     gap = torch.ones_like(blocks[0][:steps])  # the grid's white padding, one row of images high
     path = save_image_grid(out, torch.cat([part for block in blocks for part in (gap, block)][1:]), nrow=steps)
-    jsonio.write_json(out.with_suffix(".json"), {
+    save_scores(out.with_suffix(".json"), {
         "run": str(run), "method": "traverse", "range": value_range, "test_indices": index.tolist(),
         "layout": f"{len(dims)} blocks of {len(index)} rows (one block a dimension, one row an input) x {steps} values, "
                   "one blank row between blocks",
-        "values": {str(d): v.tolist() for d, v in values.items()}})
+        "values": {str(d): v.tolist() for d, v in values.items()}}, model)
     say(f"traversals of dimensions {', '.join(map(str, dims))} ({value_range} range) written to {path}")
     return path

@@ -3,8 +3,10 @@
 A seed fixes a CPU run's numbers only on one processor, one torch build and one choice of kernels:
 the same seed-0 VAE trained on an Intel Xeon, on this AMD EPYC, and before and after the fused Adam
 kernel gives three different first-epoch losses (docs/results.md, "What a seed fixes"). So every
-training session writes `provenance()` into its run folder (run.py: RUN/provenance.jsonl), and
-every saved classifier or regressor into its predictor.json.
+training session writes `provenance()` into its run folder (run.py: RUN/provenance.jsonl), every
+saved classifier or regressor into its predictor.json, and every record of scores carries the code
+and machine that computed it under SCORED_BY (`stamped`): a score cached by an earlier command is
+reused, so without it a report could not tell which code measured what it shows.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -23,6 +26,8 @@ import cfae
 SOURCE = Path(cfae.__file__).resolve().parent  # the package directory, inside a checkout or not
 # settings read from the environment that change a computation's floats or speed
 ENVIRONMENT = ("CFAE_FLUSH_DENORMALS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG")
+SCORED_BY = "scored_by"  # the key of a record of scores that names what computed them
+SCORER_KEYS = ("cfae", "git", "torch", "processor", "gpu", "device", "threads")  # of provenance(), kept in a stamp
 
 
 def _git(tree: Path, *args: str) -> str | None:
@@ -78,3 +83,39 @@ def code_label(record: dict) -> str:
     git = record.get("git")
     code = "an installed copy" if git is None else git["commit"][:9] + (" with changes" if git.get("dirty") else "")
     return f"cfae {record['cfae']}, {code}"
+
+
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def scorer(model: torch.nn.Module | None = None) -> dict:
+    """A stamp for scores computed now: the time and the SCORER_KEYS of provenance() on the device of
+    the model scored (else the CPU)."""
+    record = provenance("cpu" if model is None else str(next(model.parameters()).device))
+    return {"scored": utc_now(), **{k: record[k] for k in SCORER_KEYS if k in record}}
+
+
+def stamped(scores: dict, model: torch.nn.Module | None = None) -> dict:
+    """scores plus, under SCORED_BY, what computed them (scorer); a stamp already there is replaced."""
+    return {**scores, SCORED_BY: scorer(model)}
+
+
+def stamps_in(value) -> list[dict]:
+    """Every SCORED_BY stamp in a JSON value, at any depth, in document order."""
+    if isinstance(value, dict):
+        own = [value[SCORED_BY]] if isinstance(value.get(SCORED_BY), dict) else []
+        return own + [s for k, v in value.items() if k != SCORED_BY for s in stamps_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in stamps_in(v)]
+    return []
+
+
+def unstamped(value):
+    """A JSON value with every SCORED_BY stamp taken out, at any depth (to compare two records' scores)."""
+    if isinstance(value, dict):
+        return {k: unstamped(v) for k, v in value.items() if k != SCORED_BY}
+    if isinstance(value, list):
+        return [unstamped(v) for v in value]
+    return value

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_co
 from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
 from cfae.train.lock import RunFolderError, lock_holder, run_lock, writable_folder
-from cfae.train.provenance import code_label, provenance
+from cfae.train.provenance import code_label, provenance, stamps_in, utc_now
 from cfae.train.trainer import Trainer, read_log
 
 RUN_FILE, PROVENANCE_FILE = "run.json", "provenance.jsonl"
@@ -144,7 +144,7 @@ def train_run(config: RunConfig, out_dir: str | Path, resume: bool = False,
 
 def record_session(out: Path, trainer: Trainer) -> None:
     """Append this training session's provenance to RUN/provenance.jsonl."""
-    record = {"from_epoch": trainer.epoch, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    record = {"from_epoch": trainer.epoch, "started": utc_now(),
               "world_size": trainer.ranks.world_size, **provenance(trainer.device)}
     with open(out / PROVENANCE_FILE, "a") as file:
         file.write(jsonio.dumps(record) + "\n")
@@ -156,9 +156,19 @@ def read_sessions(run_dir: str | Path) -> list[dict]:
     return read_log(Path(run_dir) / PROVENANCE_FILE)
 
 
+def scored_by(path: Path) -> str:
+    """Which code computed the score records of a JSON file: their code labels, else why it is not known."""
+    try:
+        stamps = stamps_in(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        return f"unreadable ({type(error).__name__})"
+    return "; ".join(sorted({code_label(stamp) for stamp in stamps})) or "not recorded"
+
+
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
     """What a run folder holds, for `cfae info`: its settings, how far it trained, its last epoch's
-    record, its checkpoints, the score files beside them, and each training session's code and machine."""
+    record, its checkpoints, the score files beside them with the code that computed each, and each
+    training session's code and machine."""
     run = Path(run_dir)
     config = read_run_config(run)
     records = read_log(run / "log.jsonl")
@@ -169,7 +179,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             "epochs": {"trained": records[-1]["epoch"] if records else 0, "of": config.train.epochs},
             "in_training_by_pid": lock_holder(run), "last_epoch": records[-1] if records else None,
             "checkpoints": [p.name for p in reversed(complete_checkpoints(run / "checkpoints"))],
-            "scores": sorted(p.name for p in run.glob("*.json") if p.name != RUN_FILE),
+            "scores": {p.name: scored_by(p) for p in sorted(run.glob("*.json")) if p.name != RUN_FILE},
             "changes": config.changes, "sessions": sessions}
 
 
