@@ -16,6 +16,9 @@ gradient, which pythae does not have.
   the first --check-n test images. pythae's get_nll draws in batches of 100: asked for K <= 100 it
   takes 100 draws, else 100 * (K // 100); so --final-k must be a multiple of 100 for the two to
   use the same K.
+The objective elbo-pythae-bce trains cfae alone on the ELBO with pythae's Bernoulli term (a binary
+cross-entropy of the probabilities, each log clamped at -100) instead of cfae's from the logits: the
+ELBO runs of pythae and cfae differ in that term and in their shuffling orders, and this tells which.
 Each finished job is one line of OUT/results.jsonl; a rerun skips the jobs already there (resumable,
 shardable with --seeds). --summary-only writes OUT/table.md and OUT/summary.json from those lines.
 
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cfae.data import ImageDataset, get_dataset
@@ -45,7 +49,16 @@ from cfae.models import build_model
 from cfae.train import TrainConfig, Trainer
 
 TRAIN_BINARISATION_SEED = 1  # the one fixed draw of the training set both libraries see
-OBJECTIVES = {"elbo": (1, "iwae"), "iwae": (None, "iwae"), "iwae-dreg": (None, "dreg")}  # (K or None = --k, gradient)
+OBJECTIVES = {"elbo": (1, "iwae"), "iwae": (None, "iwae"), "iwae-dreg": (None, "dreg"),  # (K or None = --k, gradient)
+              "elbo-pythae-bce": (1, "iwae")}
+# cfae trained on pythae's Bernoulli term: F.binary_cross_entropy on sigmoid(logits), each log clamped at
+# -100 by torch, instead of cfae's from the logits (a diagnostic of the ELBO gap; scored as usual)
+PYTHAE_BCE = {"elbo-pythae-bce"}
+
+
+def pythae_bce(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per example as pythae's VAE computes it: from the probabilities, not the logits."""
+    return F.binary_cross_entropy(torch.sigmoid(logits.float()), x, reduction="none").flatten(1).sum(1)
 
 
 def cfae_model(seed: int, k: int, gradient: str):
@@ -123,7 +136,7 @@ def job(objective: str, seed: int, args, train: ImageDataset, test: ImageDataset
     record = {"objective": objective, "k": k, "gradient": gradient, "seed": seed, "epochs": args.epochs,
               "images": len(train), "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
     model = cfae_model(seed, k, gradient)
-    if gradient == "iwae":  # pythae's IWAE gradient is the plain reparameterised one
+    if gradient == "iwae" and objective not in PYTHAE_BCE:  # pythae's IWAE gradient is the plain reparameterised one
         rival = pythae_model(model, k)
         seconds = train_pythae(rival, train.pixels(slice(None)), args.epochs, seed)
         record["pythae"] = {"train_s": round(seconds, 2), "images_per_s": round(len(train) * args.epochs / seconds, 1)}
@@ -131,12 +144,37 @@ def job(objective: str, seed: int, args, train: ImageDataset, test: ImageDataset
         model_of_rival.encoder.load_state_dict(rival.encoder.inner.state_dict())
         model_of_rival.decoder.load_state_dict(rival.decoder.inner.state_dict())
         record["pythae"].update(scored(model_of_rival, test, args.final_k, args.check_n, seed, pythae=rival))
+    if objective in PYTHAE_BCE:
+        model.reconstruction_nll = pythae_bce  # for training only: scored below with cfae's own
     seconds = train_cfae(model, train, args.epochs, seed)
+    model.__dict__.pop("reconstruction_nll", None)
     record["cfae"] = {"train_s": round(seconds, 2), "images_per_s": round(len(train) * args.epochs / seconds, 1)}
     if "pythae" in record:
         record["speed_ratio_cfae_over_pythae"] = round(record["cfae"]["images_per_s"] / record["pythae"]["images_per_s"], 3)
     record["cfae"].update(scored(model, test, args.final_k, args.check_n, seed))
     return record
+
+
+def one_step_agreement(seed: int, x: torch.Tensor) -> dict:
+    """The ELBO loss and its gradients in pythae's VAE and in cfae's, from the same initial weights on
+    the same batch with the same draw of epsilon (the global generator seeded alike before each
+    forward pass): the largest absolute differences, and the largest gradient for scale."""
+    from cfae.data.base import Batch
+
+    model = cfae_model(seed, 1, "iwae").train()
+    rival = pythae_model(model, 1).train()
+    torch.manual_seed(seed)
+    theirs = rival({"data": x}).loss
+    theirs.backward()
+    torch.manual_seed(seed)
+    ours = model(Batch(x)).loss
+    ours.backward()
+    pairs = [(a.grad, b.grad) for net, inner in ((model.encoder, rival.encoder.inner), (model.decoder, rival.decoder.inner))
+             for a, b in zip(net.parameters(), inner.parameters())]
+    return {"seed": seed, "batch": len(x), "loss_cfae": ours.item(), "loss_pythae": theirs.item(),
+            "loss_abs_diff": abs(ours.item() - theirs.item()),
+            "grad_max_abs_diff": max((a - b).abs().max().item() for a, b in pairs),
+            "grad_max_abs": max(a.abs().max().item() for a, _ in pairs)}
 
 
 def summarise(out: Path, records: list[dict]) -> None:
@@ -185,6 +223,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N training images (smoke runs)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--check-step", action="store_true", help="only compare one ELBO step's loss and gradients "
+                        "(same weights, batch and epsilon) per seed, into OUT/step_check.jsonl")
     args = parser.parse_args()
     objectives = [o for o in args.objectives.split(",") if o]
     unknown = sorted(set(objectives) - set(OBJECTIVES))
@@ -201,6 +241,13 @@ def main() -> None:
         grey = get_dataset("mnist", "train", limit=args.limit)
         train = ImageDataset("mnist-binary-fixed", bernoulli_draw(grey.images, TRAIN_BINARISATION_SEED))
         test = get_dataset("mnist-binary", "test")
+        if args.check_step:
+            with (args.out / "step_check.jsonl").open("a") as handle:
+                for seed in (int(s) for s in args.seeds.split(",")):
+                    check = one_step_agreement(seed, train.pixels(slice(seed * 100, seed * 100 + 100)))
+                    print(json.dumps(check), flush=True)
+                    handle.write(json.dumps(check) + "\n")
+            return
         done = {(r["objective"], r["seed"], r["epochs"], r["images"]) for r in records}
         for seed in (int(s) for s in args.seeds.split(",")):
             for objective in objectives:

@@ -266,9 +266,10 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             say(f"table 2, {name}: {cohort_name} ({len(index)} streams)")
             values = _cached_cohort(stream_file(out, "table2", name, cohort_name),
                                     lambda: run_cohort(vae, classifier, test, index, targets, settings[name], reference=reference))
-            save_result(out / "results.json", results, key, {"original": sm.summary(sm.pairwise_distances(values["start_code"])),
-                                                            "final": sm.summary(sm.pairwise_distances(values["end_code"])),
-                                                            "success_rate": float(values["success"].mean())}, vae)
+            save_result(out / "results.json", results, key, {
+                "original": sm.summary(sm.pairwise_distances(values["start_code"])),
+                "final": sm.summary(sm.pairwise_distances(values["end_code"])),
+                "success_rate": float(values["success"].mean())}, vae)
 
     for name in [v for v in variants if v in detail_variants and v not in TABLE1_ONLY]:
         key = f"table3/{name}"
