@@ -188,7 +188,7 @@ def test_info_says_how_far_a_run_trained_and_what_trained_it(trained_run, shared
     (trained_run / "older.json").write_text('{"mse": 0.1}')  # scored before cfae stamped scores
     (trained_run / "torn.json").write_text('{"mse": 0.')
     assert json.loads(invoke("info", trained_run).output)["scores"] == {
-        "metrics.json": code_label(provenance()), "older.json": "not recorded", "torn.json": "unreadable (JSONDecodeError)"}
+        "metrics.json": code_label(provenance()), "older.json": "not recorded", "torn.json": "not valid JSON"}
     with run_lock(trained_run):  # as while a training holds the folder
         assert json.loads(invoke("info", trained_run).output)["in_training_by_pid"] == str(os.getpid())
     result = invoke("info", trained_run / "checkpoints")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from cfae import jsonio
 from cfae.data import ImageDataset
 from cfae.metrics import basic_metrics, encode_dataset
 from cfae.train.classifier import RECORD as PREDICTOR_RECORD
-from cfae.train.provenance import code_label, provenance, stamped, stamps_in
+from cfae.train.provenance import code_label, provenance, stamped, stamps_in_file
 from cfae.train.run import PROVENANCE_FILE, RUN_FILE, read_sessions
 from cfae.viz import figures
 
@@ -199,9 +198,8 @@ def scoring_lines(out: Path) -> list[str]:
     number of stamped score records, then the score files that name none (or cannot be read)."""
     rows, unrecorded, unreadable = Counter(), [], []
     for path in score_files(out):
-        try:
-            stamps = stamps_in(json.loads(path.read_text()))
-        except (OSError, ValueError):
+        stamps = stamps_in_file(path)
+        if stamps is None:
             unreadable.append(path)
             continue
         rows.update(_code_and_machine(stamp) for stamp in stamps)

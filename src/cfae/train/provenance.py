@@ -12,6 +12,7 @@ reused, so without it a report could not tell which code measured what it shows.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import subprocess
@@ -110,6 +111,14 @@ def stamps_in(value) -> list[dict]:
     if isinstance(value, list):
         return [s for v in value for s in stamps_in(v)]
     return []
+
+
+def stamps_in_file(path: Path) -> list[dict] | None:
+    """stamps_in of a JSON file's content; None when the file cannot be read or is not valid JSON."""
+    try:
+        return stamps_in(json.loads(Path(path).read_text()))
+    except (OSError, ValueError):
+        return None
 
 
 def unstamped(value):
