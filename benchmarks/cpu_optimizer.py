@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -24,6 +23,7 @@ import torch
 
 from cfae.data.base import Batch
 from cfae.models import build_model
+from cfae.train.provenance import processor
 
 CASES = {
     "betavae-mlp": ("beta-VAE MLP 1200-1200, shapes 64x64", "vae", (1, 64, 64), {"latent_dim": 10, "network": "mlp",
@@ -73,7 +73,7 @@ def main():
     unknown = [n for n in names if n not in CASES]
     if unknown:
         parser.error(f"--cases: unknown {unknown}; valid choices: {', '.join(CASES)}")
-    print(json.dumps({"device": "cpu", "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
+    print(json.dumps({"device": "cpu", "processor": processor(), "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                       "amx_bf16": "amx_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else None}))
     for name in names:

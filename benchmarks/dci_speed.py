@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from cfae.metrics.factor_stats import model_representation
 from cfae.metrics.predictive import dci, default_workers
 from cfae.train.checkpoint import load_model
 from cfae.train.denormals import flush_denormals
+from cfae.train.provenance import processor
 
 DCI_INDEX = SUITE.index("dci")  # the suite's metric k draws from default_rng([seed, k])
 
@@ -46,7 +46,7 @@ def main():
     threaded, threaded_s = timed_dci(space, represent, args.workers)
     if threaded != serial:
         raise SystemExit(f"dci_speed: {args.workers} threads gave {threaded}, one thread {serial}")
-    print(json.dumps({"checkpoint": args.checkpoint, "cpu": platform.processor() or platform.machine(),
+    print(json.dumps({"checkpoint": args.checkpoint, "cpu": processor(),
                       "cores": os.cpu_count(), "workers": args.workers, "serial_s": round(serial_s, 1),
                       "threaded_s": round(threaded_s, 1), "speedup": round(serial_s / threaded_s, 2), **serial}))
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from cfae.train.provenance import processor
 
 
 def train(out: Path, nproc: int, threads: int, args) -> float:
@@ -48,7 +49,7 @@ def main() -> None:
     for label, nproc, threads in settings:
         results[label] = train(args.out / f"p{nproc}-t{threads}", nproc, threads, args)
     base = results["1 process, all threads"]
-    machine = f"{platform.processor() or platform.machine()}, {cores} cores"
+    machine = f"{processor()}, {cores} cores"
     lines = [{"setting": label, "images_per_s": round(v, 1), "ratio_to_1_process_all_threads": round(v / base, 3),
               "network": args.network, "batch": args.batch_size, "machine": machine} for label, v in results.items()]
     path = Path(__file__).parent / "results" / "ddp_cpu.jsonl"

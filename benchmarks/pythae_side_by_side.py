@@ -32,7 +32,6 @@ import argparse
 import copy
 import json
 import logging
-import platform
 import statistics
 import tempfile
 import time
@@ -47,6 +46,7 @@ from cfae.data.base import bernoulli_draw
 from cfae.metrics.likelihood import importance_weighted_bound
 from cfae.models import build_model
 from cfae.train import TrainConfig, Trainer
+from cfae.train.provenance import processor
 
 TRAIN_BINARISATION_SEED = 1  # the one fixed draw of the training set both libraries see
 OBJECTIVES = {"elbo": (1, "iwae"), "iwae": (None, "iwae"), "iwae-dreg": (None, "dreg"),  # (K or None = --k, gradient)
@@ -134,7 +134,7 @@ def job(objective: str, seed: int, args, train: ImageDataset, test: ImageDataset
     k, gradient = OBJECTIVES[objective]
     k = k or args.k
     record = {"objective": objective, "k": k, "gradient": gradient, "seed": seed, "epochs": args.epochs,
-              "images": len(train), "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+              "images": len(train), "threads": torch.get_num_threads(), "machine": processor()}
     model = cfae_model(seed, k, gradient)
     if gradient == "iwae" and objective not in PYTHAE_BCE:  # pythae's IWAE gradient is the plain reparameterised one
         rival = pythae_model(model, k)
@@ -171,7 +171,8 @@ def one_step_agreement(seed: int, x: torch.Tensor) -> dict:
     ours.backward()
     pairs = [(a.grad, b.grad) for net, inner in ((model.encoder, rival.encoder.inner), (model.decoder, rival.decoder.inner))
              for a, b in zip(net.parameters(), inner.parameters())]
-    return {"seed": seed, "batch": len(x), "loss_cfae": ours.item(), "loss_pythae": theirs.item(),
+    return {"seed": seed, "batch": len(x), "threads": torch.get_num_threads(), "machine": processor(),
+            "loss_cfae": ours.item(), "loss_pythae": theirs.item(),
             "loss_abs_diff": abs(ours.item() - theirs.item()),
             "grad_max_abs_diff": max((a - b).abs().max().item() for a, b in pairs),
             "grad_max_abs": max(a.abs().max().item() for a, _ in pairs)}

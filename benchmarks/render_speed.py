@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 
 import torch
 
 from cfae.data.shapes import FACTOR_SIZES, SIZE, all_factors, render_shapes, sample_factors, sprite_bank
+from cfae.train.provenance import processor
 
 
 def per_pixel_gather(factors: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ def main():
     baseline = images_per_second(per_pixel_gather, factors, args.rounds)
     cfae = images_per_second(render_shapes, factors, args.rounds)
     print(json.dumps({"equal_on": sum(len(f) for f in checked), "images": args.images, "rounds": args.rounds, "threads": torch.get_num_threads(),
-                      "processor": platform.processor() or platform.machine(), "per_pixel_img_s": round(baseline),
+                      "processor": processor(), "per_pixel_img_s": round(baseline),
                       "row_gather_img_s": round(cfae), "ratio": round(cfae / baseline, 2)}))
 
 

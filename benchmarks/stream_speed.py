@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import cfae
 from cfae.counterfactual.streams import StreamSettings, stream
 from cfae.experiments.losocs import cohort_inputs
 from cfae.train.classifier import load_predictor
+from cfae.train.provenance import processor
 from cfae.train.run import read_run_config
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     sequential_s = (time.perf_counter() - started) * args.streams / sequential_n
     same = sum(int(a == b) for a, b in zip(lengths, batched.lengths[:sequential_n].tolist()))
     record = {
-        "benchmark": "stream_speed", "device": device, "machine": platform.processor() or platform.machine(),
+        "benchmark": "stream_speed", "device": device, "machine": processor(),
         "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
         "threads": torch.get_num_threads(), "streams": args.streams, "sequential_timed": sequential_n,
         "steps_total": int(batched.steps.sum()), "max_steps": int(batched.steps.max()),
