@@ -30,7 +30,8 @@ def trained_run(tmp_path, shared_data):
 
 
 def test_every_command_has_help():
-    for command in ["train", "evaluate", "info", "sample", "plot", "datasets", "models", "demo", "counterfactual"]:
+    for command in ["train", "evaluate", "info", "compare", "sample", "plot", "datasets", "models", "demo",
+                    "counterfactual"]:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
 

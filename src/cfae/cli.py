@@ -286,10 +286,26 @@ def evaluate(
 @_friendly
 def info(run: Path = typer.Argument(..., help="run folder")):
     """What a run folder holds: settings, epochs trained, the last epoch's losses, checkpoints, score
-    files and each training session's code and machine (JSON)."""
+    files with the code that computed each, and each training session's code and machine (JSON)."""
     from cfae.train.run import run_summary
 
     typer.echo(jsonio.dumps(run_summary(run), indent=2))
+
+
+@app.command()
+@_friendly
+def compare(
+    runs: list[Path] = typer.Argument(..., help="run folders scored by `cfae evaluate`"),
+    out: Optional[Path] = typer.Option(None, help="also write the comparison to this markdown file"),
+):
+    """The score files of several runs side by side (markdown): one table per score file and protocol
+    (dataset, examples scored, kind of likelihood, K), and the code that computed each."""
+    from cfae.experiments.compare import comparison
+
+    text = comparison(runs)
+    if out is not None:
+        jsonio.write_text_atomic(out, text)
+    typer.echo(text, nl=False)
 
 
 @app.command()

@@ -34,7 +34,9 @@ LIKELIHOOD_KEYS = ["neg_elbo", "recon_nll_at_mean"]
 SHARED_KEYS = ["mse_per_pixel", "active_units", "aggregate_mmd", "ks_max", "knn_accuracy"]
 
 
-def _table(results: dict[str, dict], keys: list[str], first: str = "model") -> list[str]:
+def markdown_table(results: dict[str, dict], keys: list[str], first: str = "model") -> list[str]:
+    """Lines of a markdown table: a row per name, a column per key (floats to 4 significant digits,
+    "-" where a record has no such key)."""
     lines = [f"| {first} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, res in results.items():
         cells = [f"{res[k]:.4g}" if isinstance(res.get(k), float) else str(res.get(k, "-")) for k in keys]
@@ -42,15 +44,15 @@ def _table(results: dict[str, dict], keys: list[str], first: str = "model") -> l
     return lines
 
 
-def metrics_table(results: dict[str, dict]) -> str:
+def metrics_table(results: dict[str, dict], first: str = "model") -> str:
     """Markdown tables of several models: the measures every model shares in one table, then one
     table of -ELBO / reconstruction NLL (nats per image) per kind of likelihood, never mixed."""
-    lines = ["Measures shared by every model:", "", *_table(results, SHARED_KEYS)]
+    lines = ["Measures shared by every model:", "", *markdown_table(results, SHARED_KEYS, first)]
     kinds = sorted({res.get("likelihood_kind", "-") for res in results.values()})
     for kind in kinds:
         same = {n: r for n, r in results.items() if r.get("likelihood_kind", "-") == kind}
         lines += ["", f"{kind}, nats per image (compare only within this table):", "",
-                  *_table(same, [k for k in LIKELIHOOD_KEYS if any(k in r for r in same.values())])]
+                  *markdown_table(same, [k for k in LIKELIHOOD_KEYS if any(k in r for r in same.values())], first)]
         floors = {r["cross_entropy_floor"] for r in same.values() if "cross_entropy_floor" in r}
         if len(floors) == 1:
             lines += ["", f"No Bernoulli decoder can go below {floors.pop():.2f} nats on these grey levels: "
