@@ -223,7 +223,7 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     before = (run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()
     result = invoke(*args)  # everything measured: nothing retrains, the report is rewritten from the files
     assert result.exit_code == 0 and ((run / "metrics-e2.json").read_text(), (run / "log.jsonl").read_text()) == before
-    assert (out / "report.md").read_text().count(" | 6 |\n") == 2  # opening finished runs added no session
+    assert (out / "report.md").read_text().count(" | 6 |\n") == 2  # finished runs: no session added, nothing rescored
     assert len(before[1].splitlines()) == 2  # epoch 2 resumed epoch 1's run: one log line an epoch
     epoch_1 = (run / "metrics-e1.json").read_text()
     (run / "metrics-e2.json").write_text('{"mmd": 9.0}')  # as if measured before a metric was added

@@ -246,9 +246,9 @@ def reproduce(dataset: str, out: str | Path, seeds: tuple[int, ...] = (0, 1, 2),
     data_fid = frechet_distance(*gaussian_statistics(real_features),
                                 *feature_statistics(backend, train.batch(slice(0, eval_size)).x))
     results["setup"] = stamped({"dataset": dataset, "preset": preset, "seeds": list(seeds), "eval_size": len(test),
-                        "attribute_classifier": clf_record, "feature_backend": backend.name,
-                        "feature_record": backend_record, "fid_train_vs_test": data_fid,
-                        "thresholds": thresholds})
+                                "attribute_classifier": clf_record, "feature_backend": backend.name,
+                                "feature_record": backend_record, "fid_train_vs_test": data_fid,
+                                "thresholds": thresholds})  # it holds a score: the data's own FID
     jsonio.write_json(out / "results.json", results)
     report = write_report(out, results, train, test, models, seeds)
     say(f"report written to {report.resolve()}")
