@@ -410,6 +410,9 @@ MUTATIONS = {
                                         "return names"),
     "compare-protocol-keys-as-scores": ("experiments/compare.py", "return [k for k in dict.fromkeys(keys) if k not in skip]",
                                         "return list(dict.fromkeys(keys))"),
+    "traversal-files-per-model-not-row": ("experiments/betavae_report.py",
+                                          'return "traversals_" + re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-") + ".png"',
+                                          'return "traversals_" + row.split(" ")[0].lower() + ".png"'),
     "info-scores-blind": ("train/run.py", 'return "; ".join(sorted({code_label(stamp) for stamp in stamps})) or "not recorded"',
                           'return "not recorded"'),
 }

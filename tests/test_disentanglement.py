@@ -273,3 +273,13 @@ def test_discretize_numbers_equal_width_bins_from_one_to_bins_per_row():
     expected = np.arange(1, 21)
     assert np.array_equal(discretize(values, bins=20), np.stack([expected, expected[::-1]]))  # the maximum in bin 20
     assert np.array_equal(discretize(np.array([[0.0, 0.4, 0.6, 1.0]]), bins=2), [[1, 1, 2, 2]])
+
+
+def test_each_row_s_traversals_get_a_file_of_their_own():
+    from cfae.experiments.betavae_report import row_name, traversal_file
+
+    rows = [row_name(1, "vae"), row_name(4, "vae"), row_name(16, "vae"), row_name(10, "factor-vae"),
+            row_name(100, "factor-vae"), row_name(6, "beta-tcvae"), row_name(0.5, "beta-tcvae")]
+    files = [traversal_file(row) for row in rows]
+    assert len(set(files)) == len(rows) and files[0] == "traversals_vae.png"
+    assert files[3] == "traversals_factorvae-gamma-10.png" and files[6] == "traversals_beta-tcvae-beta-0-5.png"

@@ -4,6 +4,7 @@ normalised-beta figure, traversals and KL bars."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -34,6 +35,12 @@ def _cell(runs: list[dict], key: str, percent: bool = False) -> str:
     mean = statistics.fmean(values) * scale
     sd = statistics.stdev(values) * scale if len(values) > 1 else 0.0
     return f"{mean:.2f} +- {sd:.2f}" if percent else f"{mean:.3f} +- {sd:.3f}"
+
+
+def traversal_file(row: str) -> str:
+    """The PNG of a row's traversals, named after the whole row ("FactorVAE (gamma 10)" ->
+    traversals_factorvae-gamma-10.png): two rows of one model with other weights get two files."""
+    return "traversals_" + re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-") + ".png"
 
 
 def score_table(scores: dict[str, list[dict]]) -> str:
@@ -145,8 +152,7 @@ def write_report(out: Path, scores: dict[str, list[dict]], sweep: dict, models: 
         lines += [f"![normalised beta]({fig.name})", "", sweep_table(sweep), ""]
     kl = {}
     for name, model in models.items():
-        slug = name.split(" ")[0].lower()
-        path = figures.latent_traversals(model, test.pixels(slice(0, 1)), out / f"traversals_{slug}.png", span=2.5)
+        path = figures.latent_traversals(model, test.pixels(slice(0, 1)), out / traversal_file(name), span=2.5)
         lines += [f"{name} traversals (rows: latent dimensions):", "", f"![{name}]({path.name})", ""]
         run_scores = scores.get(name, [{}])[0]
         if run_scores.get("kl_per_dim"):
