@@ -2,7 +2,8 @@
 # gamma_sweep.sh: seed 0's FactorVAE at gamma 10 and 100 (20 epochs, the study's networks and settings,
 # one thread each, side by side), then one report beside gamma 35 (the recorded seed-0 run, scores
 # only) and the retrained seed-0 VAE (scores only); every score of the report is cached.
-# Session of 2026-12-07 (sixth): ran from a clone at b2e7018 (/tmp/m2/main).
+# Session of 2026-12-07 (sixth): the two runs ran as run() does, from a clone at b2e7018 (its src on
+# PYTHONPATH, /work/main/.venv's cfae); the report then ran as `PATH=/work/main/.venv/bin:$PATH gamma_sweep.sh report`.
 set -e
 sweep=${SWEEP:-/tmp/fvsweep}
 figures=/work/main/docs/figures/factor_vae/runs
