@@ -413,8 +413,9 @@ MUTATIONS = {
     "traversal-files-per-model-not-row": ("experiments/betavae_report.py",
                                           'return "traversals_" + re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-") + ".png"',
                                           'return "traversals_" + row.split(" ")[0].lower() + ".png"'),
-    "info-scores-blind": ("train/run.py", 'return "; ".join(sorted({code_label(stamp) for stamp in stamps})) or "not recorded"',
-                          'return "not recorded"'),
+    "info-scores-blind": ("train/provenance.py",
+                          'return {code_label(stamp) for stamp in stamps_in(value)} or {"not recorded"}',
+                          'return {"not recorded"}'),
 }
 
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from cfae.experiments.report import markdown_table, metrics_table
-from cfae.train.provenance import SCORED_BY, code_label
+from cfae.train.provenance import scorer_labels
 
 # score file (a glob in the run folder) -> the keys of its protocol; metrics.json keeps each kind of
 # likelihood in a table of its own (report.metrics_table)
@@ -26,18 +26,18 @@ PROTOCOLS = {
 }
 
 
-def read_scores(run: Path) -> dict[str, dict]:
-    """File name -> record of every score file of a run folder; an error names a folder without any
-    and a file that is not valid JSON."""
+def read_scores(run: Path) -> list[tuple[str, dict]]:
+    """(PROTOCOLS pattern, record) of every score file of a run folder, by file name; an error names a
+    folder without any and a file that is not valid JSON."""
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run folder")
-    files = sorted(path for pattern in PROTOCOLS for path in run.glob(pattern))
+    files = sorted((path, pattern) for pattern in PROTOCOLS for path in run.glob(pattern))
     if not files:
         raise FileNotFoundError(f"{run}: no score files ({', '.join(PROTOCOLS)}); run `cfae evaluate {run}` first")
-    scores = {}
-    for path in files:
+    scores = []
+    for path, pattern in files:
         try:
-            scores[path.name] = json.loads(path.read_text())
+            scores.append((pattern, json.loads(path.read_text())))
         except ValueError as err:
             raise ValueError(f"{path}: not valid JSON ({err})") from None
     return scores
@@ -49,10 +49,9 @@ def run_names(runs: list[Path]) -> list[str]:
     return [name if names.count(name) == 1 else str(run) for name, run in zip(names, runs)]
 
 
-def protocol_of(file_name: str, record: dict) -> tuple:
-    """(file pattern, (key, value) for each protocol key) of one score record."""
-    pattern = next(p for p in PROTOCOLS if Path(file_name).match(p))
-    return pattern, tuple((key, record.get(key)) for key in PROTOCOLS[pattern])
+def protocol_of(pattern: str, record: dict) -> tuple:
+    """(key, value) for each protocol key of the pattern's files, in one score record."""
+    return tuple((key, record.get(key)) for key in PROTOCOLS[pattern])
 
 
 def scalar_keys(records: list[dict], protocol: tuple) -> list[str]:
@@ -68,11 +67,10 @@ def comparison(runs: list[Path]) -> str:
     groups: dict[tuple, dict[str, dict]] = {}
     labels: dict[str, set[str]] = {}
     for name, run in zip(names, runs):
-        for file_name, record in read_scores(run).items():
-            pattern, protocol = protocol_of(file_name, record)
+        for pattern, record in read_scores(run):
+            protocol = protocol_of(pattern, record)
             groups.setdefault((pattern, protocol), {})[name] = record
-            stamp = record.get(SCORED_BY)
-            labels.setdefault(name, set()).add(code_label(stamp) if isinstance(stamp, dict) else "not recorded")
+            labels.setdefault(name, set()).update(scorer_labels(record))
     lines = [f"# {len(runs)} runs compared", ""]
     for (pattern, protocol), records in groups.items():
         described = ", ".join(f"{key} {value}" for key, value in protocol if value is not None)

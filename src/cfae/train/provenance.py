@@ -113,6 +113,11 @@ def stamps_in(value) -> list[dict]:
     return []
 
 
+def scorer_labels(value) -> set[str]:
+    """The code labels of the stamps in a JSON value, or {"not recorded"} where it holds none."""
+    return {code_label(stamp) for stamp in stamps_in(value)} or {"not recorded"}
+
+
 def stamps_in_file(path: Path) -> list[dict] | None:
     """stamps_in of a JSON file's content; None when the file cannot be read or is not valid JSON."""
     try:

@@ -27,7 +27,7 @@ from cfae.train.checkpoint import CheckpointError, complete_checkpoints, read_co
 from cfae.train.distributed import is_main_process
 from cfae.train.config import TrainConfig
 from cfae.train.lock import RunFolderError, lock_holder, run_lock, writable_folder
-from cfae.train.provenance import code_label, provenance, stamps_in_file, utc_now
+from cfae.train.provenance import code_label, provenance, scorer_labels, stamps_in_file, utc_now
 from cfae.train.trainer import Trainer, read_log
 
 RUN_FILE, PROVENANCE_FILE = "run.json", "provenance.jsonl"
@@ -158,9 +158,7 @@ def read_sessions(run_dir: str | Path) -> list[dict]:
 def scored_by(path: Path) -> str:
     """Which code computed the score records of a JSON file: their code labels, else why it is not known."""
     stamps = stamps_in_file(path)
-    if stamps is None:
-        return "not valid JSON"
-    return "; ".join(sorted({code_label(stamp) for stamp in stamps})) or "not recorded"
+    return "not valid JSON" if stamps is None else "; ".join(sorted(scorer_labels(stamps)))
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
