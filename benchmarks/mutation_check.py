@@ -414,7 +414,7 @@ MUTATIONS = {
                                           'return "traversals_" + re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-") + ".png"',
                                           'return "traversals_" + row.split(" ")[0].lower() + ".png"'),
     "info-scores-blind": ("train/provenance.py",
-                          'return {code_label(stamp) for stamp in stamps_in(value)} or {"not recorded"}',
+                          'return {code_label(stamp) for stamp in stamps} or {"not recorded"}',
                           'return {"not recorded"}'),
 }
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from cfae.experiments.report import markdown_table, metrics_table
-from cfae.train.provenance import scorer_labels
+from cfae.train.provenance import scorer_labels, stamps_in
 
 # score file (a glob in the run folder) -> the keys of its protocol; metrics.json keeps each kind of
 # likelihood in a table of its own (report.metrics_table)
@@ -70,7 +70,7 @@ def comparison(runs: list[Path]) -> str:
         for pattern, record in read_scores(run):
             protocol = protocol_of(pattern, record)
             groups.setdefault((pattern, protocol), {})[name] = record
-            labels.setdefault(name, set()).update(scorer_labels(record))
+            labels.setdefault(name, set()).update(scorer_labels(stamps_in(record)))
     lines = [f"# {len(runs)} runs compared", ""]
     for (pattern, protocol), records in groups.items():
         described = ", ".join(f"{key} {value}" for key, value in protocol if value is not None)

@@ -113,9 +113,9 @@ def stamps_in(value) -> list[dict]:
     return []
 
 
-def scorer_labels(value) -> set[str]:
-    """The code labels of the stamps in a JSON value, or {"not recorded"} where it holds none."""
-    return {code_label(stamp) for stamp in stamps_in(value)} or {"not recorded"}
+def scorer_labels(stamps: list[dict]) -> set[str]:
+    """The code labels of score stamps (stamps_in), or {"not recorded"} when there are none."""
+    return {code_label(stamp) for stamp in stamps} or {"not recorded"}
 
 
 def stamps_in_file(path: Path) -> list[dict] | None:
