@@ -615,7 +615,8 @@ def reproduce(
     report_only: bool = typer.Option(False, help="consistency, ladder-vae, causalvae: write the report from results.json, train nothing"),
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
     ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU",
-                                        help="ladder-vae: table columns (also LVAE+BN+WU+IW10: the IWAE bound, K = 10)"),
+                                        help="ladder-vae: table columns (also LVAE+BN+WU+IW10: the IWAE bound, "
+                                        "K = 10; LVAE+BN+WU+IW10+DReG: the same bound, doubly reparameterised gradient)"),
     rescore: bool = typer.Option(False, help="consistency, counterfactual-ae: score the runs already trained again "
                                  "from their (latest) checkpoints (after a metric changed), train nothing"),
     quiet: bool = typer.Option(False, help="no progress bar"),

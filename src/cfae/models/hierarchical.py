@@ -52,9 +52,6 @@ class HierarchicalVAEConfig(ImportanceWeightedConfig):
                              f"got {list(self.layer_hidden)}")
         if self.network != "mlp" or self.hidden is not None:
             raise ValueError("hierarchical VAEs build their own MLPs: set layer_hidden, not network or hidden")
-        if self.iw_gradient == "dreg":
-            raise ValueError("iw_gradient dreg needs a diagonal Gaussian posterior; a hierarchical VAE's "
-                             "posterior is a chain of layers: use iw_gradient iwae")
 
 
 class HierarchicalVAE(BaseModel):
@@ -120,7 +117,8 @@ class HierarchicalVAE(BaseModel):
             terms[f"kl_{part.name}"] = kl_dims[:, part.slice].sum(1).mean()
         c = self.config
         if c.importance_weighted:
-            terms.update(importance_weighted_terms(self, batch, posterior, prior, c.importance_samples, self.kl_weight))
+            terms.update(importance_weighted_terms(self, batch, posterior, prior, c.importance_samples, self.kl_weight,
+                                                   c.iw_gradient))
         if not self.training:  # the contract: posterior-mean codes and their reconstruction in eval mode
             z = posterior.mean
             logits = self.decode_logits(z, batch)

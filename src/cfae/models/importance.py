@@ -12,7 +12,12 @@ Two gradient estimators of L_K for the encoder phi:
           not vanish as K grows (Rainforth et al. 2018). With tempered weights the factor w~_k^2
           becomes w~_k ((1 - beta) + beta w~_k), by the same identity. K = 1: the "sticking the
           landing" estimator (Roeder et al. 2017), whose gradient is zero at the exact posterior.
-The decoder's gradient is sum_k w~_k d log w_k / d theta under both.
+The decoder's gradient is sum_k w~_k d log w_k / d theta under both. "Held fixed" means log q_eta(z) with
+its explicit dependence on the parameters eta removed and its dependence on z kept (the score-function
+term Tucker et al. replace); for a chain q(z_L|x) prod q(z_i|z_i+1, x) that keeps the paths through the
+parent z_i+1 into each conditional, and the rule holds for every parameter q reads, also those it
+shares with p (the Ladder VAE's top-down networks): their gradient is the explicit d log p / d eta
+weighted by w~ plus the path term weighted by w~^2.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Literal
 
 import torch
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from cfae.data.base import Batch
 from cfae.models.base import ModelConfig
@@ -55,11 +60,33 @@ def log_weights(model, batch: Batch) -> Tensor:
     return log_px + model.prior_of(batch).log_prob(z) - posterior.log_prob(z)
 
 
-def held_fixed(posterior: Distribution) -> DiagonalGaussian:
-    """q with its parameters detached, for dreg's log q: only the samples carry the gradient."""
-    if not isinstance(posterior, DiagonalGaussian):
-        raise ValueError(f"iw_gradient dreg needs a diagonal Gaussian posterior, not {type(posterior).__name__}")
-    return DiagonalGaussian(posterior.mean.detach(), posterior.scale.detach())
+class _Calling(nn.Module):
+    """Runs a function of `model` under torch.func.functional_call, which swaps the model's state."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, function):
+        return function()
+
+
+def held_fixed_log_probs(model, batch: Batch, posterior: Distribution, draws: list[Tensor]) -> Tensor:
+    """log q(z_k | x) for each draw, shape (K, N), with q's parameters held fixed (module docstring):
+    the gradient reaches the draws only. A diagonal Gaussian detaches its mean and scale; any other
+    posterior (a chain of layers) is encoded again from x with every parameter detached and copies of the
+    buffers (batch norm's running statistics stay as they were), and read at the draws."""
+    if isinstance(posterior, DiagonalGaussian):
+        fixed = DiagonalGaussian(posterior.mean.detach(), posterior.scale.detach())
+        return torch.stack([fixed.log_prob(z) for z in draws])
+    state = {f"model.{name}": p.detach() for name, p in model.named_parameters()}
+    state.update({f"model.{name}": b.clone() for name, b in model.named_buffers()})
+
+    def read_at_draws():
+        density = model.encode(batch)
+        return torch.stack([density.log_prob(z) for z in draws])
+
+    return torch.func.functional_call(_Calling(model), state, (read_at_draws,))
 
 
 def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
@@ -78,8 +105,9 @@ def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prio
     draws = [posterior.rsample() for _ in range(k)]
     repeated = batch.select(torch.arange(n, device=batch.x.device).repeat(k))
     log_px = -model.reconstruction_nll(model.decode_logits(torch.cat(draws), repeated), repeated.x).view(k, n)
-    density = held_fixed(posterior) if gradient == "dreg" else posterior
-    log_ratio = torch.stack([prior.log_prob(z) - density.log_prob(z) for z in draws])
+    log_q = (held_fixed_log_probs(model, batch, posterior, draws) if gradient == "dreg"
+             else torch.stack([posterior.log_prob(z) for z in draws]))
+    log_ratio = torch.stack([prior.log_prob(z) for z in draws]) - log_q
     tempered = log_px + beta * log_ratio
     bound = log_mean_exp(tempered, 0)
     loss = -bound.mean()
