@@ -236,6 +236,12 @@ def test_reproduce_counterfactual_ae_smoke_and_resume(tmp_path, shared_data):
     rescored = json.loads((run / "metrics-e2.json").read_text())
     assert rescored["mmd"] != 9.0 and "planes_hole_rate_mean" in rescored and (run / "log.jsonl").read_text() == before[1]
     assert (run / "metrics-e1.json").read_text() == epoch_1  # not the latest checkpoint: kept as it was
+    result = invoke(*args, "--rescore-knn")  # one key recomputed: the record names both codes
+    assert result.exit_code == 0 and "counterfactual-ae-d2-s0: knn rescored at epoch 2" in result.output
+    latest, earlier = (json.loads((run / f"metrics-e{e}.json").read_text()) for e in (2, 1))
+    assert 0 <= latest["knn_accuracy"] <= 1 and scored_here(latest) and scored_here(latest["knn_accuracy_recomputed"])
+    assert earlier["knn_accuracy"] is None and "no longer kept" in earlier["knn_accuracy_note"]
+    assert "knn_accuracy_recomputed" not in earlier and scored_here(earlier)
 
 
 @pytest.mark.slow

@@ -156,6 +156,7 @@ def test_reproduce_ladder_vae_smoke_resumes_and_refuses_unknown_names(tmp_path, 
     assert run["k"] == 4 and run["log_likelihood"] >= run["elbo"] - 5 and math.isfinite(run["log_likelihood"])
     assert set(run["snapshots"]) == {"1", "2"} and [c["epoch"] for c in run["curve"]] == [1, 2]
     assert list(run["layers"]) == ["z1", "z2"] and run["layers"]["z2"]["units"] == 32 and scored_here(run)
+    assert set(run["snapshots_scored_by"]) == {"1", "2"} and all(map(scored_here, run["snapshots_scored_by"].values()))
     text = (tmp_path / "report.md").read_text()
     assert "importance-weighted bound with K = 4" in text and "| 64-32 | " in text
     trained_on_bound = json.loads((tmp_path / "runs" / "LVAE_BN_WU_IW10-2-seed-0" / "run.json").read_text())

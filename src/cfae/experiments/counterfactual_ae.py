@@ -19,6 +19,7 @@ from cfae.experiments.report import save_scores
 from cfae.metrics.counterfactual_ae import latent_quality
 from cfae.train.classifier import cached_classifier
 from cfae.train.config import TrainConfig
+from cfae.train.provenance import stamped
 from cfae.train.run import RunConfig, train_run
 
 
@@ -79,8 +80,9 @@ def rescore(dataset: str, out: str | Path, data_root: str | None = None, limit: 
 def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, limit: int | None = None,
                 say: Callable[[str], None] = print) -> None:
     """Recompute knn_accuracy of every run from its latest checkpoint (the metric once used the first
-    10,000 training codes, all of two classes in class-sorted files). Metrics files of earlier
-    epochs, whose checkpoints are gone, get knn_accuracy = null and a note."""
+    10,000 training codes, all of two classes in class-sorted files); the record keeps the stamp of the
+    code that computed its other scores and gains knn_accuracy_recomputed, the stamp of this one.
+    Metrics files of earlier epochs, whose checkpoints are gone, get knn_accuracy = null and a note."""
     from cfae.metrics.encode import encode_dataset
     from cfae.metrics.latent import knn_accuracy
 
@@ -91,9 +93,11 @@ def rescore_knn(dataset: str, out: str | Path, data_root: str | None = None, lim
             metrics = json.loads(metrics_file.read_text())
             if int(metrics_file.stem.split("-e")[1]) == latest:
                 metrics["knn_accuracy"] = knn_accuracy(encode_dataset(model, train), encode_dataset(model, test))
+                metrics["knn_accuracy_recomputed"] = stamped({}, model)
                 metrics.pop("knn_accuracy_note", None)
             else:
                 metrics["knn_accuracy"] = None
+                metrics.pop("knn_accuracy_recomputed", None)
                 metrics["knn_accuracy_note"] = "not recomputed: this epoch's checkpoint is no longer kept"
             jsonio.write_json(metrics_file, metrics)
         say(f"{run_dir.name}: knn rescored at epoch {latest}")

@@ -5,7 +5,8 @@ with 1 to 5 stochastic layers 64-32-16-8-4, test log-likelihood as an importance
 (K stated). Per run, at every snapshot epoch: the per-unit KL (Figure 4) and active units; after
 the last epoch: the IW bound, layer-wise KL (Figure 5) and, for 5 layers, PCA of q(z_i) samples
 coloured by class (Figure 6). The one-sample test ELBO of every epoch (Figure 2) comes from the
-training log. Runs are trained snapshot by snapshot and resume where they stopped.
+training log. Runs are trained snapshot by snapshot and resume where they stopped; each snapshot's
+scores name the code that computed them (snapshots_scored_by), the entry's top level the latest's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cfae.metrics.hierarchy import per_layer, unit_statistics
 from cfae.metrics.likelihood import importance_weighted_bound
 from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
-from cfae.train.provenance import SCORED_BY, scorer
+from cfae.train.provenance import SCORED_BY, scorer, stamped
 from cfae.train.run import RunConfig
 from cfae.train.trainer import read_log
 
@@ -102,7 +103,8 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
                 entry["snapshots"][str(epoch)] = layer_stats
                 if epoch == preset["epochs"]:
                     entry.update(bounds(model, test, preset["k"], seed), layers=layer_stats, epochs=epoch)
-                entry[SCORED_BY] = scorer(model)  # of the latest snapshot
+                entry.setdefault("snapshots_scored_by", {})[str(epoch)] = stamped({}, model)
+                entry[SCORED_BY] = scorer(model)  # of the latest snapshot, whose scores the entry's top level holds
                 entry["curve"] = [{"epoch": r["epoch"], "test_neg_elbo": r["eval/neg_elbo"],
                                    "train_neg_elbo": r["train/neg_elbo"]} for r in read_log(folder / "log.jsonl")]
                 jsonio.write_json(path, results)
