@@ -52,6 +52,10 @@ class HierarchicalVAEConfig(ImportanceWeightedConfig):
                              f"got {list(self.layer_hidden)}")
         if self.network != "mlp" or self.hidden is not None:
             raise ValueError("hierarchical VAEs build their own MLPs: set layer_hidden, not network or hidden")
+        if self.iw_gradient == "dreg" and self.batch_norm:
+            raise ValueError("iw_gradient dreg needs batch_norm false: batch statistics on the latent path tie each "
+                             "row's q(z|x) to the other rows' draws, and dreg's per-row identity fails (training "
+                             "diverges); use iw_gradient iwae with batch norm")
 
 
 class HierarchicalVAE(BaseModel):
