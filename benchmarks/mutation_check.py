@@ -333,6 +333,7 @@ MUTATIONS = {
                                     'metrics["knn_accuracy_recomputed"] = stamped({}, model)', "pass"),
     "ladder-snapshots-unstamped": ("experiments/ladder_vae.py",
                                    'entry.setdefault("snapshots_scored_by", {})[str(epoch)] = stamped({}, model)', "pass"),
+    "dreg-batch-norm-accepted": ("models/hierarchical.py", 'if self.iw_gradient == "dreg" and self.batch_norm:', "if False:"),
     "ladder-dreg-variant-plain": ("experiments/ladder_vae.py", 'options["iw_gradient"] = gradient', "pass"),
     "dreg-square-ignores-beta": ("models/importance.py", "factor = (1 - beta) + beta * normalised", "factor = normalised"),
     "dreg-no-second-weight": ("models/importance.py", "grad * scale.unsqueeze(1)", "grad"),
