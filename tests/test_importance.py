@@ -203,8 +203,9 @@ def test_the_models_temper_the_log_ratio_by_their_kl_weight():
 def test_settings_that_do_not_go_together_are_refused():
     with pytest.raises(ValueError, match="capacity_max anneals the ELBO"):
         build_model("vae", capacity_max=25.0, importance_samples=5)
-    with pytest.raises(ValueError, match="iw_gradient dreg needs batch_norm false: batch statistics on the latent path"):
-        build_model("lvae", iw_gradient="dreg", batch_norm=True)
+    for gradient in ("dreg", "dreg-unshared"):
+        with pytest.raises(ValueError, match=f"iw_gradient {gradient} needs batch_norm false: batch statistics on the"):
+            build_model("lvae", iw_gradient=gradient, batch_norm=True)
     with pytest.raises(ValueError, match="importance_samples"):
         build_model("vae", importance_samples=0)
     assert not build_model("vae").config.importance_weighted
@@ -280,3 +281,52 @@ def test_a_ladder_under_dreg_keeps_the_decoder_gradient():
         model(PIXELS.select(torch.arange(64))).loss.backward()
         grads[name] = torch.cat([p.grad.flatten() for p in model.decoder.parameters()])
     assert torch.allclose(grads["iwae"], grads["dreg"], rtol=1e-5, atol=1e-7)
+
+
+def test_dreg_unshared_is_dreg_for_q_own_parameters_and_iwae_for_those_shared_with_p():
+    """The same draws (one seed) under the three estimators, tempered by a warm-up weight: dreg-unshared's
+    gradient equals dreg's for the networks only q reads and iwae's for the top-down networks q shares
+    with p and for the decoder, and differs from the other estimator on each."""
+    images = PIXELS.x[:64].clone()
+    images[::2] = 1 - images[::2]
+    grads = {}
+    for name in ("iwae", "dreg", "dreg-unshared"):
+        model = tiny_ladder(name, kl_weight=0.6)
+        torch.manual_seed(7)
+        model(Batch(images)).loss.backward()
+        grads[name] = {n: p.grad for n, p in model.named_parameters()}
+    for n, grad in grads["dreg-unshared"].items():
+        own = n.split(".")[0] in ("encoder", "up_heads")
+        same, other = ("dreg", "iwae") if own else ("iwae", "dreg")
+        assert torch.allclose(grad, grads[same][n], atol=1e-7), n
+        assert n.startswith("decoder") or not torch.allclose(grad, grads[other][n], atol=1e-5), n
+
+
+@pytest.mark.parametrize("name", ["lvae", "hvae", "vae"])
+def test_posterior_shares_names_the_modules_both_q_and_the_prior_read(name):
+    model = build_model(name, input_shape=(1, 1, 4), **({"layer_sizes": (2, 1), "layer_hidden": (6, 4)} if name != "vae"
+                                                        else {"latent_dim": 2, "hidden": [6]}))
+    batch = PIXELS.select(torch.arange(8))
+    posterior = model.encode(batch)
+    z = posterior.rsample().detach()
+    params = dict(model.named_parameters())
+
+    def read_by(log_prob):
+        if not log_prob.requires_grad:  # N(0, I): no parameters
+            return set()
+        grads = torch.autograd.grad(log_prob.sum(), list(params.values()), allow_unused=True)
+        return {n.split(".")[0] for n, g in zip(params, grads) if g is not None and g.abs().sum() > 0}
+
+    shared = read_by(posterior.log_prob(z)) & read_by(model.prior_of(batch).log_prob(z))
+    assert shared == set(model.posterior_shares)
+    assert (name == "lvae") == bool(shared)
+
+
+def test_a_chain_reparameterised_with_its_own_noise_is_its_rsample():
+    model = tiny_ladder("iwae")
+    posterior = model.encode(PIXELS.select(torch.arange(8)))
+    torch.manual_seed(5)
+    drawn = posterior.rsample()
+    torch.manual_seed(5)
+    noise = {name: torch.randn(8, dict(posterior.layout)[name]) for name, _ in posterior.steps}
+    assert torch.allclose(posterior.reparameterised(noise), drawn, atol=1e-6)

@@ -616,8 +616,8 @@ def reproduce(
     layers: str = typer.Option("1,2,3,4,5", help="ladder-vae: numbers of stochastic layers (64-32-16-8-4)"),
     ladder_variants: str = typer.Option("VAE,VAE+BN,VAE+BN+WU,LVAE+BN+WU",
                                         help="ladder-vae: table columns (also LVAE+BN+WU+IW10: the IWAE bound, "
-                                        "K = 10; LVAE+WU+IW10 and LVAE+WU+IW10+DReG: without batch norm, the IWAE or the doubly "
-                                        "reparameterised gradient)"),
+                                        "K = 10; LVAE+WU+IW10, LVAE+WU+IW10+DReG, LVAE+WU+IW10+DReG-unshared: "
+                                        "without batch norm, under each of the bound's gradients)"),
     rescore: bool = typer.Option(False, help="consistency, counterfactual-ae: score the runs already trained again "
                                  "from their (latest) checkpoints (after a metric changed), train nothing"),
     quiet: bool = typer.Option(False, help="no progress bar"),

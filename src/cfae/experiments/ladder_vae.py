@@ -31,12 +31,14 @@ LAYER_HIDDEN = (512, 256, 128, 64, 32)
 # column -> (model, batch norm, KL warm-up, importance samples trained on, their encoder gradient); the
 # slides leave LVAE with one layer out ("-"). The slides' table has the first four; LVAE+BN+WU+IW10 is
 # their MNIST row "LVAE 5-layer + IW=10" (trained on the 10-sample bound, IWAE; without the finetuning).
-# The doubly reparameterised gradient (DReG) cannot run with batch norm (cfae.models.hierarchical), so
-# LVAE+WU+IW10 and LVAE+WU+IW10+DReG compare the two gradients without it; all run when asked.
+# The doubly reparameterised gradients (DReG; -unshared: DReG only for q's own networks) cannot run with
+# batch norm (cfae.models.hierarchical), so LVAE+WU+IW10 (+DReG, +DReG-unshared) compare the gradients
+# without it; all run when asked.
 VARIANTS = {"VAE": ("hvae", False, False, 1, "iwae"), "VAE+BN": ("hvae", True, False, 1, "iwae"),
             "VAE+BN+WU": ("hvae", True, True, 1, "iwae"), "LVAE+BN+WU": ("lvae", True, True, 1, "iwae"),
             "LVAE+BN+WU+IW10": ("lvae", True, True, 10, "iwae"), "LVAE+WU+IW10": ("lvae", False, True, 10, "iwae"),
-            "LVAE+WU+IW10+DReG": ("lvae", False, True, 10, "dreg")}
+            "LVAE+WU+IW10+DReG": ("lvae", False, True, 10, "dreg"),
+            "LVAE+WU+IW10+DReG-unshared": ("lvae", False, True, 10, "dreg-unshared")}
 SLIDE_COLUMNS = ("VAE", "VAE+BN", "VAE+BN+WU", "LVAE+BN+WU")
 # "paper": 2,000 epochs and warm-up over 200 (reference F) and K = 5000; lr 2e-3 and batch 256 are
 # cfae's choice. "cpu": what a 2-core machine affords; "test": a smoke test.

@@ -135,6 +135,7 @@ class BaseModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     stochastic: ClassVar[bool] = True
     kl_warmup: ClassVar[bool] = False  # True: the loss multiplies its KL term by kl_weight
+    posterior_shares: ClassVar[tuple[str, ...]] = ()  # submodules q(z|x) shares with the prior p(z)
 
     def __init__(self, config: ModelConfig, encoder: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()

@@ -52,10 +52,10 @@ class HierarchicalVAEConfig(ImportanceWeightedConfig):
                              f"got {list(self.layer_hidden)}")
         if self.network != "mlp" or self.hidden is not None:
             raise ValueError("hierarchical VAEs build their own MLPs: set layer_hidden, not network or hidden")
-        if self.iw_gradient == "dreg" and self.batch_norm:
-            raise ValueError("iw_gradient dreg needs batch_norm false: batch statistics on the latent path tie each "
-                             "row's q(z|x) to the other rows' draws, and dreg's per-row identity fails (training "
-                             "diverges); use iw_gradient iwae with batch norm")
+        if self.iw_gradient != "iwae" and self.batch_norm:
+            raise ValueError(f"iw_gradient {self.iw_gradient} needs batch_norm false: batch statistics on the latent "
+                             "path tie each row's q(z|x) to the other rows' draws, and dreg's per-row identity fails "
+                             "(training diverges); use iw_gradient iwae with batch norm")
 
 
 class HierarchicalVAE(BaseModel):
@@ -163,6 +163,7 @@ class BottomUpHierarchicalVAE(HierarchicalVAE):
 @register_model("lvae", "Ladder VAE: top-down inference merging bottom-up and prior Gaussians (Sonderby et al. 2016)")
 class LadderVAE(HierarchicalVAE):
     ladder = True
+    posterior_shares = ("down", "down_heads")  # q's top-down path is p's (eqs. 22-25)
 
     def bottom_up_layers(self, x: Tensor) -> list[Tensor]:
         """The deterministic layers d_1 ... d_L of eq. 19, d_0 = x."""

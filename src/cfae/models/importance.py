@@ -17,7 +17,14 @@ its explicit dependence on the parameters eta removed and its dependence on z ke
 term Tucker et al. replace); for a chain q(z_L|x) prod q(z_i|z_i+1, x) that keeps the paths through the
 parent z_i+1 into each conditional, and the rule holds for every parameter q reads, also those it
 shares with p (the Ladder VAE's top-down networks): their gradient is the explicit d log p / d eta
-weighted by w~ plus the path term weighted by w~^2.
+weighted by w~ plus the path term weighted by w~^2. That decouples the scores of p and q, which cancel
+draw by draw in the plain gradient where q follows p, and the shared networks' gradient gets noisier
+(docs/results.md). So a third estimator:
+    dreg-unshared  dreg's rule for the parameters only q reads, iwae's for those q shares with p
+          (model.posterior_shares): each draw is z_k = a_k + b_k - a_k (values), a_k drawn with the
+          shared parameters detached and b_k with the others detached, from one noise; only a_k's
+          gradient takes the second weight, and log q is held fixed in q's own parameters only.
+          Without shared parameters it is dreg.
 """
 
 from __future__ import annotations
@@ -30,20 +37,21 @@ from torch import Tensor, nn
 
 from cfae.data.base import Batch
 from cfae.models.base import ModelConfig
-from cfae.nn.distributions import DiagonalGaussian, Distribution
+from cfae.nn.distributions import Chain, DiagonalGaussian, Distribution
 
 class ImportanceWeightedConfig(ModelConfig):
     """The IWAE objective's settings, for models whose training loss is an ELBO."""
 
     importance_samples: int = Field(1, ge=1, description="K of the importance-weighted bound trained on "
                                     "(Burda et al. 2016); 1: the ELBO with its closed-form KL")
-    iw_gradient: Literal["iwae", "dreg"] = Field("iwae", description="encoder gradient of the bound: iwae "
-                                                 "(reparameterised) or dreg (doubly reparameterised, Tucker et al. 2019)")
+    iw_gradient: Literal["iwae", "dreg", "dreg-unshared"] = Field(
+        "iwae", description="encoder gradient of the bound: iwae (reparameterised), dreg (doubly reparameterised, "
+        "Tucker et al. 2019) or dreg-unshared (dreg for the parameters only q reads, iwae for those it shares with p)")
 
     @property
     def importance_weighted(self) -> bool:
         """True when training uses importance_weighted_terms instead of the closed-form ELBO."""
-        return self.importance_samples > 1 or self.iw_gradient == "dreg"
+        return self.importance_samples > 1 or self.iw_gradient != "iwae"
 
 
 def log_mean_exp(values: Tensor, dim: int) -> Tensor:
@@ -71,22 +79,56 @@ class _Calling(nn.Module):
         return function()
 
 
-def held_fixed_log_probs(model, batch: Batch, posterior: Distribution, draws: list[Tensor]) -> Tensor:
+def shared_with_prior(model, name: str) -> bool:
+    """Whether parameter `name` belongs to a submodule q(z|x) shares with the prior (posterior_shares)."""
+    return name.split(".")[0] in model.posterior_shares
+
+
+def _state(model, detached) -> dict[str, Tensor]:
+    """The model's parameters for functional_call, those named by detached(name) detached, and copies
+    of its buffers (batch norm's running statistics stay as they were)."""
+    state = {f"model.{name}": p.detach() if detached(name) else p for name, p in model.named_parameters()}
+    state.update({f"model.{name}": b.clone() for name, b in model.named_buffers()})
+    return state
+
+
+def _under(model, state: dict[str, Tensor], function):
+    return torch.func.functional_call(_Calling(model), state, (function,))
+
+
+def held_fixed_log_probs(model, batch: Batch, posterior: Distribution, draws: list[Tensor],
+                         keep_shared: bool = False) -> Tensor:
     """log q(z_k | x) for each draw, shape (K, N), with q's parameters held fixed (module docstring):
-    the gradient reaches the draws only. A diagonal Gaussian detaches its mean and scale; any other
-    posterior (a chain of layers) is encoded again from x with every parameter detached and copies of the
-    buffers (batch norm's running statistics stay as they were), and read at the draws."""
+    the gradient reaches the draws only (and, with keep_shared, the parameters q shares with p). A
+    diagonal Gaussian detaches its mean and scale; any other posterior (a chain of layers) is encoded
+    again from x under the detached parameters and read at the draws."""
     if isinstance(posterior, DiagonalGaussian):
         fixed = DiagonalGaussian(posterior.mean.detach(), posterior.scale.detach())
         return torch.stack([fixed.log_prob(z) for z in draws])
-    state = {f"model.{name}": p.detach() for name, p in model.named_parameters()}
-    state.update({f"model.{name}": b.clone() for name, b in model.named_buffers()})
+    state = _state(model, lambda name: not (keep_shared and shared_with_prior(model, name)))
 
     def read_at_draws():
         density = model.encode(batch)
         return torch.stack([density.log_prob(z) for z in draws])
 
-    return torch.func.functional_call(_Calling(model), state, (read_at_draws,))
+    return _under(model, state, read_at_draws)
+
+
+def draws_apart(model, batch: Batch, posterior: Chain, k: int) -> tuple[list[Tensor], list[Tensor]]:
+    """K draws z_k = a_k + b_k - a_k.detach() of a chain posterior (dreg-unshared), each from one noise:
+    a_k encoded with the shared parameters detached, b_k with the others detached, so q's own
+    parameters get their gradient through a_k and the shared ones through b_k. Returns (z, a)."""
+    n, dims = len(batch), dict(posterior.layout)
+    noises = [{name: torch.randn(n, dims[name], device=batch.x.device) for name, _ in posterior.steps}
+              for _ in range(k)]
+
+    def draw_all():
+        density = model.encode(batch)
+        return [density.reparameterised(noise) for noise in noises]
+
+    own = _under(model, _state(model, lambda name: shared_with_prior(model, name)), draw_all)
+    shared = _under(model, _state(model, lambda name: not shared_with_prior(model, name)), draw_all)
+    return [a + b - a.detach() for a, b in zip(own, shared)], own
 
 
 def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
@@ -102,19 +144,23 @@ def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prio
     docstring), whose gradient is the chosen estimator's, `recon` = the mean of -log p(x|z_k), and
     `neg_iw_bound` = -L_K of the untempered weights (the bound itself), each averaged over rows."""
     n = len(batch)
-    draws = [posterior.rsample() for _ in range(k)]
+    unshared = gradient == "dreg-unshared" and bool(model.posterior_shares)
+    if unshared:
+        draws, weighted = draws_apart(model, batch, posterior, k)
+    else:
+        draws = weighted = [posterior.rsample() for _ in range(k)]
     repeated = batch.select(torch.arange(n, device=batch.x.device).repeat(k))
     log_px = -model.reconstruction_nll(model.decode_logits(torch.cat(draws), repeated), repeated.x).view(k, n)
-    log_q = (held_fixed_log_probs(model, batch, posterior, draws) if gradient == "dreg"
-             else torch.stack([posterior.log_prob(z) for z in draws]))
+    log_q = (torch.stack([posterior.log_prob(z) for z in draws]) if gradient == "iwae"
+             else held_fixed_log_probs(model, batch, posterior, draws, keep_shared=unshared))
     log_ratio = torch.stack([prior.log_prob(z) for z in draws]) - log_q
     tempered = log_px + beta * log_ratio
     bound = log_mean_exp(tempered, 0)
     loss = -bound.mean()
-    if gradient == "dreg" and loss.requires_grad:  # no surrogate where no gradient is taken (evaluation)
+    if gradient != "iwae" and loss.requires_grad:  # no surrogate where no gradient is taken (evaluation)
         normalised = torch.softmax(tempered.detach(), 0)
         factor = (1 - beta) + beta * normalised
-        scale_gradients(draws, factor)
+        scale_gradients(weighted, factor)
         surrogate = -(normalised * tempered).sum(0).mean()
         loss = loss.detach() + surrogate - surrogate.detach()
     with torch.no_grad():

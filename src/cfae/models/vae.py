@@ -2,7 +2,7 @@
 
 loss = -log p(x|z) + beta KL(q(z|x) || p(z))       (beta = 1: the negative ELBO; p(z) = N(0, I) here)
 with capacity annealing: -log p(x|z) + gamma |KL - C(t)|, C rising linearly to capacity_max;
-with importance_samples K > 1 (IWAE) or iw_gradient dreg: -L_K of the weights tempered by beta
+with importance_samples K > 1 (IWAE) or iw_gradient dreg(-unshared): -L_K of the weights tempered by beta
 (cfae.models.importance).
 AVAE (the self-consistency baseline of seed 003) adds the autoencoding term of Cemgil et al. (2020).
 """
@@ -34,7 +34,7 @@ class VAEConfig(InterventionalConfig, ImportanceWeightedConfig):
         super().model_post_init(context)
         if self.capacity_max is not None and self.importance_weighted:
             raise ValueError("capacity_max anneals the ELBO's KL term: it cannot be combined with "
-                             "importance_samples > 1 or iw_gradient dreg")
+                             "importance_samples > 1 or iw_gradient dreg, dreg-unshared")
 
 
 @register_model("vae", "VAE / beta-VAE (beta, Burgess capacity annealing), Bernoulli or Gaussian p(x|z)")

@@ -183,6 +183,12 @@ class Chain:
     def rsample(self) -> Tensor:
         return self.walk(lambda d: d.rsample())[0]
 
+    def reparameterised(self, noise: dict[str, Tensor]) -> Tensor:
+        """z = mean + scale * noise[part], part by part in sampling order (Gaussian conditionals):
+        rsample with the standard-normal noise given, to draw the same z through two graphs."""
+        order = iter([name for name, _ in self.steps])  # walk calls pick once a part, in this order
+        return self.walk(lambda d: d.mean + d.scale * noise[next(order)])[0]
+
     @property
     def mean(self) -> Tensor:
         """Each part's conditional mean given the means of the parts before it."""
