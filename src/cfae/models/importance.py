@@ -5,7 +5,7 @@
 
 Training on L_K (`importance_samples` K > 1) uses, with a KL weight beta (warm-up, beta-VAE), the
 tempered weights log w^beta = log p(x|z) + beta (log p(z) - log q(z|x)); beta = 1 gives L_K itself.
-Two gradient estimators of L_K for the encoder phi:
+Gradient estimators of L_K for the encoder phi (iw_gradient):
     iwae  the reparameterised gradient of L_K: sum_k w~_k d log w_k / d phi, w~ = softmax_k log w
     dreg  doubly reparameterised (Tucker et al. 2019): sum_k w~_k^2 (d log w_k / d z_k) (dz_k / d phi),
           log q taken with its parameters held fixed; unbiased, and its signal-to-noise ratio does
