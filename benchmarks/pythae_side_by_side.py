@@ -207,9 +207,13 @@ def summarise(out: Path, records: list[dict]) -> None:
     header = ("| objective | trained by | seeds | epochs | train images/s | cfae / pythae speed (same job) "
               "| test log p(x) bound, K = final | first check-n images: cfae's bound | same images: pythae's get_nll |\n"
               "|---|---|---|---|---|---|---|---|---|")
-    (out / "table.md").write_text(header + "\n" + "\n".join(rows) + "\n")
+    machines = sorted({str(r.get("machine")) for r in records})
+    note = (f"\nTrain images/s pools {len(records)} jobs (machine labels recorded: {', '.join(machines)}), each run at "
+            "whatever load it met, some on other days and boxes at other speeds. Only the cfae / pythae ratio, "
+            "measured within each job, compares across jobs.\n")
+    (out / "table.md").write_text(header + "\n" + "\n".join(rows) + "\n" + note)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(header + "\n" + "\n".join(rows))
+    print(header + "\n" + "\n".join(rows) + "\n" + note)
 
 
 def main() -> None:
