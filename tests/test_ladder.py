@@ -159,6 +159,7 @@ def test_reproduce_ladder_vae_smoke_resumes_and_refuses_unknown_names(tmp_path, 
     assert set(run["snapshots_scored_by"]) == {"1", "2"} and all(map(scored_here, run["snapshots_scored_by"].values()))
     text = (tmp_path / "report.md").read_text()
     assert "importance-weighted bound with K = 4" in text and "| 64-32 | " in text
+    assert "## Acceptance: LVAE+BN+WU against the VAEs with the same layers\n\n- 2 layers, LVAE+BN+WU vs VAE+BN+WU" in text
     trained_on_bound = json.loads((tmp_path / "runs" / "LVAE_BN_WU_IW10-2-seed-0" / "run.json").read_text())
     assert trained_on_bound["model_options"]["importance_samples"] == 10 and "LVAE+BN+WU+IW10" in text
     assert "iw_gradient" not in trained_on_bound["model_options"]
