@@ -5,22 +5,22 @@
     CFAE_DATA=../shared/data python benchmarks/ladder_dreg_probe.py --noise --run RUN
     CFAE_DATA=../shared/data python benchmarks/ladder_dreg_probe.py --time
 
+By default: the cpu preset's network and settings (64-32-16-8-4 latents, Adam 2e-3, batch 256,
+K = 10, KL warm-up over 470 steps = 2 epochs), drawn batches instead of epochs, one thread. Every 25
+steps it prints: step, the training loss (-L_K of the tempered weights), the untempered -L_10, the
+one-sample -ELBO, the gradient's global norm before the step, and seconds since the start. It shows
+whether a gradient keeps training stable (the Ladder VAE under dreg with batch norm does not;
+docs/results.md).
+
+--noise: each estimator's spread per parameter group, the median over a group's parameters of
+sd(dreg) / sd(iwae) and of sd(dreg-unshared) / sd(iwae), over 20 gradients taken at the same
+weights. Without --run: the two-layer ladder of tests/test_importance.py (4 pixels, K = 4; each
+gradient the mean over 4000 rows of one image). With --run: that run's latest checkpoint (a Ladder
+VAE without batch norm), at its training K, each gradient on the same 100 test images.
+
 --time: seconds per training step (forward and backward, batch 256, K = 10, no batch norm) of each
 estimator, the three interleaved round by round on one thread, so that the machine's load falls on
 all alike; prints each one's median and its ratio to iwae.
-
---noise instead measures each estimator's spread per parameter group: the median over a group's
-parameters of sd(dreg) / sd(iwae), and of sd(dreg-unshared) / sd(iwae), over 20 gradients taken at the
-same weights. Without --run: the
-two-layer ladder of tests/test_importance.py (4 pixels, K = 4; each gradient the mean over 4000 rows
-of one image). With --run: that run's latest checkpoint (a Ladder VAE without batch norm), at its
-training K, each gradient on the same 100 test images.
-
-The cpu preset's network and settings (64-32-16-8-4 latents, Adam 2e-3, batch 256, K = 10, KL warm-up
-over 470 steps = 2 epochs), drawn batches instead of epochs, one thread. Every 25 steps it prints: step,
-the training loss (-L_K of the tempered weights), the untempered -L_10, the one-sample -ELBO, the
-gradient's global norm before the step, and seconds since the start. It shows whether a gradient keeps
-training stable (the Ladder VAE under dreg with batch norm does not; docs/results.md).
 """
 
 import argparse
