@@ -96,39 +96,45 @@ def _under(model, state: dict[str, Tensor], function):
     return torch.func.functional_call(_Calling(model), state, (function,))
 
 
-def held_fixed_log_probs(model, batch: Batch, posterior: Distribution, draws: list[Tensor],
-                         keep_shared: bool = False) -> Tensor:
+def held_fixed_log_probs(model, batch: Batch, posterior: Distribution, draws: list[Tensor]) -> Tensor:
     """log q(z_k | x) for each draw, shape (K, N), with q's parameters held fixed (module docstring):
-    the gradient reaches the draws only (and, with keep_shared, the parameters q shares with p). A
-    diagonal Gaussian detaches its mean and scale; any other posterior (a chain of layers) is encoded
-    again from x under the detached parameters and read at the draws."""
+    the gradient reaches the draws only. A diagonal Gaussian detaches its mean and scale; any other
+    posterior (a chain of layers) is encoded again from x under the detached parameters and read at
+    the draws."""
     if isinstance(posterior, DiagonalGaussian):
         fixed = DiagonalGaussian(posterior.mean.detach(), posterior.scale.detach())
         return torch.stack([fixed.log_prob(z) for z in draws])
-    state = _state(model, lambda name: not (keep_shared and shared_with_prior(model, name)))
 
     def read_at_draws():
         density = model.encode(batch)
         return torch.stack([density.log_prob(z) for z in draws])
 
-    return _under(model, state, read_at_draws)
+    return _under(model, _state(model, lambda name: True), read_at_draws)
 
 
-def draws_apart(model, batch: Batch, posterior: Chain, k: int) -> tuple[list[Tensor], list[Tensor]]:
+def draws_apart(model, batch: Batch, posterior: Chain, k: int) -> tuple[list[Tensor], list[Tensor], Tensor]:
     """K draws z_k = a_k + b_k - a_k.detach() of a chain posterior (dreg-unshared), each from one noise:
     a_k encoded with the shared parameters detached, b_k with the others detached, so q's own
-    parameters get their gradient through a_k and the shared ones through b_k. Returns (z, a)."""
+    parameters get their gradient through a_k and the shared ones through b_k. log q(z_k | x) is read
+    in b's graph, where it is held fixed in q's own parameters and live in the shared ones. Returns
+    (z, a, log q) with log q of shape (K, N)."""
     n, dims = len(batch), dict(posterior.layout)
     noises = [{name: torch.randn(n, dims[name], device=batch.x.device) for name, _ in posterior.steps}
               for _ in range(k)]
 
-    def draw_all():
+    def draw_own():
         density = model.encode(batch)
         return [density.reparameterised(noise) for noise in noises]
 
-    own = _under(model, _state(model, lambda name: shared_with_prior(model, name)), draw_all)
-    shared = _under(model, _state(model, lambda name: not shared_with_prior(model, name)), draw_all)
-    return [a + b - a.detach() for a, b in zip(own, shared)], own
+    own = _under(model, _state(model, lambda name: shared_with_prior(model, name)), draw_own)
+
+    def draw_and_read_shared():
+        density = model.encode(batch)
+        draws = [a + density.reparameterised(noise) - a.detach() for a, noise in zip(own, noises)]
+        return draws, torch.stack([density.log_prob(z) for z in draws])
+
+    draws, log_q = _under(model, _state(model, lambda name: not shared_with_prior(model, name)), draw_and_read_shared)
+    return draws, own, log_q
 
 
 def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
@@ -146,13 +152,13 @@ def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prio
     n = len(batch)
     unshared = gradient == "dreg-unshared" and bool(model.posterior_shares)
     if unshared:
-        draws, weighted = draws_apart(model, batch, posterior, k)
+        draws, weighted, log_q = draws_apart(model, batch, posterior, k)
     else:
         draws = weighted = [posterior.rsample() for _ in range(k)]
+        log_q = (torch.stack([posterior.log_prob(z) for z in draws]) if gradient == "iwae"
+                 else held_fixed_log_probs(model, batch, posterior, draws))
     repeated = batch.select(torch.arange(n, device=batch.x.device).repeat(k))
     log_px = -model.reconstruction_nll(model.decode_logits(torch.cat(draws), repeated), repeated.x).view(k, n)
-    log_q = (torch.stack([posterior.log_prob(z) for z in draws]) if gradient == "iwae"
-             else held_fixed_log_probs(model, batch, posterior, draws, keep_shared=unshared))
     log_ratio = torch.stack([prior.log_prob(z) for z in draws]) - log_q
     tempered = log_px + beta * log_ratio
     bound = log_mean_exp(tempered, 0)
