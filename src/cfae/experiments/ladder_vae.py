@@ -22,7 +22,7 @@ from cfae.metrics.hierarchy import per_layer, unit_statistics
 from cfae.metrics.likelihood import importance_weighted_bound
 from cfae.registry import check_choices
 from cfae.train.config import TrainConfig
-from cfae.train.provenance import SCORED_BY, scorer, stamped
+from cfae.train.provenance import SCORED_BY, scorer
 from cfae.train.run import RunConfig
 from cfae.train.trainer import read_log
 
@@ -107,8 +107,9 @@ def reproduce(out: str | Path, preset_name: str = "cpu", seeds: tuple[int, ...] 
                 entry["snapshots"][str(epoch)] = layer_stats
                 if epoch == preset["epochs"]:
                     entry.update(bounds(model, test, preset["k"], seed), layers=layer_stats, epochs=epoch)
-                entry.setdefault("snapshots_scored_by", {})[str(epoch)] = stamped({}, model)
-                entry[SCORED_BY] = scorer(model)  # of the latest snapshot, whose scores the entry's top level holds
+                stamp = scorer(model)  # one stamp: this snapshot's, and the entry's top level holds its scores
+                entry.setdefault("snapshots_scored_by", {})[str(epoch)] = {SCORED_BY: stamp}
+                entry[SCORED_BY] = stamp
                 entry["curve"] = [{"epoch": r["epoch"], "test_neg_elbo": r["eval/neg_elbo"],
                                    "train_neg_elbo": r["train/neg_elbo"]} for r in read_log(folder / "log.jsonl")]
                 jsonio.write_json(path, results)
