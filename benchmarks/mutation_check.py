@@ -437,8 +437,23 @@ MUTATIONS = {
     "info-scores-blind": ("train/provenance.py",
                           'return {code_label(stamp) for stamp in stamps} or {"not recorded"}',
                           'return {"not recorded"}'),
+    "losocs-seeds-share-a-folder": ("experiments/losocs.py", 'return Path(out) if seed == 0 else Path(out) / f"seed-{seed}"',
+                                    'return Path(out)'),
+    "losocs-vae-seed-ignored": ("experiments/losocs.py", "train=TrainConfig(epochs=epochs, seed=seed, progress=progress)))",
+                                "train=TrainConfig(epochs=epochs, seed=0, progress=progress)))"),
+    "losocs-im-seed-ignored": ("experiments/losocs.py", "train=TrainConfig(epochs=epochs, seed=seed, progress=progress))\n",
+                               "train=TrainConfig(epochs=epochs, seed=0, progress=progress))\n"),
+    "predictor-seed-ignored": ("experiments/cached.py", "train_predictor(kind, train, test, network, target, epochs, seed)",
+                               "train_predictor(kind, train, test, network, target, epochs)"),
+    "across-seeds-nan-kept": ("experiments/losocs_report.py", "if value is not None and not math.isnan(value):",
+                              "if value is not None:"),
+    "across-seeds-r2-count-flipped": ("experiments/losocs_report.py", "sum(x > SEED_TABLE1['r2'][0] for x in r2)",
+                                      "sum(x < SEED_TABLE1['r2'][0] for x in r2)"),
+    "across-seeds-im1-count-flipped": ("experiments/losocs_report.py", "sum(b < a for a, b in pairs)", "sum(b > a for a, b in pairs)"),
+    "across-seeds-spread-count-flipped": ("experiments/losocs_report.py",
+                                          'results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"]',
+                                          'results[s][key]["final"]["mean"] < results[s][key]["original"]["mean"]'),
 }
-
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 
 

@@ -100,7 +100,7 @@ def test_a_lock_removes_the_folder_it_created_only_when_nothing_was_written(tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["losocs", "--seeds", "1"], "--seeds does not apply to losocs; it is read by betavae-dsprites, causalvae, cdvae-gan"),
+    (["losocs", "--epochs", "5"], "--epochs does not apply to losocs; it is read by betavae-dsprites, counterfactual-ae"),
     (["betavae-dsprites", "--preset", "paper"], "--preset does not apply to betavae-dsprites; it is read by causalvae, "
                                                 "consistency, ladder-vae"),
     (["ladder-vae", "-d", "fashion"], "--dataset does not apply to ladder-vae"),

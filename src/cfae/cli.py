@@ -542,7 +542,7 @@ def merge_results(
 ALL_EXPERIMENTS = ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs")
 REPRODUCE_READERS = {
     "dataset": ("causalvae", "cdvae-gan", "consistency", "counterfactual-ae"),
-    "seeds": ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae"),
+    "seeds": ("betavae-dsprites", "causalvae", "cdvae-gan", "consistency", "counterfactual-ae", "ladder-vae", "losocs"),
     "epochs": ("betavae-dsprites", "counterfactual-ae"),
     "latent_dims": ("consistency", "counterfactual-ae"),
     "network": ("betavae-dsprites", "counterfactual-ae"),
@@ -676,7 +676,7 @@ def reproduce(
             reproduce_losocs(out, data_root=data_root, epochs=vae_epochs, streams=streams, cohort=cohort,
                              siamese_streams=siamese_streams, regression=regression,
                              variants=names(variants), detail_variants=names(detail_variants), limit=limit,
-                             progress=not quiet,
+                             seeds=seed_list, progress=not quiet,
                              say=typer.echo)
         elif experiment == "counterfactual-ae":
             from cfae.experiments.counterfactual_ae import reproduce as reproduce_cf

@@ -26,11 +26,11 @@ def trained_run(folder: Path, config: RunConfig):
 
 
 def cached_predictor(folder: Path, kind: str, train: ImageDataset, test: ImageDataset, network: str, target: str,
-                     epochs: int):
-    """(model, record) of the predictor saved in folder, else trained and saved there."""
+                     epochs: int, seed: int = 0):
+    """(model, record) of the predictor saved in folder, else trained (from `seed`) and saved there."""
     if (folder / "predictor.json").exists():
         return load_predictor(folder)
-    model, record = train_predictor(kind, train, test, network, target, epochs)
+    model, record = train_predictor(kind, train, test, network, target, epochs, seed)
     save_predictor(folder, model, record)
     return model, record
 

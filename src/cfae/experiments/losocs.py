@@ -215,29 +215,59 @@ def change_summary(change: float, claimed: torch.Tensor, measured: torch.Tensor,
             "measured_in_intended_direction": float(((measured[ok] * change) > 0).float().mean())}
 
 
+def seed_folder(out: Path, seed: int) -> Path:
+    """Where one seed's networks, streams and results live: OUT itself for seed 0 (where single-seed
+    reproductions put them), OUT/seed-N for the others."""
+    return Path(out) if seed == 0 else Path(out) / f"seed-{seed}"
+
+
 def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, streams: int = 1000,
               cohort: int = 500, siamese_streams: int = 5000, regression: int = 500, variants: tuple[str, ...] = tuple(VARIANTS),
               detail_variants: tuple[str, ...] = ("plain", "plausible-recon"),
               im_epochs: int = 10, siamese_epochs: int = 10, limit: int | None = None, max_steps: int | None = None,
-              sweep_streams: int = 150,
+              sweep_streams: int = 150, seeds: tuple[int, ...] = (0,),
               progress: bool = True, say: Callable[[str], None] = print) -> Path:
-    """Run every stage not run yet into OUT and write OUT/report.md; max_steps overrides every variant's
-    step limit (smoke tests)."""
-    from cfae.experiments.losocs_report import write_report
+    """Every seed's reproduction (seed_folder), then, for more than one seed, OUT/across-seeds.md; returns
+    the first seed's report. Each seed trains every network (VAE, classifier, regressor, IM autoencoders,
+    Siamese net) from its own seed; the streams' inputs and targets are the same in every seed."""
+    from cfae.experiments.losocs_report import write_across_seeds
 
     check_choices("stream variant", (*variants, *detail_variants), VARIANTS)
-    out = Path(out)
+    reports = []
+    for seed in seeds:
+        if len(seeds) > 1:
+            say(f"seed {seed} into {seed_folder(out, seed)}")
+        reports.append(reproduce_seed(seed_folder(out, seed), seed, data_root=data_root, epochs=epochs, streams=streams,
+                                      cohort=cohort, siamese_streams=siamese_streams, regression=regression,
+                                      variants=variants, detail_variants=detail_variants, im_epochs=im_epochs,
+                                      siamese_epochs=siamese_epochs, limit=limit, max_steps=max_steps,
+                                      sweep_streams=sweep_streams, progress=progress, say=say))
+    if len(seeds) > 1:
+        results = {seed: read_results(seed_folder(out, seed) / "results.json") for seed in seeds}
+        say(f"across seeds written to {write_across_seeds(Path(out), results, variants).resolve()}")
+    return reports[0]
+
+
+def reproduce_seed(out: Path, seed: int, data_root: str | None, epochs: int, streams: int, cohort: int,
+                   siamese_streams: int, regression: int, variants: tuple[str, ...], detail_variants: tuple[str, ...],
+                   im_epochs: int, siamese_epochs: int, limit: int | None, max_steps: int | None, sweep_streams: int,
+                   progress: bool, say: Callable[[str], None]) -> Path:
+    """Run every stage of one seed not run yet into OUT and write OUT/report.md; max_steps overrides every
+    variant's step limit (smoke tests)."""
+    from cfae.experiments.losocs_report import write_report
+
     settings = {name: replace(VARIANTS[name], max_steps=max_steps or VARIANTS[name].max_steps) for name in variants}
     train = get_dataset("mnist", "train", data_root, limit)
     test = get_dataset("mnist", "test", data_root, limit)
     vae = trained_run(out / "runs" / "vae", RunConfig(model="vae", dataset="mnist", data_root=data_root, limit=limit,
                        model_options={"latent_dim": 16, "network": "conv"},
-                       train=TrainConfig(epochs=epochs, seed=0, progress=progress)))
-    classifier, clf_record = cached_predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5)
+                       train=TrainConfig(epochs=epochs, seed=seed, progress=progress)))
+    classifier, clf_record = cached_predictor(out / "predictors" / "classifier", "classifier", train, test, "mlp", "label", 5,
+                                              seed)
     say(f"classifier (fully connected) test accuracy {clf_record['test_accuracy']:.4f}")
-    im_aes = {"all": trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, limit, progress)).reconstruct}
+    im_aes = {"all": trained_run(out / "runs" / "im-ae-all", _im_config(data_root, None, im_epochs, limit, progress, seed)).reconstruct}
     for k in range(10):
-        im_aes[k] = trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress)).reconstruct
+        im_aes[k] = trained_run(out / "runs" / f"im-ae-{k}", _im_config(data_root, [k], im_epochs, limit, progress, seed)).reconstruct
     results = read_results(out / "results.json")
     reference = encode_dataset(vae, train.head(10000))  # the prototype term's class prototypes
     forget_changed_variants(out, results, settings, say)
@@ -281,14 +311,14 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
         values = _cached_cohort(stream_file(out, "table3", name),
                                 lambda: run_cohort(vae, classifier, train, fours, targets, settings[name], reference=reference))
         origin = torch.arange(len(fours))
-        siamese, net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs)
+        siamese, net = siamese_evaluation(values["inputs"], values["end_frame"], origin, epochs=siamese_epochs, seed=seed)
         save_file(net.state_dict(), stream_file(out, "siamese", name))
         save_result(out / "results.json", results, key, {**siamese, "success_rate": float(values["success"].mean())}, vae)
 
     morpho_test = get_dataset("mnist-morpho", "test", data_root, limit)
     morpho_train = get_dataset("mnist-morpho", "train", data_root, limit)
     regressor, reg_record = cached_predictor(out / "predictors" / "thickness", "regressor", morpho_train, morpho_test, "conv",
-                                       "thickness", 5)
+                                       "thickness", 5, seed)
     say(f"thickness regressor test MAE {reg_record['test_mae']:.4f} px")
     # a regressor's target is a value, not a class: no class prototype to pull towards
     for name in [v for v in variants if v not in TABLE1_ONLY and settings[v].plausibility != "prototype"]:
@@ -313,7 +343,7 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
             values = run_cohort(vae, classifier, test, index, targets, chosen, reference=reference)
             save_result(out / "results.json", results, key, standard_metrics(values, vae, classifier, im_aes, train), vae)
 
-    results["models"] = {"classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs, "limit": limit,
+    results["models"] = {"seed": seed, "classifier": clf_record, "thickness_regressor": reg_record, "vae_epochs": epochs, "limit": limit,
                          "im_autoencoder_epochs": im_epochs, "siamese_epochs": siamese_epochs}
     jsonio.write_json(out / "results.json", results)
     report = write_report(out, results, vae, classifier, test, settings, siamese_epochs, reference)
@@ -321,11 +351,11 @@ def reproduce(out: str | Path, data_root: str | None = None, epochs: int = 12, s
     return report
 
 
-def _im_config(data_root, classes, epochs, limit, progress) -> RunConfig:
+def _im_config(data_root, classes, epochs, limit, progress, seed: int) -> RunConfig:
     """The IM1 / IM2 autoencoders: a deterministic MLP autoencoder per class and one on all classes."""
     return RunConfig(model="ae", dataset="mnist", data_root=data_root, classes=classes, limit=limit,
                      model_options={"latent_dim": 16, "network": "mlp"},
-                     train=TrainConfig(epochs=epochs, seed=0, progress=progress))
+                     train=TrainConfig(epochs=epochs, seed=seed, progress=progress))
 
 
 def read_results(path: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -9,7 +10,8 @@ from safetensors.torch import load_file
 
 from cfae.counterfactual.prototypes import prototypes_for
 from cfae.counterfactual.streams import stream
-from cfae.experiments.losocs import COHORTS, SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, cohort_inputs, stream_file
+from cfae.experiments.cdvae_gan_report import markdown_table, seed_cell
+from cfae.experiments.losocs import COHORTS, SEED_TABLE1, SEED_TABLE2, SEED_TABLE3, TABLE1_ONLY, cohort_inputs, stream_file
 from cfae.experiments.report import save_markdown_report
 from cfae.metrics import streams as sm
 from cfae.metrics.siamese import LeNetFeatures
@@ -79,7 +81,7 @@ def write_report(out: Path, results: dict, vae, classifier, test, settings: dict
     lines = ["# LoSoCs on MNIST (seed 002), reproduced by `cfae reproduce losocs`", "",
              f"Convolutional VAE, 16-D latent, {r['models']['vae_epochs']} epochs; fully connected classifier, "
              f"test accuracy {r['models']['classifier']['test_accuracy']:.4f}; thickness regressor (conv), "
-             f"test MAE {r['models']['thickness_regressor']['test_mae']:.3f} px. One seed (0) for every network.",
+             f"test MAE {r['models']['thickness_regressor']['test_mae']:.3f} px. Seed {r['models'].get('seed', 0)} for every network.",
              "Variants: " + "; ".join(f"**{n}** ({_settings(settings[n])})" for n in variants) + ".", "",
              "## Table 1: random -> random streams", "",
              "| variant | streams | R^2 | CV | R^2, input as frame 0 | CV, input as frame 0 | success | steps | s / cf | "
@@ -166,3 +168,95 @@ def _settings(s) -> str:
     if s.plausibility != "none":
         extra.append(f"{s.plausibility} weight {s.plausibility_weight}")
     return f"{s.step_rule} lr {s.lr}, tau {s.tau}, max {s.max_steps} steps" + (", " + ", ".join(extra) if extra else "")
+
+
+# Table 1's columns across seeds: (heading, key in the entry, digits); a dict entry's value is its mean
+TABLE1_ACROSS = (("R^2", "r2", 3), ("CV", "cv", 3), ("R^2, input as frame 0", "r2_from_input", 3),
+                 ("CV, input as frame 0", "cv_from_input", 3), ("success", "success_rate", 3), ("steps", "steps", 1),
+                 ("path R^2", "path_r2", 3), ("L1", "l1", 1), ("IM1", "im1", 3), ("IM2", "im2", 4), ("yNN", "ynn", 3),
+                 ("log p(z_end)", "prior_log_density", 1))
+
+
+def seed_values(results: dict[int, dict], key: str, *path: str) -> list[float]:
+    """The value at results[seed][key][path...] of every seed that has the entry, in seed order; a
+    summary (a dict with "mean") gives its mean; a NaN mean (no stream long enough) is left out."""
+    values = []
+    for seed in sorted(results):
+        value = results[seed].get(key)
+        for step in path:
+            value = None if value is None else value.get(step)
+        if isinstance(value, dict):
+            value = value["mean"]
+        if value is not None and not math.isnan(value):
+            values.append(float(value))
+    return values
+
+
+def _per_seed(values: list[float], digits: int) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in values)
+
+
+def write_across_seeds(out: Path, results: dict[int, dict], variants) -> Path:
+    """OUT/across-seeds.md: every table's mean +- sd over the seeds' own results (each seed's value is its
+    mean over streams), and how many seeds agree with each of the seed paper's findings."""
+    seeds = sorted(results)
+    detail = [v for v in variants if v not in TABLE1_ONLY]
+    lines = ["# LoSoCs on MNIST across seeds", "",
+             f"Seeds {', '.join(map(str, seeds))}: each trained every network (VAE, classifier, thickness regressor, "
+             "IM autoencoders, Siamese net) from its own seed; the streams' inputs and targets are the same in every "
+             "seed. A cell is the mean +- sd over seeds of each seed's mean over its streams; each seed's own report "
+             "is in its folder (seed 0: report.md, seed N: seed-N/report.md).", "",
+             "## The networks", "",
+             markdown_table(["network", "score", "seeds"], [
+                 ["classifier (fully connected)", "test accuracy",
+                  seed_cell(seed_values(results, "models", "classifier", "test_accuracy"), 4)],
+                 ["thickness regressor (conv)", "test MAE (px)",
+                  seed_cell(seed_values(results, "models", "thickness_regressor", "test_mae"), 3)]]), "",
+             "## Table 1: random -> random streams", "",
+             markdown_table(["variant", "seeds", *(h for h, _, _ in TABLE1_ACROSS)],
+                            [[v, str(len(seed_values(results, f"table1/{v}", "r2")))] +
+                             [seed_cell(seed_values(results, f"table1/{v}", key), d) for _, key, d in TABLE1_ACROSS]
+                             for v in variants if seed_values(results, f"table1/{v}", "r2")]), ""]
+    for v in variants:
+        r2 = seed_values(results, f"table1/{v}", "r2")
+        if r2:
+            lines.append(f"- {v}: R^2 above the seed paper's {SEED_TABLE1['r2'][0]} in {sum(x > SEED_TABLE1['r2'][0] for x in r2)} "
+                         f"of {len(r2)} seeds ({_per_seed(r2, 3)}); CV below its {SEED_TABLE1['cv'][0]} in "
+                         f"{sum(x < SEED_TABLE1['cv'][0] for x in seed_values(results, f'table1/{v}', 'cv'))} of {len(r2)}.")
+    plain_im1 = {s: results[s].get("table1/plain", {}).get("im1", {}).get("mean") for s in seeds}
+    for v in variants:
+        if v == "plain":
+            continue
+        pairs = [(plain_im1[s], results[s][f"table1/{v}"]["im1"]["mean"]) for s in seeds
+                 if plain_im1[s] is not None and f"table1/{v}" in results[s]]
+        if pairs:
+            lines.append(f"- {v}: IM1 below plain's in {sum(b < a for a, b in pairs)} of {len(pairs)} seeds "
+                         f"(plain {_per_seed([a for a, _ in pairs], 3)}; {v} {_per_seed([b for _, b in pairs], 3)}).")
+    rows = []
+    for v in detail:
+        for cohort in COHORTS:
+            key = f"table2/{v}/{cohort}"
+            before, after = seed_values(results, key, "original"), seed_values(results, key, "final")
+            if before:
+                spread = sum(results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"] for s in seeds if key in results[s])
+                rows.append([v, cohort, str(len(before)), seed_cell(before, 2), seed_cell(after, 2), f"{spread} of {len(before)}"])
+    lines += ["## Table 2: pairwise latent distances, start vs end", "",
+              markdown_table(["variant", "cohort", "seeds", "original", "final", "seeds where the ends spread out"], rows), "",
+              f"The seed paper's streams converge only in random -> 7 ({SEED_TABLE2['random->7'][0]} -> "
+              f"{SEED_TABLE2['random->7'][1]}).", "",
+              "## Table 3: Siamese fundamental similarity", "",
+              markdown_table(["variant", "seeds", "test accuracy", "test F1", "5-fold CV accuracy", f"seeds above the paper's {SEED_TABLE3['test']['accuracy']}"],
+                             [[v, str(len(acc)), seed_cell(acc, 4), seed_cell(seed_values(results, f"table3/{v}", "test", "f1"), 4),
+                               seed_cell(seed_values(results, f"table3/{v}", "cross_validation", "accuracy"), 4),
+                               f"{sum(a > SEED_TABLE3['test']['accuracy'] for a in acc)} of {len(acc)}"]
+                              for v in detail if (acc := seed_values(results, f"table3/{v}", "test", "accuracy"))]), "",
+              "## Regression: thicker / thinner, re-measured by Morpho-MNIST", "",
+              markdown_table(["variant", "intended", "seeds", "success", "claimed change", "measured change",
+                              "abs(claimed - measured)", "measured in intended direction"],
+                             [[v, f"{change} px", str(len(ok)), seed_cell(ok, 3),
+                               *(seed_cell(seed_values(results, f"regression/{v}/{change}", k), 3)
+                                 for k in ("claimed_change", "measured_change", "abs_claimed_minus_measured",
+                                           "measured_in_intended_direction"))]
+                              for v in detail for change in ("+1", "-1")
+                              if (ok := seed_values(results, f"regression/{v}/{change}", "success_rate"))]), ""]
+    return save_markdown_report(out, lines, "across-seeds.md")

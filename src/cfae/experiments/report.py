@@ -219,11 +219,11 @@ def scoring_lines(out: Path) -> list[str]:
     return lines
 
 
-def save_markdown_report(out: Path, lines: list[str]) -> Path:
-    """OUT/report.md: the lines, then what trained the runs under OUT, what computed its scores (a
-    score cached by an earlier command keeps the code that computed it) and the code writing it."""
+def save_markdown_report(out: Path, lines: list[str], name: str = "report.md") -> Path:
+    """OUT/name: the lines, then what trained the runs under OUT, what computed its scores (a score
+    cached by an earlier command keeps the code that computed it) and the code writing it."""
     code, torch_version, machine, _ = _code_and_machine(provenance())
     writer = f"This report was written by {code}, torch {torch_version}, on {machine}."
-    path = Path(out) / "report.md"
+    path = Path(out) / name
     path.write_text("\n".join([*lines, "", *training_lines(out), *scoring_lines(out), writer]).rstrip("\n") + "\n")
     return path
