@@ -113,10 +113,13 @@ def test_across_seeds_gives_mean_and_sd_over_seeds_and_counts_the_seeds_that_agr
     assert "| plain | 3 | 0.700 +- 0.200 | 2.000 +- 1.000 |" in text  # sample sd over the seeds' means
     assert "R^2 above the seed paper's 0.58 in 2 of 3 seeds (0.500, 0.700, 0.900); CV below its 2.52 in 2 of 3." in text
     assert "plausible-prototype: IM1 below plain's in 2 of 3 seeds (plain 0.600, 0.700, 0.500; plausible-prototype 0.400, 0.300, 0.600)." in text
+    assert "| plausible-prototype | 3 | - | 2.000 +- 1.000 |" in text  # its R^2 had no stream long enough
     assert "| plain | random->7 | 3 | 5.00 +- 0.00 | 5.67 +- 1.53 | 2 of 3 |" in text
+    assert "the ends spread out in 4->7 and 4->random and come closer in random->7 and random->random." in text
     assert "| plain | 3 | 0.8500 +- 0.0500 | 0.8500 +- 0.0500 | 0.8500 +- 0.0500 | 2 of 3 |" in text  # 0.85 and 0.90 above 0.818
     assert "| plain | +1 px | 3 | 0.900 +- 0.100 |" in text
     assert "| classifier (fully connected) | test accuracy | 0.8500 +- 0.0500 |" in text
+    assert (tmp_path / "figures" / "across_seeds.png").is_file() and "(figures/across_seeds.png)" in text
 
 
 def test_each_seed_trains_its_own_networks_on_the_same_stream_inputs(tmp_path, shared_data):

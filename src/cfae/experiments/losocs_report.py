@@ -214,9 +214,9 @@ def write_across_seeds(out: Path, results: dict[int, dict], variants) -> Path:
                   seed_cell(seed_values(results, "models", "thickness_regressor", "test_mae"), 3)]]), "",
              "## Table 1: random -> random streams", "",
              markdown_table(["variant", "seeds", *(h for h, _, _ in TABLE1_ACROSS)],
-                            [[v, str(len(seed_values(results, f"table1/{v}", "r2")))] +
+                            [[v, str(sum(f"table1/{v}" in results[s] for s in seeds))] +
                              [seed_cell(seed_values(results, f"table1/{v}", key), d) for _, key, d in TABLE1_ACROSS]
-                             for v in variants if seed_values(results, f"table1/{v}", "r2")]), ""]
+                             for v in variants if any(f"table1/{v}" in results[s] for s in seeds)]), ""]
     for v in variants:
         r2 = seed_values(results, f"table1/{v}", "r2")
         if r2:
@@ -240,10 +240,11 @@ def write_across_seeds(out: Path, results: dict[int, dict], variants) -> Path:
             if before:
                 spread = sum(results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"] for s in seeds if key in results[s])
                 rows.append([v, cohort, str(len(before)), seed_cell(before, 2), seed_cell(after, 2), f"{spread} of {len(before)}"])
-    lines += ["## Table 2: pairwise latent distances, start vs end", "",
+    apart = [c for c, (before, after, _, _) in SEED_TABLE2.items() if after > before]
+    lines += ["", "## Table 2: pairwise latent distances, start vs end", "",
               markdown_table(["variant", "cohort", "seeds", "original", "final", "seeds where the ends spread out"], rows), "",
-              f"The seed paper's streams converge only in random -> 7 ({SEED_TABLE2['random->7'][0]} -> "
-              f"{SEED_TABLE2['random->7'][1]}).", "",
+              f"In the seed paper the ends spread out in {' and '.join(apart)} and come closer in "
+              f"{' and '.join(c for c in SEED_TABLE2 if c not in apart)}.", "",
               "## Table 3: Siamese fundamental similarity", "",
               markdown_table(["variant", "seeds", "test accuracy", "test F1", "5-fold CV accuracy", f"seeds above the paper's {SEED_TABLE3['test']['accuracy']}"],
                              [[v, str(len(acc)), seed_cell(acc, 4), seed_cell(seed_values(results, f"table3/{v}", "test", "f1"), 4),
@@ -259,4 +260,11 @@ def write_across_seeds(out: Path, results: dict[int, dict], variants) -> Path:
                                            "measured_in_intended_direction"))]
                               for v in detail for change in ("+1", "-1")
                               if (ok := seed_values(results, f"regression/{v}/{change}", "success_rate"))]), ""]
+    figure = fig.seed_dots({
+        "Table 1: R^2": ({v: seed_values(results, f"table1/{v}", "r2") for v in variants}, SEED_TABLE1["r2"]),
+        "Table 1: CV": ({v: seed_values(results, f"table1/{v}", "cv") for v in variants}, SEED_TABLE1["cv"]),
+        "Table 1: IM1 (lower: nearer the target class)": ({v: seed_values(results, f"table1/{v}", "im1") for v in variants}, None),
+        "Table 3: Siamese test accuracy": ({v: seed_values(results, f"table3/{v}", "test", "accuracy") for v in detail},
+                                           (SEED_TABLE3["test"]["accuracy"], 0.0))}, out / "figures" / "across_seeds.png")
+    lines += ["## Figure", "", f"![each seed's mean per variant, beside the seed paper's](figures/{figure.name})", ""]
     return save_markdown_report(out, lines, "across-seeds.md")

@@ -105,3 +105,24 @@ def candidate_panel(candidates: Tensor, optimised: Tensor, distances: Tensor, tr
         ax.set_xticks([])
         ax.set_yticks([])
     return _save(fig, path)
+
+
+def seed_dots(panels: dict[str, tuple[dict[str, list[float]], tuple[float, float] | None]], path: str | Path) -> Path:
+    """One panel per score: each variant's per-seed values as dots, and the seed paper's mean (line)
+    +- sd (band) where it reports one."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, (by_variant, paper)) in zip(axes[0], panels.items()):
+        names = [name for name, values in by_variant.items() if values]
+        for i, name in enumerate(names):
+            values = by_variant[name]
+            ax.plot(np.full(len(values), i) + np.linspace(-0.08, 0.08, len(values)), values, "o", color="tab:blue")
+        if paper is not None:
+            mean, sd = paper
+            ax.axhline(mean, color="tab:red", lw=1, label="seed paper")
+            ax.axhspan(mean - sd, mean + sd, color="tab:red", alpha=0.12)
+            ax.legend(fontsize=7, loc="best")
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+        ax.set_xlim(-0.5, max(len(names), 1) - 0.5)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
