@@ -453,6 +453,10 @@ MUTATIONS = {
     "across-seeds-spread-count-flipped": ("experiments/losocs_report.py",
                                           'results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"]',
                                           'results[s][key]["final"]["mean"] < results[s][key]["original"]["mean"]'),
+    "straight-path-padded-length": ("counterfactual/streams.py", "codes = self.codes_after[i, : int(self.lengths[i])]",
+                                    "codes = self.codes_after[i]"),
+    "straight-path-off-by-one": ("counterfactual/streams.py", "(positions.to(codes) / (len(codes) - 1))",
+                                 "(positions.to(codes) / len(codes))"),
 }
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 

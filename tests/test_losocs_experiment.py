@@ -131,6 +131,8 @@ def test_each_seed_trains_its_own_networks_on_the_same_stream_inputs(tmp_path, s
                        max_steps=10, sweep_streams=0, seeds=(0, 1), progress=False, say=said.append)
     assert report == tmp_path / "report.md" and (tmp_path / "seed-1" / "report.md").is_file()
     assert "Seed 1 for every network." in (tmp_path / "seed-1" / "report.md").read_text()
+    assert "(figures/straight-vs-stream-4-to-7.png)" in report.read_text()
+    assert (tmp_path / "figures" / "straight-vs-stream-4-to-7.png").is_file()
     for seed, folder in ((0, tmp_path), (1, tmp_path / "seed-1")):
         assert json.loads((folder / "results.json").read_text())["models"]["seed"] == seed
         for run in ("vae", "im-ae-all", "im-ae-3"):

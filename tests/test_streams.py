@@ -275,3 +275,15 @@ def test_frame_change_figure_with_no_frame_past_p_draws_the_other_side_and_count
     assert path.stat().st_size > 0
     assert seen["legend"] == ["p < 0.99 (3)", "p >= 0.99 (0)"]
     assert sum(seen["bars"][59:]) == 0 and sum(seen["bars"][:59]) > 0  # 59 bins a side; the empty side flat
+
+
+def test_straight_path_runs_from_each_stream_s_first_code_to_its_own_last():
+    from cfae.counterfactual.streams import StreamResult
+
+    path = torch.tensor([[[0.0, 0.0], [1.0, 5.0], [2.0, 2.0], [2.0, 2.0]],    # 3 frames, then padding
+                         [[4.0, 0.0], [0.0, 8.0], [0.0, 8.0], [0.0, 8.0]]])   # 2 frames
+    result = StreamResult(inputs=torch.zeros(2, 1, 1, 1), counterfactuals=torch.zeros(2, 1, 1, 1), codes_before=path[:, 0],
+                          codes_after=path, method="stream", lengths=torch.tensor([3, 2]))
+    assert result.straight_path(0, torch.tensor([0, 1, 2])).tolist() == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]
+    assert result.straight_path(1, torch.tensor([0, 1])).tolist() == [[4.0, 0.0], [0.0, 8.0]]
+    assert torch.allclose(result.straight_path(0, torch.tensor([1.5])), torch.tensor([[1.5, 1.5]]))

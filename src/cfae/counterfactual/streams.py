@@ -89,6 +89,13 @@ class StreamResult(CounterfactualResult):
         frames = None if self.frames is None else self.frames[i, :n]
         return frames, self.codes_after[i, :n], self.scores[i, :n]
 
+    def straight_path(self, i: int, positions: Tensor) -> Tensor:
+        """Codes on the straight line from stream i's first code z_0 to its last z_T at the given frame
+        positions t: z_0 + (t / T)(z_T - z_0) (seed 002 Fig. 9, the linear traversal beside the stream)."""
+        codes = self.codes_after[i, : int(self.lengths[i])]
+        fraction = (positions.to(codes) / (len(codes) - 1)).unsqueeze(1)
+        return codes[0] + fraction * (codes[-1] - codes[0])
+
 
 def predictor_kind(predictor) -> str:
     """'classifier' for a network with logits(x), 'regressor' for one with predict(x)."""

@@ -38,6 +38,10 @@ def _figures(out: Path, vae, classifier, test, settings: dict, reference=None) -
                         prototypes=prototypes_for(vae, batch, targets, chosen, reference))
         path = fig.example_streams(result, figures / f"streams-4-to-7-{name}.png")
         lines.append(f"![4 -> 7 streams, {name}](figures/{path.name})")
+        if name == "plain":
+            path = fig.straight_vs_stream([_straight_and_stream(result, i, vae, classifier) for i in range(2)],
+                                          figures / "straight-vs-stream-4-to-7.png")
+            lines.append(f"![the straight line from the first code to the last, above the stream (seed Fig. 9)](figures/{path.name})")
     cohorts = {}
     for cohort in COHORTS:
         file = stream_file(out, "table2", "plain", cohort)
@@ -70,6 +74,17 @@ def _figures(out: Path, vae, classifier, test, settings: dict, reference=None) -
         path = fig.candidate_panel(v["inputs"][picked], v["end_frame"][picked[0]], d, 0, figures / "siamese_candidates.png")
         lines.append(f"![Siamese candidates (seed Fig. 8)](figures/{path.name})")
     return lines
+
+
+def _straight_and_stream(result, i: int, vae, classifier, count: int = 10) -> tuple:
+    """Stream i's straight line decoded and its own frames at `count` evenly spaced positions, with the
+    target's probability at each."""
+    frames = result.stream(i)[0]
+    positions = fig.evenly_spaced(len(frames), count)
+    with torch.no_grad():
+        straight = vae.decode(result.straight_path(i, positions))
+        probability = classifier.logits(straight).softmax(1)[:, int(result.targets[i])]
+    return straight, frames[positions], probability, result.probabilities[i, positions]
 
 
 def write_report(out: Path, results: dict, vae, classifier, test, settings: dict, siamese_epochs: int,

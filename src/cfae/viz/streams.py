@@ -53,6 +53,24 @@ def example_streams(result, path: str | Path, rows: int = 8, count: int = 10, ti
     return _save(fig, path)
 
 
+def straight_vs_stream(pairs: list[tuple[Tensor, Tensor, Tensor, Tensor]], path: str | Path) -> Path:
+    """Seed Fig. 9: per stream, the straight line from its first code to its last decoded (top) above
+    the stream's own frames (bottom), at the same frame positions, each frame titled with the target's
+    probability. pairs: (straight frames, stream frames, straight probabilities, stream probabilities)."""
+    count = len(pairs[0][0])
+    fig, axes = plt.subplots(2 * len(pairs), count, figsize=(count * 0.85, len(pairs) * 2.1), squeeze=False)
+    for k, pair in enumerate(pairs):
+        for row, (frames, probabilities, label) in enumerate(zip(pair[:2], pair[2:], ("straight", "stream"))):
+            for j, ax in enumerate(axes[2 * k + row]):
+                ax.imshow(image_grid(frames[j][None], nrow=1, pad=0), cmap="gray", vmin=0, vmax=255)
+                ax.set_title(f"{float(probabilities[j]):.2f}", fontsize=6, pad=2)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[2 * k + row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("p(target) above each frame", fontsize=8)
+    return _save(fig, path)
+
+
 def distance_histograms(cohorts: dict[str, tuple[Tensor, Tensor]], path: str | Path) -> Path:
     """Seed Figs. 4-7: per cohort, pairwise latent distances among start points and among end points."""
     fig, axes = plt.subplots(len(cohorts), 2, figsize=(9, 2.4 * len(cohorts)), squeeze=False)
