@@ -457,6 +457,19 @@ MUTATIONS = {
                                     "codes = self.codes_after[i]"),
     "straight-path-off-by-one": ("counterfactual/streams.py", "(positions.to(codes) / (len(codes) - 1))",
                                  "(positions.to(codes) / len(codes))"),
+    "linear-path-reversed": ("counterfactual/interpolate.py", "(1 - t) * a.unsqueeze(1) + t * b.unsqueeze(1)",
+                             "t * a.unsqueeze(1) + (1 - t) * b.unsqueeze(1)"),
+    "slerp-linear-weights": ("counterfactual/interpolate.py", "(torch.sin((1 - t) * angle) / safe) * a.unsqueeze(1)",
+                             "(1 - t) * a.unsqueeze(1)"),
+    "slerp-no-fallback": ("counterfactual/interpolate.py", "torch.where(straight, linear_path(a, b, t.view(-1)), curved)",
+                          "curved"),
+    "interpolate-ends-from-start": ("counterfactual/interpolate.py", "model.encode(first).mean, model.encode(last).mean",
+                                    "model.encode(first).mean, model.encode(first).mean"),
+    "norm-dip-mean-of-ends": ("metrics/interpolation.py", "torch.minimum(norms[:, 0], norms[:, -1])",
+                              "((norms[:, 0] + norms[:, -1]) / 2)"),
+    "neither-share-either": ("metrics/interpolation.py", "(labels != start_labels.unsqueeze(1)) & (labels != end_labels.unsqueeze(1))",
+                             "(labels != start_labels.unsqueeze(1)) | (labels != end_labels.unsqueeze(1))"),
+    "switch-point-tie": ("metrics/interpolation.py", "ahead = p_end > p_start", "ahead = p_end >= p_start"),
 }
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 

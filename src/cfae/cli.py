@@ -478,6 +478,28 @@ def counterfactual_traverse(
     write_traversals(run, dim, n, steps, span, value_range, out or run / "traversals.png", seed, say=typer.echo)
 
 
+@counterfactual_app.command("interpolate")
+@_friendly
+def counterfactual_interpolate(
+    run: Path = typer.Argument(..., help="run folder"),
+    n: int = typer.Option(8, "-n", min=1, help="pairs of test images (rows)"),
+    steps: int = typer.Option(10, min=2, help="decoded codes per path, both ends included"),
+    path: str = typer.Option("linear", help="linear or slerp (spherical, keeps the codes' norm)"),
+    from_class: Optional[int] = typer.Option(None, help="class of the start images (default: any)"),
+    to_class: Optional[int] = typer.Option(None, help="class of the end images (default: any)"),
+    classifier: Optional[Path] = typer.Option(None, help="classifier folder: score each path's frames by class"),
+    out: Optional[Path] = typer.Option(None, help="PNG to write (default RUN/interpolations-PATH.png; "
+                                       "its JSON record beside it)"),
+    seed: int = typer.Option(0, help="which test images are drawn"),
+):
+    """Seed 002 Figure 1: decoded codes on the path from one test image's code to another's, a row a
+    pair; with --classifier, how many frames fall in neither end's class and where the class switches."""
+    from cfae.experiments.interpolate_job import write_interpolations
+
+    write_interpolations(run, n, steps, path, from_class, to_class, classifier, out or run / f"interpolations-{path}.png",
+                         seed, say=typer.echo)
+
+
 @counterfactual_app.command("intervene")
 @_friendly
 def counterfactual_intervene(
