@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from cfae.counterfactual.interpolate import interpolate
 from cfae.data.base import Batch
 from cfae.models import MODELS, build_model
 from cfae.registry import UnknownNameError
@@ -35,6 +36,8 @@ def test_forward_shapes_and_finite_loss(name, network, shape):
     assert all(torch.isfinite(v) and v.ndim == 0 for v in out.terms.values())
     out.loss.backward()
     assert model.sample(5).shape == (5, *shape)
+    halves = [Batch(x[rows], {k: v[rows] for k, v in labels.items()}) for rows in (slice(0, 2), slice(2, 4))]
+    assert interpolate(model, *halves, steps=3, path="slerp").counterfactuals.shape == (2, 3, *shape)
 
 
 def test_beta_scales_only_the_kl_term():
