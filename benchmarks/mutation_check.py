@@ -470,6 +470,9 @@ MUTATIONS = {
     "neither-share-either": ("metrics/interpolation.py", "(labels != start_labels.unsqueeze(1)) & (labels != end_labels.unsqueeze(1))",
                              "(labels != start_labels.unsqueeze(1)) | (labels != end_labels.unsqueeze(1))"),
     "switch-point-tie": ("metrics/interpolation.py", "ahead = p_end > p_start", "ahead = p_end >= p_start"),
+    "iw-running-statistics-per-draw": ("models/importance.py",
+                                       "norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]",
+                                       "norms = []"),
 }
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 

@@ -330,3 +330,21 @@ def test_a_chain_reparameterised_with_its_own_noise_is_its_rsample():
     torch.manual_seed(5)
     noise = {name: torch.randn(8, dict(posterior.layout)[name]) for name, _ in posterior.steps}
     assert torch.allclose(posterior.reparameterised(noise), drawn, atol=1e-6)
+
+
+def test_the_draws_of_an_iw_step_leave_batch_norm_s_running_statistics_to_the_single_sample_pass():
+    from cfae.models import build_model
+
+    x = torch.rand(8, 1, 28, 28).round()
+    models = {}
+    for k in (1, 10):
+        torch.manual_seed(0)
+        models[k] = build_model("lvae", input_shape=(1, 28, 28), layer_sizes=(4, 2), layer_hidden=(16, 8), batch_norm=True,
+                                importance_samples=k).train()
+        torch.manual_seed(1)  # the same single-sample draws in both: the IW draws come after them
+        models[k](x).loss.backward()
+    one, ten = (dict(models[k].named_buffers()) for k in (1, 10))
+    assert int(ten["down.0.1.num_batches_tracked"]) == int(one["down.0.1.num_batches_tracked"]) == 2
+    for name in one:
+        if "running" in name or name.endswith("num_batches_tracked"):
+            assert torch.equal(one[name], ten[name]), name

@@ -29,6 +29,7 @@ draw by draw in the plain gradient where q follows p, and the shared networks' g
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -143,12 +144,37 @@ def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
         z.register_hook(lambda grad, scale=scale: grad * scale.unsqueeze(1))
 
 
+@contextmanager
+def running_statistics_kept(model: nn.Module):
+    """Batch norm's running statistics (and batch counts) as they were before the block. The K draws
+    of an importance-weighted step normalise by their batch statistics, but update the running ones
+    (what evaluation uses) only through the step's single-sample pass: otherwise a network on the
+    latent path updates them once per draw, so they average over the last step or two instead of
+    ~1 / momentum steps."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+    try:
+        yield
+    finally:  # through .data, as batch norm's own update does: the graph saved these tensors, unread in training
+        for m, (mean, var, count) in zip(norms, saved):
+            m.running_mean.data.copy_(mean)
+            m.running_var.data.copy_(var)
+            m.num_batches_tracked.data.copy_(count)
+
+
 @torch.compiler.disable  # run eagerly: dreg's gradient hooks are not traced
 def importance_weighted_terms(model, batch: Batch, posterior: Distribution, prior: Distribution, k: int,
                               beta: Tensor | float = 1.0, gradient: str = "iwae") -> dict[str, Tensor]:
     """K fresh draws z_k ~ q(z|x) per row; returns `loss` = -L_K of the tempered weights (module
     docstring), whose gradient is the chosen estimator's, `recon` = the mean of -log p(x|z_k), and
-    `neg_iw_bound` = -L_K of the untempered weights (the bound itself), each averaged over rows."""
+    `neg_iw_bound` = -L_K of the untempered weights (the bound itself), each averaged over rows. Batch
+    norm's running statistics are left as the step's single-sample pass set them (running_statistics_kept)."""
+    with running_statistics_kept(model):
+        return _weighted_terms(model, batch, posterior, prior, k, beta, gradient)
+
+
+def _weighted_terms(model, batch: Batch, posterior: Distribution, prior: Distribution, k: int,
+                    beta: Tensor | float, gradient: str) -> dict[str, Tensor]:
     n = len(batch)
     unshared = gradient == "dreg-unshared" and bool(model.posterior_shares)
     if unshared:
