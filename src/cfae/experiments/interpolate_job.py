@@ -49,7 +49,9 @@ def write_interpolations(run: Path, n: int, steps: int, path: str, from_class: i
     model = cfae.load(run).eval()
     data = read_run_config(run).load_split("test")
     for option, value in (("--from-class", from_class), ("--to-class", to_class)):
-        if value is not None and ("label" not in data.labels or not (data.labels["label"] == value).any()):
+        if value is not None and "label" not in data.labels:
+            raise ValueError(f"{option} {value}: {data.name} has no class labels; leave it out to pair any images")
+        if value is not None and not (data.labels["label"] == value).any():
             raise ValueError(f"{option} {value}: no test image of that class in {data.name}")
     starts, _ = cohort_inputs(data, n, from_class, None, seed)
     ends, _ = cohort_inputs(data, n, to_class, None, seed + 1)
