@@ -88,3 +88,20 @@ def test_cli_interpolate_writes_the_grid_and_scores_the_paths(tmp_path, trained_
                           (["--classifier", trained_run], "predictor")):
         bad = invoke("counterfactual", "interpolate", trained_run, "--out", tmp_path / "x.png", *args)
         assert bad.exit_code == 1 and message in bad.output, bad.output
+
+
+def test_interpolate_names_a_dataset_without_class_labels(tmp_path, trained_run, monkeypatch):  # noqa: F811
+    from cfae.data.base import ImageDataset
+    from cfae.experiments import interpolate_job
+
+    unlabelled = ImageDataset("unlabelled", tiny_dataset(8).images, {})
+
+    class Config:
+        def load_split(self, split):
+            return unlabelled
+
+    monkeypatch.setattr(interpolate_job, "read_run_config", lambda run: Config())
+    with pytest.raises(ValueError, match="--to-class 3: unlabelled has no class labels; leave it out to pair any images"):
+        interpolate_job.write_interpolations(trained_run, 2, 3, "linear", None, 3, None, tmp_path / "i.png")
+    interpolate_job.write_interpolations(trained_run, 2, 3, "linear", None, None, None, tmp_path / "i.png", say=lambda _: None)
+    assert json.loads((tmp_path / "i.json").read_text())["layout"].startswith("2 rows")
