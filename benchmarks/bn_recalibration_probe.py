@@ -16,6 +16,7 @@ import torch
 
 import cfae
 from cfae.metrics.likelihood import importance_weighted_bound
+from cfae.models.importance import tracked_batch_norms
 from cfae.train.run import read_run_config
 
 
@@ -23,7 +24,7 @@ def recomputed_statistics(model: torch.nn.Module, data, images: int, batch_size:
     """A copy of model whose batch-norm running statistics are the average over the first `images`
     training images in batches of batch_size (momentum None: a cumulative average), weights untouched."""
     copied = copy.deepcopy(model)
-    norms = [m for m in copied.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = tracked_batch_norms(copied)
     if not norms:
         raise SystemExit("this model has no batch norm: nothing to recompute")
     for m in norms:

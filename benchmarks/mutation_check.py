@@ -451,8 +451,8 @@ MUTATIONS = {
                                       "sum(x < SEED_TABLE1['r2'][0] for x in r2)"),
     "across-seeds-im1-count-flipped": ("experiments/losocs_report.py", "sum(b < a for a, b in pairs)", "sum(b > a for a, b in pairs)"),
     "across-seeds-spread-count-flipped": ("experiments/losocs_report.py",
-                                          'results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"]',
-                                          'results[s][key]["final"]["mean"] < results[s][key]["original"]["mean"]'),
+                                          "sum(end > start for start, end in zip(before, after))",
+                                          "sum(end < start for start, end in zip(before, after))"),
     "straight-path-padded-length": ("counterfactual/streams.py", "codes = self.codes_after[i, : int(self.lengths[i])]",
                                     "codes = self.codes_after[i]"),
     "straight-path-off-by-one": ("counterfactual/streams.py", "(positions.to(codes) / (len(codes) - 1))",
@@ -471,8 +471,8 @@ MUTATIONS = {
                              "(labels != start_labels.unsqueeze(1)) | (labels != end_labels.unsqueeze(1))"),
     "switch-point-tie": ("metrics/interpolation.py", "ahead = p_end > p_start", "ahead = p_end >= p_start"),
     "iw-running-statistics-per-draw": ("models/importance.py",
-                                       "norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]",
-                                       "norms = []"),
+                                       "    norms = tracked_batch_norms(model)\n    saved",
+                                       "    norms = []\n    saved"),
 }
 FAST_FIRST = ("test_factor_vae.py", "test_tcvae.py", "test_importance.py", "test_causal_vae.py", "test_mic.py", "test_pendulum.py", "test_causal_metrics.py", "test_ladder.py", "test_consistency.py", "test_fid.py", "test_vaegan.py", "test_attribute_metrics.py", "test_attribute_data.py", "test_streams.py", "test_morpho.py", "test_equations.py", "test_divergences.py", "test_contract.py", "test_metrics.py", "test_models.py")
 

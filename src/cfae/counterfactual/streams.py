@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from cfae.counterfactual.interpolate import linear_path
 from cfae.counterfactual.result import CounterfactualResult
 from cfae.data.base import Batch, as_batch
 from cfae.nn.distributions import kl_divergence
@@ -93,8 +94,7 @@ class StreamResult(CounterfactualResult):
         """Codes on the straight line from stream i's first code z_0 to its last z_T at the given frame
         positions t: z_0 + (t / T)(z_T - z_0) (seed 002 Fig. 9, the linear traversal beside the stream)."""
         codes = self.codes_after[i, : int(self.lengths[i])]
-        fraction = (positions.to(codes) / (len(codes) - 1)).unsqueeze(1)
-        return codes[0] + fraction * (codes[-1] - codes[0])
+        return linear_path(codes[:1], codes[-1:], (positions.to(codes) / (len(codes) - 1)))[0]
 
 
 def predictor_kind(predictor) -> str:

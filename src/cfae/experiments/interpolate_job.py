@@ -11,6 +11,7 @@ import torch
 import cfae
 from cfae.counterfactual.interpolate import interpolate
 from cfae.counterfactual.streams import predictor_kind
+from cfae.experiments.losocs import class_indices
 from cfae.experiments.report import save_scores
 from cfae.metrics import interpolation as im
 from cfae.metrics.streams import coefficient_of_variation, frame_differences, summary
@@ -34,12 +35,6 @@ def _class_scores(classifier, result, start_x: torch.Tensor, end_x: torch.Tensor
             "mean_p_start_class": p_start.mean(0).tolist(), "mean_p_end_class": p_end.mean(0).tolist()}
 
 
-def _drawn(data, n: int, label: int | None, seed: int) -> torch.Tensor:
-    """n indices (fewer if the pool is smaller) drawn with a fixed seed from the images of class `label`, or from all."""
-    pool = torch.arange(len(data)) if label is None else (data.labels["label"] == label).nonzero()[:, 0]
-    return pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]]
-
-
 def write_interpolations(run: Path, n: int, steps: int, path: str, from_class: int | None, to_class: int | None,
                          classifier_dir: Path | None, out: Path, seed: int = 0, say=print) -> Path:
     """n pairs of test images (start of class from_class, end of class to_class, or any), each joined by
@@ -58,7 +53,8 @@ def write_interpolations(run: Path, n: int, steps: int, path: str, from_class: i
             raise ValueError(f"{option} {value}: {data.name} has no class labels; leave it out to pair any images")
         if value is not None and not (data.labels["label"] == value).any():
             raise ValueError(f"{option} {value}: no test image of that class in {data.name}")
-    starts, ends = _drawn(data, n, from_class, seed), _drawn(data, n, to_class, seed + 1)
+    starts, ends = (class_indices(data, n, label, torch.Generator().manual_seed(s))
+                    for label, s in ((from_class, seed), (to_class, seed + 1)))
     pairs = min(len(starts), len(ends))
     start, end = data.batch(starts[:pairs]), data.batch(ends[:pairs])
     result = interpolate(model, start, end, steps, path)

@@ -60,13 +60,19 @@ VARIANT_TABLES = ("table1", "table2", "table3", "regression")  # result keys "<t
 COHORTS = {"4->7": (4, 7), "4->random": (4, None), "random->7": (None, 7), "random->random": (None, None)}
 
 
+def class_indices(data: ImageDataset, n: int, label: int | None, generator: torch.Generator) -> torch.Tensor:
+    """n indices (fewer if the pool is smaller) drawn without replacement from the images of class
+    `label`, or from all of them."""
+    pool = torch.arange(len(data)) if label is None else (data.labels["label"] == label).nonzero()[:, 0]
+    return pool[torch.randperm(len(pool), generator=generator)[:n]]
+
+
 def cohort_inputs(data: ImageDataset, n: int, source: int | None, target: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n test indices (of class `source`, or any) and targets (`target`, or a random class other than the
     image's own), drawn with a fixed seed; a fixed source never targets itself."""
     g = torch.Generator().manual_seed(seed)
     labels = data.labels["label"]
-    pool = torch.arange(len(data)) if source is None else (labels == source).nonzero()[:, 0]
-    index = pool[torch.randperm(len(pool), generator=g)[:n]]
+    index = class_indices(data, n, source, g)
     if target is not None:
         keep = labels[index] != target
         index = index[keep]

@@ -253,7 +253,7 @@ def write_across_seeds(out: Path, results: dict[int, dict], variants) -> Path:
             key = f"table2/{v}/{cohort}"
             before, after = seed_values(results, key, "original"), seed_values(results, key, "final")
             if before:
-                spread = sum(results[s][key]["final"]["mean"] > results[s][key]["original"]["mean"] for s in seeds if key in results[s])
+                spread = sum(end > start for start, end in zip(before, after))
                 rows.append([v, cohort, str(len(before)), seed_cell(before, 2), seed_cell(after, 2), f"{spread} of {len(before)}"])
     apart = [c for c, (before, after, _, _) in SEED_TABLE2.items() if after > before]
     lines += ["", "## Table 2: pairwise latent distances, start vs end", "",

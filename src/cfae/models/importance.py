@@ -144,6 +144,11 @@ def scale_gradients(draws: list[Tensor], factor: Tensor) -> None:
         z.register_hook(lambda grad, scale=scale: grad * scale.unsqueeze(1))
 
 
+def tracked_batch_norms(model: nn.Module) -> list[nn.Module]:
+    """The model's batch-norm layers that keep running statistics."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
 @contextmanager
 def running_statistics_kept(model: nn.Module):
     """Batch norm's running statistics (and batch counts) as they were before the block. The K draws
@@ -151,7 +156,7 @@ def running_statistics_kept(model: nn.Module):
     (what evaluation uses) only through the step's single-sample pass: otherwise a network on the
     latent path updates them once per draw, so they average over the last step or two instead of
     ~1 / momentum steps."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = tracked_batch_norms(model)
     saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
     try:
         yield
